@@ -9,6 +9,7 @@ source scripts/lib.sh
 
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
+	shopt -s nullglob
 	for f in scripts/bench/*.sh; do
 		sections+=("$(basename "$f" .sh)")
 	done

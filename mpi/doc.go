@@ -1,0 +1,39 @@
+// Package mpi configures and launches MPI jobs on Azure HPC VMs, the last step of
+// the hpcship workflow: it renders the Intel MPI environment that selects the right
+// fabric for the VM family and Intel MPI version, builds the launcher command line
+// that starts the containerized program on every node, and writes the machine file
+// the launcher reads. Subpackage imb parses the benchmark output such a job prints.
+//
+// Everything it produces is plain data — environment as []string KEY=VALUE, command
+// lines as []string argv, paths as strings — so a job script writer (or
+// exec.CommandContext) can use it without importing this package's types.
+//
+//	AzurePreset("Standard_H16r") ─► Preset ─.IntelMPI(v)─► Config ─.Env()─► I_MPI_FABRICS=shm:dapl …
+//	                                   │ .Binds                                  │
+//	                                   ▼                                         │ exported by the job
+//	                               Container ─.Env()─► SINGULARITY_BINDPATH=…   │ script, or -genv/-x
+//	                                   │                         │               │ in the argv
+//	                                   ▼                         ▼               ▼
+//	Launch{Flavor, MachineFile, Ranks, RanksPerNode, Env, Container, Command}.Argv():
+//
+//	  mpirun -machinefile hosts -np 2 -ppn 1 │ singularity exec ./rdma-latest.simg │ …/IMB-MPI1 PingPong
+//	  launcher on the host, a proxy per node │ container runtime, one per rank     │ program in the image
+//	  (Intel MPI, MPICH or Open MPI syntax)  │ (singularity or apptainer)          │ (Installation.Program)
+//	                 ── environment flows from the job through the launcher to every rank ──►
+//
+// This is the hybrid model: the launcher runs on the host, starts one container per
+// rank, and the MPI library inside the image (the same Intel MPI, copied in) talks
+// back to it.
+//
+// Intel MPI changed fundamentally in 2019: versions up to 2018 choose among the shm,
+// dapl, tcp, tmi, ofa and ofi fabrics and have DAPL tuning variables; 2019 and later
+// speak only libfabric (I_MPI_FABRICS=shm:ofi plus a provider). Config.Validate
+// rejects settings the configured version does not have — I_MPI_FALLBACK or a dapl
+// fabric for 2019, say — with a *VersionSupportError that names the replacement,
+// rather than letting Intel MPI print a warning and run on a slower fabric.
+//
+// The Azure presets carry the settings Microsoft documents for each RDMA-capable VM
+// family; the doc comment of Preset.IntelMPI lists each setting with its source.
+// Nothing here needs an MPI installation; the launch test runs the argv it builds
+// under MPICH's hydra mpiexec.
+package mpi

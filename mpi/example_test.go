@@ -1,0 +1,130 @@
+package mpi_test
+
+import (
+	"fmt"
+	"log"
+	"strings"
+
+	"github.com/hpcship/hpcship/mpi"
+)
+
+// The seed workflow: Intel MPI 5.1.3.223 in a Singularity image on two Azure H16r
+// nodes, running the IMB PingPong benchmark.
+func ExampleAzurePreset() {
+	preset, err := mpi.AzurePreset("Standard_H16r")
+	if err != nil {
+		log.Fatal(err)
+	}
+	impi := mpi.Installation{Version: mpi.MustParseVersion("5.1.3.223")}
+	cfg, err := preset.IntelMPI(impi.Version)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.Debug = 6
+	env, err := cfg.Env()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	image := mpi.Container{Image: "./rdma-latest.simg", Binds: preset.Binds, BindPathEnv: true}
+	imageEnv, err := image.Env()
+	if err != nil {
+		log.Fatal(err)
+	}
+	argv, err := mpi.Launch{
+		Flavor:       mpi.IntelMPI,
+		MachineFile:  "$TMPDIR/u_machines",
+		Ranks:        2,
+		RanksPerNode: 1,
+		Container:    &image,
+		Command:      []string{impi.Program("IMB-MPI1"), "PingPong"},
+	}.Argv()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	fmt.Println("source", impi.MPIVars())
+	for _, kv := range append(env, imageEnv...) {
+		fmt.Println("export", kv)
+	}
+	fmt.Println(strings.Join(argv, " "))
+	// Output:
+	// source /opt/intel/impi/5.1.3.223/bin64/mpivars.sh
+	// export I_MPI_FABRICS=shm:dapl
+	// export I_MPI_FALLBACK=0
+	// export I_MPI_DAPL_PROVIDER=ofa-v2-ib0
+	// export I_MPI_DYNAMIC_CONNECTION=0
+	// export I_MPI_DAPL_TRANSLATION_CACHE=0
+	// export I_MPI_DEBUG=6
+	// export SINGULARITY_BINDPATH=/etc/rdma/dat.conf
+	// mpirun -machinefile $TMPDIR/u_machines -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong
+}
+
+// An HBv3 job with oneAPI Intel MPI 2021.13 in an Apptainer image: the environment
+// travels on the command line with -genv, and 120 ranks fill each of 4 nodes.
+func ExamplePreset_IntelMPI() {
+	preset, err := mpi.AzurePreset("Standard_HB120rs_v3")
+	if err != nil {
+		log.Fatal(err)
+	}
+	impi := mpi.Installation{Version: mpi.MustParseVersion("2021.13")}
+	cfg, err := preset.IntelMPI(impi.Version)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.PinDomain = "numa"
+	env, err := cfg.Env()
+	if err != nil {
+		log.Fatal(err)
+	}
+	argv, err := mpi.Launch{
+		Flavor:       mpi.IntelMPI,
+		MachineFile:  "hosts",
+		Ranks:        480,
+		RanksPerNode: 120,
+		Env:          env,
+		Container:    &mpi.Container{Runtime: mpi.Apptainer, Image: "app.sif"},
+		Command:      []string{impi.Program("IMB-MPI1"), "Allreduce"},
+	}.Argv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(preset.Family, preset.Interconnect)
+	fmt.Println("source", impi.MPIVars())
+	fmt.Println(strings.Join(argv, " "))
+	// Output:
+	// HBv3 HDR InfiniBand (SR-IOV)
+	// source /opt/intel/oneapi/mpi/2021.13/env/vars.sh
+	// mpirun -machinefile hosts -np 480 -ppn 120 -genv I_MPI_FABRICS shm:ofi -genv I_MPI_OFI_PROVIDER mlx -genv FI_PROVIDER mlx -genv I_MPI_PIN_DOMAIN numa apptainer exec app.sif /opt/intel/oneapi/mpi/2021.13/bin/IMB-MPI1 Allreduce
+}
+
+// HPC-X or Open MPI on HBv3: UCX settings passed with -x, four ranks per node on
+// eight nodes.
+func ExamplePreset_UCX() {
+	preset, err := mpi.AzurePreset("standard_hb120rs_v3")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ucx, err := preset.UCX(8, 4)
+	if err != nil {
+		log.Fatal(err)
+	}
+	env, err := ucx.Env()
+	if err != nil {
+		log.Fatal(err)
+	}
+	argv, err := mpi.Launch{
+		Flavor:       mpi.OpenMPI,
+		MachineFile:  "hosts",
+		Ranks:        32,
+		RanksPerNode: 4,
+		Env:          env,
+		Command:      []string{"./osu_latency"},
+	}.Argv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.Join(argv, " "))
+	// Output:
+	// mpirun --hostfile hosts -np 32 --map-by ppr:4:node -x UCX_TLS=rc,sm -x UCX_NET_DEVICES=mlx5_ib0:1 ./osu_latency
+}

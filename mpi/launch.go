@@ -1,0 +1,373 @@
+package mpi
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Flavor is an MPI implementation whose launcher Launch knows how to drive.
+type Flavor int
+
+// The launcher flavours.
+const (
+	// IntelMPI is Intel MPI's hydra mpirun/mpiexec.hydra.
+	IntelMPI Flavor = iota + 1
+	// MPICH is MPICH's hydra mpiexec (Debian's mpich package), which shares most of
+	// Intel's options but rejects Intel-only ones such as -perhost and -rr.
+	MPICH
+	// OpenMPI is Open MPI's (and HPC-X's) mpirun.
+	OpenMPI
+)
+
+func (f Flavor) String() string {
+	switch f {
+	case IntelMPI:
+		return "Intel MPI"
+	case MPICH:
+		return "MPICH"
+	case OpenMPI:
+		return "Open MPI"
+	}
+	return "Flavor(" + strconv.Itoa(int(f)) + ")"
+}
+
+// mpichBootstraps returns MPICH hydra's launchers (-launcher), from its configure.ac.
+func mpichBootstraps() []string {
+	return []string{"ssh", "rsh", "fork", "slurm", "ll", "lsf", "sge", "pbs", "manual", "persist"}
+}
+
+// intelOnlyOptions returns Intel MPI options MPICH hydra's parser rejects as
+// "unrecognized argument", in the lower case MPICH matches them in (it strips leading
+// dashes and compares case-insensitively).
+func intelOnlyOptions() []string {
+	return []string{"perhost", "rr", "grr", "rdma", "dapl"}
+}
+
+// Launch is one MPI launch: the launcher, where and how many ranks to start, the
+// environment every rank gets, an optional container runtime in between, and the
+// program. Argv renders it.
+//
+// In the hybrid model the launcher on the host starts one container per rank and the
+// MPI library inside the container talks to it:
+//
+//	mpirun -machinefile hosts -np 2 -ppn 1  singularity exec image  IMB-MPI1 PingPong
+//	└──────── launcher (Flavor) ─────────┘  └─── Container ──────┘  └─── Command ──┘
+type Launch struct {
+	// Flavor selects the launcher's option syntax. Required.
+	Flavor Flavor
+	// Launcher is the launcher program. Empty means mpiexec for MPICH and mpirun for
+	// Intel MPI and Open MPI.
+	Launcher string
+	// MachineFile is passed as -machinefile (Intel MPI, MPICH) or --hostfile (Open
+	// MPI). It is passed as given: "$TMPDIR/u_machines" stays for a job script's shell
+	// to expand. Empty leaves host selection to the launcher (or the scheduler).
+	MachineFile string
+	// Ranks is the total number of ranks, -np. Required.
+	Ranks int
+	// RanksPerNode places this many consecutive ranks on each host: -ppn (Intel MPI,
+	// MPICH) or --map-by ppr:N:node (Open MPI). 0 leaves placement to the launcher.
+	RanksPerNode int
+	// Bootstrap is how the launcher starts its proxies on the hosts: -bootstrap for
+	// Intel MPI, -launcher for MPICH (fork runs everything on the local host). Open MPI
+	// has no such option.
+	Bootstrap string
+	// PerHost is Intel MPI's -perhost. MPICH and Open MPI reject it; use RanksPerNode.
+	PerHost int
+	// RoundRobin is Intel MPI's -rr (one rank per host in turn). MPICH and Open MPI
+	// reject it; use RanksPerNode 1.
+	RoundRobin bool
+	// Env holds KEY=VALUE pairs every rank gets: -genv KEY VALUE for Intel MPI and
+	// MPICH, -x KEY=VALUE for Open MPI. Config.Env's output goes here when the
+	// environment is to travel on the command line rather than be exported by the job.
+	Env []string
+	// Options are further launcher options, placed after the ones above. For MPICH,
+	// Intel-only options here are rejected as well.
+	Options []string
+	// Container, if set, is put between the launcher and Command.
+	Container *Container
+	// Command is the program each rank runs and its arguments. Required.
+	Command []string
+}
+
+// Argv renders the launch as an argument vector, program first, ready for
+// exec.CommandContext or for quoting into a job script. It never builds a shell
+// string. A setting the flavour does not support is a *FlagError; a missing or
+// malformed one a *SettingError.
+func (l Launch) Argv() ([]string, error) {
+	if err := l.validate(); err != nil {
+		return nil, err
+	}
+	argv := []string{l.launcher()}
+	if l.Bootstrap != "" {
+		if l.Flavor == MPICH {
+			argv = append(argv, "-launcher", l.Bootstrap)
+		} else {
+			argv = append(argv, "-bootstrap", l.Bootstrap)
+		}
+	}
+	if l.MachineFile != "" {
+		if l.Flavor == OpenMPI {
+			argv = append(argv, "--hostfile", l.MachineFile)
+		} else {
+			argv = append(argv, "-machinefile", l.MachineFile)
+		}
+	}
+	argv = append(argv, "-np", strconv.Itoa(l.Ranks))
+	if l.RanksPerNode > 0 {
+		if l.Flavor == OpenMPI {
+			argv = append(argv, "--map-by", "ppr:"+strconv.Itoa(l.RanksPerNode)+":node")
+		} else {
+			argv = append(argv, "-ppn", strconv.Itoa(l.RanksPerNode))
+		}
+	}
+	if l.PerHost > 0 {
+		argv = append(argv, "-perhost", strconv.Itoa(l.PerHost))
+	}
+	if l.RoundRobin {
+		argv = append(argv, "-rr")
+	}
+	for _, kv := range l.Env {
+		name, value, _ := strings.Cut(kv, "=")
+		if l.Flavor == OpenMPI {
+			argv = append(argv, "-x", kv)
+		} else {
+			argv = append(argv, "-genv", name, value)
+		}
+	}
+	argv = append(argv, l.Options...)
+	if l.Container != nil {
+		c, err := l.Container.Argv()
+		if err != nil {
+			return nil, err
+		}
+		argv = append(argv, c...)
+	}
+	return append(argv, l.Command...), nil
+}
+
+func (l Launch) launcher() string {
+	switch {
+	case l.Launcher != "":
+		return l.Launcher
+	case l.Flavor == MPICH:
+		return "mpiexec"
+	}
+	return "mpirun"
+}
+
+func (l Launch) validate() error {
+	switch l.Flavor {
+	case IntelMPI, MPICH, OpenMPI:
+	default:
+		return &SettingError{Variable: "Flavor", Value: l.Flavor.String(), Reason: "want IntelMPI, MPICH or OpenMPI", Err: ErrInvalidSetting}
+	}
+	if l.Ranks <= 0 {
+		return &SettingError{Variable: "-np", Value: strconv.Itoa(l.Ranks), Reason: "the number of ranks must be positive", Err: ErrInvalidSetting}
+	}
+	if l.RanksPerNode < 0 {
+		return &SettingError{Variable: "-ppn", Value: strconv.Itoa(l.RanksPerNode), Reason: "must not be negative", Err: ErrInvalidSetting}
+	}
+	if len(l.Command) == 0 || l.Command[0] == "" {
+		return &SettingError{Variable: "Command", Reason: "the program to run is required", Err: ErrInvalidSetting}
+	}
+	if l.Container == nil && strings.HasPrefix(l.Command[0], "-") {
+		return &SettingError{Variable: "Command", Value: l.Command[0], Reason: "the program must not start with '-': the launcher would read it as an option", Err: ErrInvalidSetting}
+	}
+	if l.MachineFile != "" && strings.HasPrefix(l.MachineFile, "-") {
+		return &SettingError{Variable: "MachineFile", Value: l.MachineFile, Reason: "must not start with '-'", Err: ErrInvalidSetting}
+	}
+	if err := l.validateFlavorOptions(); err != nil {
+		return err
+	}
+	for _, kv := range l.Env {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || !validEnvName(name) {
+			return &SettingError{Variable: "Env", Value: kv, Reason: "want NAME=VALUE with a valid variable name", Err: ErrInvalidSetting}
+		}
+		if strings.ContainsRune(kv, 0) {
+			return &SettingError{Variable: name, Value: kv, Reason: "value contains a NUL byte", Err: ErrInvalidSetting}
+		}
+	}
+	return nil
+}
+
+func (l Launch) validateFlavorOptions() error {
+	if l.PerHost < 0 {
+		return &SettingError{Variable: "-perhost", Value: strconv.Itoa(l.PerHost), Reason: "must not be negative", Err: ErrInvalidSetting}
+	}
+	if l.Flavor != IntelMPI {
+		if l.PerHost > 0 {
+			return &FlagError{Flavor: l.Flavor, Flag: "-perhost", Reason: "Intel MPI only; use RanksPerNode"}
+		}
+		if l.RoundRobin {
+			return &FlagError{Flavor: l.Flavor, Flag: "-rr", Reason: "Intel MPI only; use RanksPerNode 1"}
+		}
+	}
+	if l.RanksPerNode > 0 && (l.PerHost > 0 || l.RoundRobin) {
+		return &SettingError{Variable: "-ppn", Value: strconv.Itoa(l.RanksPerNode), Err: ErrConflict,
+			Reason: "RanksPerNode, PerHost and RoundRobin all set ranks per host; set one"}
+	}
+	if l.PerHost > 0 && l.RoundRobin {
+		return &SettingError{Variable: "-perhost", Value: strconv.Itoa(l.PerHost), Err: ErrConflict,
+			Reason: "-rr is -perhost 1; set one"}
+	}
+	switch l.Flavor {
+	case IntelMPI:
+		if l.Bootstrap != "" && !slices.Contains(intelBootstraps(), l.Bootstrap) {
+			return &SettingError{Variable: "-bootstrap", Value: l.Bootstrap, Err: ErrInvalidSetting,
+				Reason: "unknown bootstrap (known: " + strings.Join(intelBootstraps(), ", ") + ")"}
+		}
+	case MPICH:
+		if l.Bootstrap != "" && !slices.Contains(mpichBootstraps(), l.Bootstrap) {
+			return &SettingError{Variable: "-launcher", Value: l.Bootstrap, Err: ErrInvalidSetting,
+				Reason: "unknown launcher (known: " + strings.Join(mpichBootstraps(), ", ") + ")"}
+		}
+		for _, o := range l.Options {
+			if !strings.HasPrefix(o, "-") {
+				continue
+			}
+			name, _, _ := strings.Cut(strings.ToLower(strings.TrimLeft(o, "-")), "=")
+			if slices.Contains(intelOnlyOptions(), name) {
+				return &FlagError{Flavor: l.Flavor, Flag: o, Reason: "Intel MPI only; MPICH hydra rejects it as an unrecognized argument"}
+			}
+		}
+	case OpenMPI:
+		if l.Bootstrap != "" {
+			return &FlagError{Flavor: l.Flavor, Flag: "-bootstrap", Reason: "Open MPI has no bootstrap option; select its launcher with --mca plm in Options"}
+		}
+	}
+	return nil
+}
+
+// Runtime is a Singularity-compatible container runtime.
+type Runtime string
+
+// The container runtimes. Apptainer is Singularity's successor under the Linux
+// Foundation and accepts the same exec syntax.
+const (
+	Singularity Runtime = "singularity"
+	Apptainer   Runtime = "apptainer"
+)
+
+// Bind is one bind mount into the container, rendered src[:dst[:ro]].
+type Bind struct {
+	Source   string // path on the host
+	Dest     string // path in the container; empty means the same as Source
+	ReadOnly bool
+}
+
+// String renders the bind in the form --bind and SINGULARITY_BINDPATH take.
+func (b Bind) String() string {
+	switch {
+	case b.ReadOnly:
+		return b.Source + ":" + b.dest() + ":ro"
+	case b.Dest != "" && b.Dest != b.Source:
+		return b.Source + ":" + b.Dest
+	}
+	return b.Source
+}
+
+func (b Bind) dest() string {
+	if b.Dest == "" {
+		return b.Source
+	}
+	return b.Dest
+}
+
+func (b Bind) validate() error {
+	for _, p := range []string{b.Source, b.Dest} {
+		if strings.ContainsAny(p, ",:\x00\n") {
+			return &SettingError{Variable: "Bind", Value: b.Source, Reason: "paths must not contain ',', ':', NUL or newline (the bind list separators)", Err: ErrInvalidSetting}
+		}
+	}
+	if b.Source == "" {
+		return &SettingError{Variable: "Bind", Reason: "source path is required", Err: ErrInvalidSetting}
+	}
+	if b.Dest != "" && !strings.HasPrefix(b.Dest, "/") {
+		return &SettingError{Variable: "Bind", Value: b.Dest, Reason: "destination in the container must be absolute", Err: ErrInvalidSetting}
+	}
+	return nil
+}
+
+// Container is the container runtime between the launcher and the program:
+// "singularity exec [--bind …] image".
+type Container struct {
+	// Runtime is singularity or apptainer. Empty means Singularity.
+	Runtime Runtime
+	// Path is the runtime program to run. Empty means the Runtime name, found on PATH.
+	Path string
+	// Image is the image file (.sif, .simg) or URI. Required.
+	Image string
+	// Binds are the bind mounts, e.g. the host's /etc/rdma/dat.conf on Azure Network
+	// Direct VMs.
+	Binds []Bind
+	// BindPathEnv passes Binds through the runtime's BINDPATH variable (Env) instead of
+	// --bind, as the seed workflow does with SINGULARITY_BINDPATH.
+	BindPathEnv bool
+	// Options are further exec options placed before the image, e.g. --cleanenv.
+	Options []string
+}
+
+func (c Container) runtime() Runtime {
+	if c.Runtime == "" {
+		return Singularity
+	}
+	return c.Runtime
+}
+
+func (c Container) validate() error {
+	switch c.runtime() {
+	case Singularity, Apptainer:
+	default:
+		return &SettingError{Variable: "Runtime", Value: string(c.Runtime), Reason: "want singularity or apptainer", Err: ErrInvalidSetting}
+	}
+	if c.Image == "" || strings.HasPrefix(c.Image, "-") {
+		return &SettingError{Variable: "Image", Value: c.Image, Reason: "an image path not starting with '-' is required", Err: ErrInvalidSetting}
+	}
+	for _, b := range c.Binds {
+		if err := b.validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c Container) bindList() string {
+	parts := make([]string, len(c.Binds))
+	for i, b := range c.Binds {
+		parts[i] = b.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// Argv renders "<runtime> exec [--bind a,b] [options] image".
+func (c Container) Argv() ([]string, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	prog := c.Path
+	if prog == "" {
+		prog = string(c.runtime())
+	}
+	argv := []string{prog, "exec"}
+	if len(c.Binds) > 0 && !c.BindPathEnv {
+		argv = append(argv, "--bind", c.bindList())
+	}
+	argv = append(argv, c.Options...)
+	return append(argv, c.Image), nil
+}
+
+// Env returns the environment the runtime needs: with BindPathEnv and at least one
+// bind, SINGULARITY_BINDPATH (or APPTAINER_BINDPATH for Apptainer) listing the
+// binds; otherwise nothing. A job exports it before the launcher runs, and the
+// launcher passes it on to every rank.
+func (c Container) Env() ([]string, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	if !c.BindPathEnv || len(c.Binds) == 0 {
+		return nil, nil
+	}
+	return []string{strings.ToUpper(string(c.runtime())) + "_BINDPATH=" + c.bindList()}, nil
+}

@@ -186,7 +186,7 @@ func (p Preset) IntelMPI(v Version) (Config, error) {
 		return Config{Version: v, Fabrics: Fabrics{Intra: FabricSHM, Inter: FabricOFA}}, nil
 	case !v.AtLeast(2019, 5):
 		return Config{}, &PresetError{Family: p.Family, Err: ErrUnsupportedByVersion,
-			Reason: "the mlx provider Azure recommends arrived in Intel MPI 2019 Update 5; use 2019.5 or later (or build a Config with the verbs provider yourself)"}
+			Reason: "the mlx provider Azure recommends arrived in Intel MPI 2019 Update 5, not in " + v.String() + "; use 2019.5 or later (or build a Config with the verbs provider yourself)"}
 	case v.AtLeast(2021, 19):
 		// [intel-2021.19]: mlx is deprecated; let Intel MPI choose the provider.
 		return Config{Version: v, Fabrics: Fabrics{Intra: FabricSHM, Inter: FabricOFI}}, nil

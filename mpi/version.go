@@ -18,8 +18,7 @@ type Version struct {
 
 // ParseVersion parses an Intel MPI version of one to four dot-separated decimal
 // numbers. The major version must be 4 or 5, or a year from 2017 on (Intel MPI 2016
-// is numbered 5.1, and there is no Intel MPI 2020: Parallel Studio 2020 shipped 2019
-// Update 6 and later). The text is kept as given, so "5.0.3.048" still names the
+// is numbered 5.1, and releases went from 2019 to 2021 with no 2020). The text is kept as given, so "5.0.3.048" still names the
 // directory /opt/intel/impi/5.0.3.048.
 func ParseVersion(s string) (Version, error) {
 	if s == "" {
@@ -51,7 +50,7 @@ func ParseVersion(s string) (Version, error) {
 	case major == 2016:
 		return Version{}, &VersionError{Input: s, Reason: "Intel MPI 2016 is numbered 5.1.x (e.g. 5.1.3.223)"}
 	case major == 2020:
-		return Version{}, &VersionError{Input: s, Reason: "there is no Intel MPI 2020; Parallel Studio 2020 shipped Intel MPI 2019 Update 6 and later"}
+		return Version{}, &VersionError{Input: s, Reason: "there is no Intel MPI 2020: releases went from 2019 (with updates) to 2021"}
 	case major >= 2017 && major <= 2099:
 	default:
 		return Version{}, &VersionError{Input: s, Reason: "major version must be 4, 5 or a year from 2017 on"}

@@ -1,0 +1,136 @@
+package mpi
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLaunchArgv(t *testing.T) {
+	sif := &Container{Image: "app.sif", Binds: []Bind{{Source: "/etc/rdma/dat.conf"}, {Source: "/scratch", Dest: "/data", ReadOnly: true}}}
+	tests := []struct {
+		name   string
+		launch Launch
+		want   []string
+	}{
+		{
+			name:   "Intel MPI, everything",
+			launch: Launch{Flavor: IntelMPI, Bootstrap: "sge", MachineFile: "hosts", Ranks: 4, RanksPerNode: 2, Env: []string{"I_MPI_DEBUG=5", "EMPTY="}, Options: []string{"-l"}, Container: sif, Command: []string{"app", "-x"}},
+			want: []string{"mpirun", "-bootstrap", "sge", "-machinefile", "hosts", "-np", "4", "-ppn", "2", "-genv", "I_MPI_DEBUG", "5", "-genv", "EMPTY", "", "-l",
+				"singularity", "exec", "--bind", "/etc/rdma/dat.conf,/scratch:/data:ro", "app.sif", "app", "-x"},
+		},
+		{
+			name:   "Intel MPI, -perhost and own launcher path",
+			launch: Launch{Flavor: IntelMPI, Launcher: "/opt/intel/impi/5.1.3.223/bin64/mpirun", Ranks: 2, PerHost: 1, Command: []string{"IMB-MPI1"}},
+			want:   []string{"/opt/intel/impi/5.1.3.223/bin64/mpirun", "-np", "2", "-perhost", "1", "IMB-MPI1"},
+		},
+		{
+			name:   "Intel MPI, -rr",
+			launch: Launch{Flavor: IntelMPI, Ranks: 2, RoundRobin: true, Command: []string{"IMB-MPI1"}},
+			want:   []string{"mpirun", "-np", "2", "-rr", "IMB-MPI1"},
+		},
+		{
+			name:   "MPICH with fork launcher",
+			launch: Launch{Flavor: MPICH, Bootstrap: "fork", MachineFile: "hosts", Ranks: 2, RanksPerNode: 1, Env: []string{"A=b=c"}, Command: []string{"./hello"}},
+			want:   []string{"mpiexec", "-launcher", "fork", "-machinefile", "hosts", "-np", "2", "-ppn", "1", "-genv", "A", "b=c", "./hello"},
+		},
+		{
+			name:   "Open MPI",
+			launch: Launch{Flavor: OpenMPI, MachineFile: "hosts", Ranks: 8, RanksPerNode: 4, Env: []string{"UCX_TLS=rc,sm"}, Container: &Container{Runtime: Apptainer, Image: "a.sif", Options: []string{"--cleanenv"}}, Command: []string{"osu_latency"}},
+			want:   []string{"mpirun", "--hostfile", "hosts", "-np", "8", "--map-by", "ppr:4:node", "-x", "UCX_TLS=rc,sm", "apptainer", "exec", "--cleanenv", "a.sif", "osu_latency"},
+		},
+		{
+			name:   "container program path and binds through the environment",
+			launch: Launch{Flavor: MPICH, Ranks: 1, Container: &Container{Path: "/usr/local/bin/singularity", Image: "x.simg", Binds: []Bind{{Source: "/a"}}, BindPathEnv: true}, Command: []string{"p"}},
+			want:   []string{"mpiexec", "-np", "1", "/usr/local/bin/singularity", "exec", "x.simg", "p"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.launch.Argv()
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestLaunchErrors(t *testing.T) {
+	cmd := []string{"app"}
+	tests := []struct {
+		name    string
+		launch  Launch
+		wantErr error
+		flag    string // for *FlagError
+	}{
+		{name: "no flavor", launch: Launch{Ranks: 1, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "no ranks", launch: Launch{Flavor: IntelMPI, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "negative ppn", launch: Launch{Flavor: IntelMPI, Ranks: 1, RanksPerNode: -1, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "no command", launch: Launch{Flavor: MPICH, Ranks: 1}, wantErr: ErrInvalidSetting},
+		{name: "command looks like an option", launch: Launch{Flavor: MPICH, Ranks: 1, Command: []string{"-app"}}, wantErr: ErrInvalidSetting},
+		{name: "machinefile looks like an option", launch: Launch{Flavor: MPICH, Ranks: 1, MachineFile: "-x", Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "perhost on MPICH", launch: Launch{Flavor: MPICH, Ranks: 2, PerHost: 1, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-perhost"},
+		{name: "rr on MPICH", launch: Launch{Flavor: MPICH, Ranks: 2, RoundRobin: true, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-rr"},
+		{name: "perhost on Open MPI", launch: Launch{Flavor: OpenMPI, Ranks: 2, PerHost: 1, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-perhost"},
+		{name: "Intel-only option in MPICH options", launch: Launch{Flavor: MPICH, Ranks: 2, Options: []string{"-l", "--GRR=2"}, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "--GRR=2"},
+		{name: "rdma in MPICH options", launch: Launch{Flavor: MPICH, Ranks: 2, Options: []string{"-RDMA"}, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-RDMA"},
+		{name: "bootstrap on Open MPI", launch: Launch{Flavor: OpenMPI, Ranks: 2, Bootstrap: "ssh", Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-bootstrap"},
+		{name: "unknown Intel bootstrap", launch: Launch{Flavor: IntelMPI, Ranks: 2, Bootstrap: "manual", Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "unknown MPICH launcher", launch: Launch{Flavor: MPICH, Ranks: 2, Bootstrap: "pdsh", Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "ppn and perhost", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 1, PerHost: 1, Command: cmd}, wantErr: ErrConflict},
+		{name: "perhost and rr", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: 2, RoundRobin: true, Command: cmd}, wantErr: ErrConflict},
+		{name: "negative perhost", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: -1, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "env without =", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"I_MPI_DEBUG"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "env bad name", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"-x=1"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "env NUL", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"A=\x00"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "container without image", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "container image like an option", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "--x"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "unknown runtime", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Runtime: "docker", Image: "i"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "bind path with comma", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Source: "/a,b"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "bind path with colon", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Source: "/a", Dest: "/b:c"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "bind relative destination", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Source: "/a", Dest: "b"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "bind without source", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Dest: "/b"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.launch.Argv()
+			require.ErrorIs(t, err, tt.wantErr)
+			assert.Nil(t, got)
+			if tt.flag != "" {
+				var fe *FlagError
+				require.ErrorAs(t, err, &fe)
+				assert.Equal(t, tt.flag, fe.Flag)
+				assert.Equal(t, tt.launch.Flavor, fe.Flavor)
+			}
+		})
+	}
+}
+
+func TestContainerEnv(t *testing.T) {
+	binds := []Bind{{Source: "/etc/rdma/dat.conf"}, {Source: "/opt/intel", Dest: "/opt/intel", ReadOnly: true}}
+	env, err := Container{Image: "i.simg", Binds: binds, BindPathEnv: true}.Env()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"SINGULARITY_BINDPATH=/etc/rdma/dat.conf,/opt/intel:/opt/intel:ro"}, env)
+
+	env, err = Container{Runtime: Apptainer, Image: "i.sif", Binds: binds, BindPathEnv: true}.Env()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"APPTAINER_BINDPATH=/etc/rdma/dat.conf,/opt/intel:/opt/intel:ro"}, env)
+
+	env, err = Container{Image: "i.sif", Binds: binds}.Env()
+	require.NoError(t, err)
+	assert.Nil(t, env, "binds go to --bind unless BindPathEnv")
+
+	_, err = Container{Image: "", BindPathEnv: true}.Env()
+	require.ErrorIs(t, err, ErrInvalidSetting)
+
+	assert.Equal(t, "/a", Bind{Source: "/a", Dest: "/a"}.String())
+	assert.Equal(t, "/a:/b", Bind{Source: "/a", Dest: "/b"}.String())
+	assert.Equal(t, "/a:/a:ro", Bind{Source: "/a", ReadOnly: true}.String())
+}
+
+func TestFlavorString(t *testing.T) {
+	assert.Equal(t, "Intel MPI", IntelMPI.String())
+	assert.Equal(t, "MPICH", MPICH.String())
+	assert.Equal(t, "Open MPI", OpenMPI.String())
+	assert.Equal(t, "Flavor(0)", Flavor(0).String())
+}

@@ -264,8 +264,17 @@ func (s *Scanner) step(text string) error {
 	return s.outside(text, trimmed)
 }
 
+// benchmarkLine returns the name part of a "# Benchmarking <name>" line.
+func benchmarkLine(trimmed string) (string, bool) {
+	rest, ok := strings.CutPrefix(trimmed, "# Benchmarking")
+	if !ok || rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+		return "", false
+	}
+	return rest, true
+}
+
 func (s *Scanner) outside(text, trimmed string) error {
-	name, ok := strings.CutPrefix(trimmed, "# Benchmarking ")
+	name, ok := benchmarkLine(trimmed)
 	if !ok {
 		return nil
 	}
@@ -284,10 +293,16 @@ func (s *Scanner) outside(text, trimmed string) error {
 
 func (s *Scanner) header(text, trimmed string) error {
 	b := s.cur
+	if f := strings.Fields(trimmed); len(f) > 0 {
+		if _, ok := columnByName(f[0]); ok {
+			return s.columns(text)
+		}
+	}
+	_, next := benchmarkLine(trimmed)
 	switch {
 	case trimmed == "":
 		return nil
-	case strings.HasPrefix(trimmed, "# Benchmarking "):
+	case next:
 		return s.fail(text, "benchmark "+b.Name+" has no column header before the next benchmark")
 	case strings.HasPrefix(trimmed, "# #processes ="):
 		rest := strings.TrimSpace(strings.TrimPrefix(trimmed, "# #processes ="))
@@ -304,7 +319,7 @@ func (s *Scanner) header(text, trimmed string) error {
 			b.Mode = strings.TrimSpace(mode)
 		}
 	default:
-		return s.columns(text)
+		return s.fail(text, "expected the column header of benchmark "+b.Name)
 	}
 	return nil
 }

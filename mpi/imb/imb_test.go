@@ -1,0 +1,287 @@
+package imb
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func parseFile(t *testing.T, name string) []Benchmark {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	defer f.Close()
+	got, err := Parse(f)
+	require.NoError(t, err)
+	return got
+}
+
+// The IMB 4.0 PingPong sample from Azure's RDMA cluster documentation (an A9 pair).
+func TestParseAzureSample(t *testing.T) {
+	got := parseFile(t, "azure-a9-pingpong.txt")
+	require.Len(t, got, 1)
+	b := got[0]
+	assert.Equal(t, "PingPong", b.Name)
+	assert.False(t, b.Multi)
+	assert.Equal(t, 2, b.Processes)
+	assert.Equal(t, 1, b.Groups)
+	assert.Equal(t, 0, b.Waiting)
+	assert.Equal(t, []Column{ColumnBytes, ColumnRepetitions, ColumnTime, ColumnMBytesPerSec}, b.Columns)
+	assert.Equal(t, 31, b.Line)
+	require.Len(t, b.Rows, 24)
+	assert.Equal(t, Row{Bytes: 0, Repetitions: 1000, Time: 2.23, MBytesPerSec: 0, Line: 35}, b.Rows[0])
+	assert.Equal(t, Row{Bytes: 512, Repetitions: 1000, Time: 3.09, MBytesPerSec: 157.99, Line: 45}, b.Rows[10])
+	assert.Equal(t, Row{Bytes: 4194304, Repetitions: 10, Time: 1082.94, MBytesPerSec: 3693.63, Line: 58}, b.Rows[23])
+	assert.Equal(t, int64(1), b.Rows[1].Bytes)
+	for i := 2; i < len(b.Rows); i++ {
+		assert.Equal(t, b.Rows[i-1].Bytes*2, b.Rows[i].Bytes, "row %d", i)
+	}
+}
+
+// A four-rank IMB 2021 run written to IMB_output.c's formats: PingPong with two
+// processes waiting, Allreduce and Barrier at 2 and 4 processes, and rows that failed.
+func TestParseMultiBenchmark(t *testing.T) {
+	got := parseFile(t, "pingpong-allreduce-barrier.txt")
+	require.Len(t, got, 5)
+
+	pp := got[0]
+	assert.Equal(t, "PingPong", pp.Name)
+	assert.Equal(t, 2, pp.Processes)
+	assert.Equal(t, 2, pp.Waiting)
+	require.Len(t, pp.Rows, 4)
+	assert.InDelta(t, 340.88, pp.Rows[3].Time, 0)
+	assert.InDelta(t, 12304.46, pp.Rows[3].MBytesPerSec, 0)
+
+	ar2, ar4 := got[1], got[2]
+	for _, ar := range []Benchmark{ar2, ar4} {
+		assert.Equal(t, "Allreduce", ar.Name)
+		assert.Equal(t, []Column{ColumnBytes, ColumnRepetitions, ColumnTimeMin, ColumnTimeMax, ColumnTimeAvg}, ar.Columns)
+		assert.True(t, ar.Has(ColumnTimeAvg))
+		assert.False(t, ar.Has(ColumnTime))
+		require.Len(t, ar.Rows, 4)
+		assert.Equal(t, int64(0), ar.Rows[0].Bytes)
+		assert.Equal(t, int64(1000), ar.Rows[0].Repetitions)
+	}
+	assert.Equal(t, 2, ar2.Processes)
+	assert.Equal(t, 4, ar4.Processes)
+	assert.Equal(t, 0, ar4.Waiting)
+	assert.InDelta(t, 3.41, ar2.Rows[2].TimeMax, 0)
+	assert.InDelta(t, 5.07, ar4.Rows[2].TimeAvg, 0)
+
+	oom := ar2.Rows[3]
+	assert.Equal(t, OutOfMemory, oom.Failure)
+	assert.Equal(t, int64(4194304), oom.Bytes)
+	assert.Equal(t, int64(0), oom.Repetitions)
+	assert.True(t, strings.HasPrefix(oom.FailureDetail, "needed X=   1.025 GB"), oom.FailureDetail)
+	assert.Equal(t, TimeOut, ar4.Rows[3].Failure)
+	assert.Contains(t, ar4.Rows[3].FailureDetail, "SECS_PER_SAMPLE")
+
+	for i, procs := range map[int]int{3: 2, 4: 4} {
+		br := got[i]
+		assert.Equal(t, "Barrier", br.Name)
+		assert.Equal(t, procs, br.Processes)
+		assert.Equal(t, []Column{ColumnRepetitions, ColumnTimeMin, ColumnTimeMax, ColumnTimeAvg}, br.Columns)
+		assert.False(t, br.Has(ColumnBytes))
+		require.Len(t, br.Rows, 1)
+		assert.Equal(t, int64(1000), br.Rows[0].Repetitions)
+	}
+	assert.InDelta(t, 3.49, got[4].Rows[0].TimeMax, 0)
+}
+
+func TestParseFormats(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want Benchmark
+	}{
+		{
+			name: "IMB-P2P with Msg/sec",
+			in: "# Benchmarking PingPong\n# #processes = 2\n" +
+				"        #bytes #repetitions      t[usec]   Mbytes/sec      Msg/sec\n" +
+				"             0       100000         0.36         0.00      2770498\n",
+			want: Benchmark{Name: "PingPong", Processes: 2, Groups: 1, Line: 1,
+				Columns: []Column{ColumnBytes, ColumnRepetitions, ColumnTime, ColumnMBytesPerSec, ColumnMsgPerSec},
+				Rows:    []Row{{Repetitions: 100000, Time: 0.36, MsgPerSec: 2770498, Line: 4}}},
+		},
+		{
+			name: "-multi 1 with groups, blank lines and Group column",
+			in: "#---\n# Benchmarking Multi-PingPong \n\n# ( 2 groups of 2 processes each running simultaneous ) \n" +
+				"# Group  0:     0    1 \n#\n# Group  1:     2    3 \n#\n#---\n" +
+				"        Group       #bytes #repetitions      t[usec]   Mbytes/sec\n\n" +
+				"            0            0         1000         1.50         0.00\n" +
+				"            1            0         1000         1.60         0.00\n\n" +
+				"            0            8 int-overflow.; The production rank*size caused int overflow for given sample\n" +
+				"\n# All processes entering MPI_Finalize\n",
+			want: Benchmark{Name: "PingPong", Multi: true, Processes: 2, Groups: 2, Line: 2,
+				Columns: []Column{ColumnGroup, ColumnBytes, ColumnRepetitions, ColumnTime, ColumnMBytesPerSec},
+				Rows: []Row{
+					{Group: 0, Repetitions: 1000, Time: 1.5, Line: 12},
+					{Group: 1, Repetitions: 1000, Time: 1.6, Line: 13},
+					{Group: 0, Bytes: 8, Failure: IntOverflow, FailureDetail: "The production rank*size caused int overflow for given sample", Line: 15},
+				}},
+		},
+		{
+			name: "Sendrecv with bandwidth, rank order, aggregate mode and CHECK defects",
+			in: "# Benchmarking Sendrecv \n# #processes = 4; rank order (rowwise): \n#     0    1 \n# \n#     2    3 \n# \n" +
+				"#    MODE: AGGREGATE \n#\n" +
+				"       #bytes #repetitions  t_min[usec]  t_max[usec]  t_avg[usec]   Mbytes/sec      defects\n" +
+				"         1024         1000         2.00         2.50         2.25       819.20         0.00\n",
+			want: Benchmark{Name: "Sendrecv", Processes: 4, Groups: 1, Mode: "AGGREGATE", Line: 1,
+				Columns: []Column{ColumnBytes, ColumnRepetitions, ColumnTimeMin, ColumnTimeMax, ColumnTimeAvg, ColumnMBytesPerSec, ColumnDefects},
+				Rows:    []Row{{Bytes: 1024, Repetitions: 1000, TimeMin: 2, TimeMax: 2.5, TimeAvg: 2.25, MBytesPerSec: 819.2, Line: 10}}},
+		},
+		{
+			name: "IMB-NBC overlap and Ibarrier sync form",
+			in: "# Benchmarking Iallreduce \n# #processes = 2 \n" +
+				"       #bytes #repetitions t_ovrl[usec] t_pure[usec]  t_CPU[usec]   overlap[%]\n" +
+				"            4         1000         5.10         2.00         4.00        72.50\n",
+			want: Benchmark{Name: "Iallreduce", Processes: 2, Groups: 1, Line: 1,
+				Columns: []Column{ColumnBytes, ColumnRepetitions, ColumnTimeOverlap, ColumnTimePure, ColumnTimeCPU, ColumnOverlap},
+				Rows:    []Row{{Bytes: 4, Repetitions: 1000, TimeOverlap: 5.1, TimePure: 2, TimeCPU: 4, Overlap: 72.5, Line: 4}}},
+		},
+		{
+			name: "Intel MPI debug output around the table and a missing final newline",
+			in: "[0] MPI startup(): Intel(R) MPI Library, Version 2021.13\n[0] MPI startup(): libfabric provider: mlx\n" +
+				"# Benchmarking Barrier \n# #processes = 2 \n #repetitions  t_min[usec]  t_max[usec]  t_avg[usec]\n         1000         1.71         1.72         1.72",
+			want: Benchmark{Name: "Barrier", Processes: 2, Groups: 1, Line: 3,
+				Columns: []Column{ColumnRepetitions, ColumnTimeMin, ColumnTimeMax, ColumnTimeAvg},
+				Rows:    []Row{{Repetitions: 1000, TimeMin: 1.71, TimeMax: 1.72, TimeAvg: 1.72, Line: 6}}},
+		},
+		{
+			name: "table with no rows",
+			in:   "# Benchmarking PingPong\n# #processes = 2\n       #bytes #repetitions      t[usec]   Mbytes/sec\n\n",
+			want: Benchmark{Name: "PingPong", Processes: 2, Groups: 1, Line: 1,
+				Columns: []Column{ColumnBytes, ColumnRepetitions, ColumnTime, ColumnMBytesPerSec}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(strings.NewReader(tt.in))
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, tt.want, got[0])
+		})
+	}
+}
+
+func TestParseNothing(t *testing.T) {
+	got, err := Parse(strings.NewReader("# just a preamble\nno benchmarks here\n"))
+	require.NoError(t, err)
+	assert.Empty(t, got)
+}
+
+func TestParseMalformed(t *testing.T) {
+	head := "# Benchmarking PingPong\n# #processes = 2\n       #bytes #repetitions      t[usec]   Mbytes/sec\n"
+	tests := []struct {
+		name string
+		in   string
+		line int
+		kept int // benchmarks returned before the error
+	}{
+		{name: "short row", in: head + "   0  1000  2.23\n", line: 4},
+		{name: "long row", in: head + "   0  1000  2.23  0.00  9\n", line: 4},
+		{name: "word in a number column", in: head + "   0  many  2.23  0.00\n", line: 4},
+		{name: "negative size", in: head + "  -1  1000  2.23  0.00\n", line: 4},
+		{name: "NaN time", in: head + "   0  1000   NaN  0.00\n", line: 4},
+		{name: "infinite bandwidth", in: head + "   0  1000  2.23  +Inf\n", line: 4},
+		{name: "huge size", in: head + "   99999999999999999999  1000  2.23  0.00\n", line: 4},
+		{name: "failure row without size", in: head + "   out-of-mem.; needed\n", line: 4},
+		{name: "unknown column", in: "# Benchmarking X\n# #processes = 2\n  #bytes #repetitions  latency\n", line: 3},
+		{name: "duplicate column", in: "# Benchmarking X\n# #processes = 2\n  #bytes #bytes #repetitions\n", line: 3},
+		{name: "no repetitions column", in: "# Benchmarking X\n# #processes = 2\n  #bytes t[usec]\n", line: 3},
+		{name: "no process count", in: "# Benchmarking X\n #repetitions t_min[usec]\n", line: 2},
+		{name: "bad process count", in: "# Benchmarking X\n# #processes = two\n", line: 2},
+		{name: "zero processes", in: "# Benchmarking X\n# #processes = 0\n", line: 2},
+		{name: "bad waiting count", in: "# Benchmarking X\n# ( x additional processes waiting in MPI_Barrier)\n", line: 2},
+		{name: "bad group counts", in: "# Benchmarking X\n# ( 2 groups of y processes each running simultaneous )\n", line: 2},
+		{name: "no name", in: "# Benchmarking \n", line: 1},
+		{name: "two-word name", in: "# Benchmarking Ping Pong\n", line: 1},
+		{name: "header missing before next benchmark", in: "# Benchmarking A\n# #processes = 2\n# Benchmarking B\n", line: 3},
+		{name: "output cut before the header", in: "# Benchmarking A\n# #processes = 2\n", line: 2},
+		{name: "bad row after a good benchmark", in: head + "   0  1000  2.23  0.00\n\n" + head + "x\n", line: 9, kept: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(strings.NewReader(tt.in))
+			require.ErrorIs(t, err, ErrMalformed)
+			var pe *ParseError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tt.line, pe.Line, "%v", err)
+			assert.Len(t, got, tt.kept)
+		})
+	}
+}
+
+func TestParseLongLine(t *testing.T) {
+	in := "# Benchmarking PingPong\n# #processes = 2\n" + strings.Repeat("x", maxLine+1) + "\n"
+	_, err := Parse(strings.NewReader(in))
+	require.Error(t, err)
+	assert.False(t, errors.Is(err, ErrMalformed))
+	assert.Contains(t, err.Error(), "after line 2")
+}
+
+func TestParseReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	r := io.MultiReader(strings.NewReader("# Benchmarking PingPong\n"), iotest.ErrReader(boom))
+	_, err := Parse(r)
+	require.ErrorIs(t, err, boom)
+}
+
+// The scanner hands out one table at a time from a stream it reads in small pieces.
+func TestScannerStreams(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "pingpong-allreduce-barrier.txt"))
+	require.NoError(t, err)
+	defer f.Close()
+	s := NewScanner(iotest.OneByteReader(f))
+	var names []string
+	for s.Scan() {
+		names = append(names, s.Benchmark().Name)
+	}
+	require.NoError(t, s.Err())
+	assert.Equal(t, []string{"PingPong", "Allreduce", "Allreduce", "Barrier", "Barrier"}, names)
+	assert.False(t, s.Scan())
+	assert.Equal(t, Benchmark{}, s.Benchmark())
+}
+
+func TestColumnString(t *testing.T) {
+	assert.Equal(t, "t[usec]", ColumnTime.String())
+	assert.Equal(t, "Msg/sec", ColumnMsgPerSec.String())
+	assert.Equal(t, "Column(99)", Column(99).String())
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"azure-a9-pingpong.txt", "pingpong-allreduce-barrier.txt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		require.NoError(f, err)
+		f.Add(string(b))
+	}
+	f.Add("# Benchmarking Multi-PingPong\n# ( 2 groups of 2 processes each running simultaneous )\n Group #bytes #repetitions t[usec]\n\n 0 0 10 1.0\n 1 8 time-out.\n")
+	f.Add("# Benchmarking X\n# #processes = 2\n #repetitions\n 5\n#\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := Parse(strings.NewReader(in))
+		if err != nil {
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				require.Positive(t, pe.Line)
+				require.LessOrEqual(t, len(pe.Text), 200)
+			}
+		}
+		for _, b := range got {
+			require.NotEmpty(t, b.Name)
+			require.Positive(t, b.Processes)
+			require.Contains(t, b.Columns, ColumnRepetitions)
+			for _, r := range b.Rows {
+				require.GreaterOrEqual(t, r.Bytes, int64(0))
+				require.GreaterOrEqual(t, r.Repetitions, int64(0))
+				require.Greater(t, r.Line, b.Line)
+			}
+		}
+	})
+}

@@ -1,8 +1,10 @@
 package mpi_test
 
 import (
+	"errors"
 	"fmt"
 	"log"
+	"os"
 	"strings"
 
 	"github.com/hpcship/hpcship/mpi"
@@ -127,4 +129,33 @@ func ExamplePreset_UCX() {
 	fmt.Println(strings.Join(argv, " "))
 	// Output:
 	// mpirun --hostfile hosts -np 32 --map-by ppr:4:node -x UCX_TLS=rc,sm -x UCX_NET_DEVICES=mlx5_ib0:1 ./osu_latency
+}
+
+// Intel MPI 2019 and later have no DAPL: asking for it names the replacement.
+func ExampleConfig_Validate() {
+	cfg := mpi.Config{
+		Version:  mpi.MustParseVersion("2019.9"),
+		Fabrics:  mpi.Fabrics{Intra: mpi.FabricSHM, Inter: mpi.FabricDAPL},
+		Fallback: mpi.Off,
+	}
+	err := cfg.Validate()
+	var vse *mpi.VersionSupportError
+	if errors.As(err, &vse) {
+		fmt.Println(vse.Variable, vse.Value, "on", vse.Version)
+		fmt.Println("use", vse.Replacement)
+	}
+	// Output:
+	// I_MPI_FABRICS shm:dapl on 2019.9
+	// use I_MPI_FABRICS=shm:ofi with an OFI provider (Config.OFIProvider, which sets I_MPI_OFI_PROVIDER and FI_PROVIDER; e.g. mlx on InfiniBand, tcp on Ethernet)
+}
+
+// Grid Engine lists a host once per slot; the machine file lists it once.
+func ExampleWriteMachineFile() {
+	machines := []string{"node01", "node01", "node02", "node02"}
+	if err := mpi.WriteMachineFile(os.Stdout, machines, mpi.HostColonSlots); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// node01:2
+	// node02:2
 }

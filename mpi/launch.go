@@ -80,6 +80,7 @@ type Launch struct {
 	// Env holds KEY=VALUE pairs every rank gets: -genv KEY VALUE for Intel MPI and
 	// MPICH, -x KEY=VALUE for Open MPI. Config.Env's output goes here when the
 	// environment is to travel on the command line rather than be exported by the job.
+	// A name given twice is an error.
 	Env []string
 	// Options are further launcher options, placed after the ones above. For MPICH,
 	// Intel-only options here are rejected as well.
@@ -180,6 +181,7 @@ func (l Launch) validate() error {
 	if err := l.validateFlavorOptions(); err != nil {
 		return err
 	}
+	seen := make(map[string]bool, len(l.Env))
 	for _, kv := range l.Env {
 		name, _, ok := strings.Cut(kv, "=")
 		if !ok || !validEnvName(name) {
@@ -188,6 +190,10 @@ func (l Launch) validate() error {
 		if strings.ContainsRune(kv, 0) {
 			return &SettingError{Variable: name, Value: kv, Reason: "value contains a NUL byte", Err: ErrInvalidSetting}
 		}
+		if seen[name] {
+			return &SettingError{Variable: name, Value: kv, Reason: "set twice in Env; the launcher would keep only one", Err: ErrConflict}
+		}
+		seen[name] = true
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ func TestLaunchErrors(t *testing.T) {
 		{name: "negative perhost", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: -1, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "env without =", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"I_MPI_DEBUG"}, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "env bad name", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"-x=1"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "env name twice", launch: Launch{Flavor: MPICH, Ranks: 2, Env: []string{"A=1", "B=2", "A=3"}, Command: cmd}, wantErr: ErrConflict},
 		{name: "env NUL", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"A=\x00"}, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "container without image", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{}, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "container image like an option", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "--x"}, Command: cmd}, wantErr: ErrInvalidSetting},

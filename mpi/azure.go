@@ -6,42 +6,6 @@ import (
 	"strings"
 )
 
-// Sources the Azure presets cite. The facts and their provenance are collected in the
-// project's research notes on Intel MPI and Azure HPC.
-//
-//   - [rdma-cluster]: MicrosoftDocs/azure-docs@003ecdcb
-//     articles/virtual-machines/linux/classic/rdma-cluster.md — Intel MPI 5.x on
-//     H16r/A8/A9: I_MPI_FABRICS=shm:dapl, I_MPI_DAPL_PROVIDER=ofa-v2-ib0 and
-//     I_MPI_DYNAMIC_CONNECTION=0, each marked "THIS IS A MANDATORY ENVIRONMENT
-//     VARIABLE".
-//   - [singularity-recipe]: "Singularity on Azure HPC VMs" (tested on H16r with the
-//     CentOS 7.1 HPC image) — adds I_MPI_FALLBACK=0 ("will not fallback to anything
-//     else (i.e. TCP)") and I_MPI_DAPL_TRANSLATION_CACHE=0 ("works around an Intel MPI
-//     bug"), and binds the host's /etc/rdma/dat.conf with SINGULARITY_BINDPATH.
-//   - [waagent]: Azure/WALinuxAgent@00aa43ab azurelinuxagent/common/rdma.py — rewrites
-//     the ofa-v2-ib0 line of /etc/rdma/dat.conf with each node's RDMA address, so the
-//     file is node-specific and must come from the host.
-//   - [setup-infiniband]: MicrosoftDocs/azure-compute-docs@9785197c
-//     high-performance-compute/setup-infiniband.md — every RDMA VM is SR-IOV except
-//     H16r, H16mr (and NC24r); those support only MS-MPI and Intel MPI 5.x.
-//   - [setup-mpi]: MicrosoftDocs/azure-compute-docs@57aa4449
-//     articles/virtual-machines/setup-mpi.md — SR-IOV VMs: Intel MPI 2019 and 2021
-//     I_MPI_FABRICS=shm:ofi with the mlx provider (verbs "unstable and less
-//     performant"); 2018 shm:ofa; 2016 (5.1) I_MPI_DAPL_PROVIDER=ofa-v2-ib0; HPC VM
-//     images name InfiniBand interfaces mlx5_ib*.
-//   - [intel-mlx]: intel.com "Improve performance and stability with Intel MPI Library
-//     on InfiniBand" — the mlx provider arrived in 2019 Update 5 (FI_PROVIDER=mlx).
-//   - [intel-2021.19]: Intel MPI 2021.19 release notes — the mlx provider is deprecated
-//     in favour of libfabric's open-source UCX provider.
-//   - [hx-overview]: MicrosoftDocs/azure-compute-docs@afa7bbe4 hx-series-overview.md —
-//     NDR 400 Gb/s InfiniBand needs Intel MPI 2021.7 or later (UCX 1.13, MOFED 5.6).
-//   - [rdma-naming]: Azure/azhpc-images@8e9d055f
-//     components/install_azure_persistent_rdma_naming.sh — InfiniBand devices are
-//     renamed mlx5_ib<N> on Azure HPC images, hence UCX_NET_DEVICES=mlx5_ib0:1.
-//   - [scaling]: MicrosoftDocs/azure-compute-docs@9785197c
-//     compiling-scaling-applications.md — UCX_TLS=rc,sm below 256K connections
-//     (ranks per node × nodes × nodes), dc,sm above.
-
 // azureFamily describes one Azure RDMA-capable VM family.
 type azureFamily struct {
 	name          string
@@ -85,6 +49,44 @@ func AzureFamilies() []string {
 // Preset holds what one Azure VM family needs from MPI and from the container: the
 // Intel MPI environment per version (IntelMPI), the UCX environment for HPC-X and
 // Open MPI (UCX), and the host files to bind into the container (Binds).
+//
+// Every setting cites its source in brackets; the sources are:
+//
+//   - [rdma-cluster]: MicrosoftDocs/azure-docs@003ecdcb
+//     articles/virtual-machines/linux/classic/rdma-cluster.md — Intel MPI 5.x on
+//     H16r/A8/A9: I_MPI_FABRICS=shm:dapl, I_MPI_DAPL_PROVIDER=ofa-v2-ib0 and
+//     I_MPI_DYNAMIC_CONNECTION=0, each marked "THIS IS A MANDATORY ENVIRONMENT
+//     VARIABLE".
+//   - [singularity-recipe]: "Singularity on Azure HPC VMs" (tested on H16r with the
+//     CentOS 7.1 HPC image) — adds I_MPI_FALLBACK=0 ("will not fallback to anything
+//     else (i.e. TCP)") and I_MPI_DAPL_TRANSLATION_CACHE=0 ("works around an Intel MPI
+//     bug"), and binds the host's /etc/rdma/dat.conf with SINGULARITY_BINDPATH.
+//   - [waagent]: Azure/WALinuxAgent@00aa43ab azurelinuxagent/common/rdma.py — rewrites
+//     the ofa-v2-ib0 line of /etc/rdma/dat.conf with each node's RDMA address, so the
+//     file is node-specific and must come from the host.
+//   - [setup-infiniband]: MicrosoftDocs/azure-compute-docs@9785197c
+//     high-performance-compute/setup-infiniband.md — every RDMA VM is SR-IOV except
+//     H16r, H16mr (and NC24r); those support only MS-MPI and Intel MPI 5.x.
+//   - [setup-mpi]: MicrosoftDocs/azure-compute-docs@57aa4449
+//     articles/virtual-machines/setup-mpi.md — SR-IOV VMs: Intel MPI 2019 and 2021
+//     I_MPI_FABRICS=shm:ofi with the mlx provider (verbs "unstable and less
+//     performant"); 2018 shm:ofa; 2016 (5.1) I_MPI_DAPL_PROVIDER=ofa-v2-ib0; HPC VM
+//     images name InfiniBand interfaces mlx5_ib*.
+//   - [intel-mlx]: intel.com "Improve performance and stability with Intel MPI Library
+//     on InfiniBand" — the mlx provider arrived in 2019 Update 5 (FI_PROVIDER=mlx).
+//   - [intel-2021.19]: Intel MPI 2021.19 release notes — the mlx provider is deprecated
+//     in favour of libfabric's open-source UCX provider.
+//   - [hx-overview]: MicrosoftDocs/azure-compute-docs@afa7bbe4 hx-series-overview.md —
+//     NDR 400 Gb/s InfiniBand needs Intel MPI 2021.7 or later (UCX 1.13, MOFED 5.6).
+//   - [rdma-naming]: Azure/azhpc-images@8e9d055f
+//     components/install_azure_persistent_rdma_naming.sh — InfiniBand devices are
+//     renamed mlx5_ib<N> on Azure HPC images, hence UCX_NET_DEVICES=mlx5_ib0:1.
+//   - [azurehpc]: Azure/azurehpc@2d57191c apps/pamcrash/pamcrash.sh and
+//     apps/imb-mpi/ringpingpong.sh — Azure's own scripts: DAPL-era Intel MPI on HB/HC
+//     with I_MPI_FABRICS=shm:dapl; FI_PROVIDER=mlx with shm:ofi for 2019.
+//   - [scaling]: MicrosoftDocs/azure-compute-docs@9785197c
+//     compiling-scaling-applications.md — UCX_TLS=rc,sm below 256K connections
+//     (ranks per node × nodes × nodes), dc,sm above.
 type Preset struct {
 	// Family is the VM family, e.g. "H16r/H16mr" or "HBv3".
 	Family string
@@ -135,12 +137,14 @@ func AzurePreset(vmSize string) (Preset, error) {
 //	  I_MPI_DAPL_TRANSLATION_CACHE=0       [singularity-recipe]
 //	Network Direct, Intel MPI 2019 and later: error, no DAPL [setup-infiniband]
 //	SR-IOV, Intel MPI 5.x (2016):
-//	  I_MPI_FABRICS=shm:dapl, I_MPI_DAPL_PROVIDER=ofa-v2-ib0   [setup-mpi]
+//	  I_MPI_FABRICS=shm:dapl               [azurehpc]
+//	  I_MPI_DAPL_PROVIDER=ofa-v2-ib0       [setup-mpi]
 //	SR-IOV, Intel MPI 2017 and 2018:
 //	  I_MPI_FABRICS=shm:ofa                [setup-mpi]
 //	SR-IOV, Intel MPI 2019 Update 5 to 2021.18:
 //	  I_MPI_FABRICS=shm:ofi                [setup-mpi]
-//	  I_MPI_OFI_PROVIDER=mlx, FI_PROVIDER=mlx   [setup-mpi], [intel-mlx]
+//	  I_MPI_OFI_PROVIDER=mlx               [setup-mpi]
+//	  FI_PROVIDER=mlx                      [intel-mlx], [azurehpc]
 //	SR-IOV, Intel MPI 2021.19 and later:
 //	  I_MPI_FABRICS=shm:ofi, provider left to Intel MPI's automatic choice, since mlx
 //	  is deprecated there [intel-2021.19] and the replacement's name is unconfirmed
@@ -179,7 +183,8 @@ func (p Preset) IntelMPI(v Version) (Config, error) {
 	}
 	switch {
 	case v.Major() <= 5:
-		// [setup-mpi]: "Intel MPI 2016: use I_MPI_DAPL_PROVIDER=ofa-v2-ib0".
+		// [setup-mpi]: "Intel MPI 2016: use I_MPI_DAPL_PROVIDER=ofa-v2-ib0"; the fabric
+		// that provider belongs to, as [azurehpc] sets it.
 		return Config{Version: v, Fabrics: Fabrics{Intra: FabricSHM, Inter: FabricDAPL}, DAPLProvider: "ofa-v2-ib0"}, nil
 	case !v.LibfabricOnly():
 		// [setup-mpi]: "Intel MPI 2018: use I_MPI_FABRICS=shm:ofa".

@@ -1,0 +1,44 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrUnsafePath reports a layer entry whose name or hardlink target cannot be
+// placed safely inside the root: a ".." component, a NUL byte, a name longer than
+// PATH_MAX (4096 bytes) or with a component longer than NAME_MAX (255 bytes), a
+// whiteout naming "." or "..", or a chain of more than 40 symlinks.
+var ErrUnsafePath = errors.New("unsafe path in layer")
+
+// ErrInvalidLayer reports a layer that is not a valid changeset: an unreadable or
+// truncated tar stream, a hardlink to a missing entry or to a directory, an entry
+// below a non-directory, a non-directory entry for the root, an unsupported entry
+// type, or a layer whose content differs between two reads.
+var ErrInvalidLayer = errors.New("invalid layer")
+
+// LayerError describes why one entry of one layer was rejected. It wraps
+// ErrUnsafePath or ErrInvalidLayer, and the underlying read error if there is one.
+type LayerError struct {
+	// Layer is the position of the layer in the list given to Flatten, 0 being
+	// the bottom layer.
+	Layer int
+	// Entry is the position of the tar entry in the layer, counting from 0, or -1
+	// when the error is not about one entry.
+	Entry int
+	// Name is the entry's name as written in the tar header.
+	Name string
+	// Reason says what is wrong, in a few words.
+	Reason string
+	// Err is ErrUnsafePath or ErrInvalidLayer, possibly joined with the read error.
+	Err error
+}
+
+func (e *LayerError) Error() string {
+	if e.Entry < 0 {
+		return fmt.Sprintf("layer %d: %s: %v", e.Layer, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("layer %d entry %d %q: %s: %v", e.Layer, e.Entry, e.Name, e.Reason, e.Err)
+}
+
+func (e *LayerError) Unwrap() error { return e.Err }

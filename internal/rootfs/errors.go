@@ -38,7 +38,14 @@ func (e *LayerError) Error() string {
 	if e.Entry < 0 {
 		return fmt.Sprintf("layer %d: %s: %v", e.Layer, e.Reason, e.Err)
 	}
-	return fmt.Sprintf("layer %d entry %d %q: %s: %v", e.Layer, e.Entry, e.Name, e.Reason, e.Err)
+	name := e.Name
+	if len(name) > maxErrorName {
+		// Hostile names run to thousands of bytes; the field keeps all of it.
+		name = name[:maxErrorName] + "..."
+	}
+	return fmt.Sprintf("layer %d entry %d %q: %s: %v", e.Layer, e.Entry, name, e.Reason, e.Err)
 }
+
+const maxErrorName = 128
 
 func (e *LayerError) Unwrap() error { return e.Err }

@@ -80,6 +80,13 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 		},
 		{name: "hardlink to a missing target", layers: [][]ent{{hardlink("h", "nothing")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
 		{name: "hardlink before its target", layers: [][]ent{{hardlink("h", "later"), file("later", "x")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
+		{
+			name:     "hardlink to a path its own layer whites out",
+			layers:   [][]ent{{dir("d"), file("d/f", "f")}, {hardlink("h", "d/f"), whiteout("d")}},
+			wantErr:  rootfs.ErrInvalidLayer,
+			errLayer: 1,
+			errName:  "h",
+		},
 		{name: "hardlink to a directory", layers: [][]ent{{dir("d"), hardlink("h", "d")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
 		{name: "hardlink to the root", layers: [][]ent{{hardlink("h", "./")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
 		{name: "whiteout naming dot-dot", layers: [][]ent{{file("x", "x")}, {file(".wh...", "")}}, wantErr: rootfs.ErrUnsafePath, errLayer: 1, errName: ".wh..."},

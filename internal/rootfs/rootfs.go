@@ -40,8 +40,11 @@ func WithLogger(l *slog.Logger) Option {
 
 // Flatten applies layers, bottom first, to an empty root and returns the merged
 // tree. It reads each layer's tar stream once, keeps only metadata, and writes
-// nothing to the host. Rejected entries yield a *LayerError wrapping
-// ErrUnsafePath or ErrInvalidLayer; see the package documentation for the rules.
+// nothing to the host. Rejected entries and malformed tar data yield a
+// *LayerError wrapping ErrUnsafePath or ErrInvalidLayer (see the package
+// documentation for the rules); errors from the layers themselves (opening or
+// reading a blob) are returned wrapped, and a cancelled ctx stops it between
+// entries.
 //
 // By default nothing is logged (WithLogger).
 func Flatten(ctx context.Context, layers []Layer, opts ...Option) (*Tree, error) {

@@ -34,9 +34,47 @@ var _ rootfs.Layer = v1.Layer(nil)
 // it), puts whiteouts first (Extract is order-dependent there), writes no path
 // through a symlink (Extract works on names, not on a tree) and no hardlinks
 // (google/go-containerregistry#977, #2002).
+//
+// With umoci set it also writes hardlinks (to files of lower layers or earlier in
+// the same layer), symlinks whose relative targets climb above the root, and
+// entries through symlinks to directories, which umoci resolves inside the
+// root as Flatten does.
 type stackGen struct {
-	r     *rand.Rand
-	model map[string]string // "dir", "file" or "symlink"
+	r       *rand.Rand
+	umoci   bool
+	model   map[string]string // "dir", "file" or "symlink"
+	targets map[string]string // symlink path → the directory it points to ("" for the root)
+	// replacedDirs holds paths where a non-directory replaced a directory.
+	// Extract gives a directory re-created there in a later layer the old
+	// children back, so without umoci none is re-created.
+	replacedDirs map[string]bool
+}
+
+func newStackGen(seed uint64, umoci bool) *stackGen {
+	return &stackGen{r: rand.New(rand.NewPCG(seed, 7)), umoci: umoci, model: map[string]string{}, targets: map[string]string{}, replacedDirs: map[string]bool{}}
+}
+
+// pick returns a random element of the sorted keys of model whose kind is kind.
+func (g *stackGen) pick(kind string) (string, bool) {
+	var ps []string
+	for _, p := range g.paths() {
+		if g.model[p] == kind {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 0 {
+		return "", false
+	}
+	return ps[g.r.IntN(len(ps))], true
+}
+
+// symlinkTarget points at a directory d: absolute, or (with umoci) relative
+// with more ".." than the link is deep, which only resolves inside a root.
+func (g *stackGen) symlinkTarget(link, d string) string {
+	if g.umoci && g.r.IntN(2) == 0 {
+		return strings.Repeat("../", strings.Count(link, "/")+2) + d
+	}
+	return "/" + d
 }
 
 func (g *stackGen) dirs() []string {
@@ -58,6 +96,7 @@ func (g *stackGen) removeTree(p string) {
 	for q := range g.model {
 		if q == p || strings.HasPrefix(q, p+"/") {
 			delete(g.model, q)
+			delete(g.targets, q)
 		}
 	}
 }
@@ -97,28 +136,69 @@ func (g *stackGen) layer(li int) []ent {
 	touched := map[string]bool{}
 	for i := range 4 + g.r.IntN(8) {
 		ds := g.dirs()
-		parent := ds[g.r.IntN(len(ds))]
-		p := path.Join(parent, string(rune('a'+g.r.IntN(5))))
+		name := string(rune('a' + g.r.IntN(5)))
+		// written is the entry's name, p the path it lands on.
+		written := path.Join(ds[g.r.IntN(len(ds))], name)
+		p := written
+		if g.umoci && g.r.IntN(2) == 0 {
+			var links []string
+			for _, l := range g.paths() {
+				d, ok := g.targets[l]
+				if ok && g.model[l] == "symlink" && (d == "" || g.model[d] == "dir") && !touched[l] && !underAny(l, touched) {
+					links = append(links, l)
+				}
+			}
+			if len(links) > 0 {
+				l := links[g.r.IntN(len(links))]
+				written, p = l+"/"+name, path.Join(g.targets[l], name)
+			}
+		}
 		if touched[p] || removed[p] || underAny(p, removed) || underAny(p, touched) || hasTouchedBelow(p, touched) {
 			continue
 		}
 		touched[p] = true
-		switch g.r.IntN(5) {
+		op := g.r.IntN(5)
+		if g.umoci && g.r.IntN(4) == 0 {
+			op = 5
+		}
+		if (op == 2 || op == 3) && !g.umoci && g.replacedDirs[p] {
+			op = 0
+		}
+		if op != 2 && op != 3 && g.model[p] == "dir" {
+			g.replacedDirs[p] = true
+		}
+		switch op {
 		case 0, 1:
 			body := fmt.Sprintf("layer %d entry %d", li, i)
-			out = append(out, withMode(file(p, body), int64(0o600+g.r.IntN(0o200))))
+			out = append(out, withMode(file(written, body), int64(0o600+g.r.IntN(0o200))))
 			g.removeTree(p)
 			g.model[p] = "file"
 		case 2, 3:
-			out = append(out, withMode(dir(p), int64(0o700+g.r.IntN(0o100))))
+			out = append(out, withMode(dir(written), int64(0o700+g.r.IntN(0o100))))
 			if g.model[p] != "dir" {
 				g.removeTree(p)
 				g.model[p] = "dir"
 			}
 		case 4:
-			out = append(out, symlink(p, "/target/"+p))
+			target := "/target/" + p
 			g.removeTree(p)
+			if d, ok := g.pick("dir"); ok && g.r.IntN(3) > 0 && d != p && !strings.HasPrefix(d, p+"/") {
+				target = g.symlinkTarget(p, d)
+				g.targets[p] = d
+			} else if g.r.IntN(2) == 0 {
+				target = g.symlinkTarget(p, "")
+				g.targets[p] = ""
+			}
+			out = append(out, symlink(written, target))
 			g.model[p] = "symlink"
+		case 5:
+			target, ok := g.pick("file")
+			if !ok || target == p || strings.HasPrefix(target, p+"/") {
+				continue
+			}
+			out = append(out, withMode(hardlink(written, target), 0o640))
+			g.removeTree(p)
+			g.model[p] = "file"
 		}
 	}
 	return out
@@ -184,7 +264,7 @@ func ggcrFlatten(t *testing.T, ls []v1.Layer) map[string]string {
 func TestFlattenAgreesWithGGCRExtract(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			g := &stackGen{r: rand.New(rand.NewPCG(seed, 7)), model: map[string]string{}}
+			g := newStackGen(seed, false)
 			var ours []rootfs.Layer
 			var theirs []v1.Layer
 			for li := range 2 + g.r.IntN(4) {

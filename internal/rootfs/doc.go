@@ -79,9 +79,11 @@
 // Extract, which apptainer and SingularityCE stopped using, walks layers top
 // down and decides by name. It drops entries below a path whited out in the
 // same layer when the whiteout comes first, keeps the first of duplicate
-// entries, passes "a/../b" style names and symlinked parents through lexically,
-// silently drops relative links that climb out of the root, and mishandles
-// hardlinks to lower layers (google/go-containerregistry#977, #2002). Flatten
-// follows the spec in each of these cases; on well-formed layers the two agree,
-// which the tests check.
+// entries, gives a directory that a file replaced and a later layer re-created
+// its old children back, passes "a/../b" style names and symlinked parents
+// through lexically, silently drops relative links that climb out of the root,
+// and mishandles hardlinks to lower layers (google/go-containerregistry#977,
+// #2002). Flatten follows the spec in each of these cases. On well-formed
+// layers the two agree, and Flatten agrees with umoci's unpack on disk, which
+// the tests check.
 package rootfs

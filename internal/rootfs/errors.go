@@ -23,10 +23,12 @@ type LayerError struct {
 	// Layer is the position of the layer in the list given to Flatten, 0 being
 	// the bottom layer.
 	Layer int
-	// Entry is the position of the tar entry in the layer, counting from 0, or -1
-	// when the error is not about one entry.
+	// Entry is the position of the tar entry in the layer, counting from 0 as
+	// tar.Reader.Next returns them; for a malformed header it is the position
+	// the next entry would have had.
 	Entry int
-	// Name is the entry's name as written in the tar header.
+	// Name is the entry's name as written in the tar header; empty when the
+	// header itself could not be read.
 	Name string
 	// Reason says what is wrong, in a few words.
 	Reason string
@@ -35,9 +37,6 @@ type LayerError struct {
 }
 
 func (e *LayerError) Error() string {
-	if e.Entry < 0 {
-		return fmt.Sprintf("layer %d: %s: %v", e.Layer, e.Reason, e.Err)
-	}
 	name := e.Name
 	if len(name) > maxErrorName {
 		// Hostile names run to thousands of bytes; the field keeps all of it.

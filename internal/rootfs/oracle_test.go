@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -204,6 +205,24 @@ func (g *stackGen) layer(li int) []ent {
 	return out
 }
 
+// stack generates two to five layers as ggcr layers, and the same layers as
+// Layers for Flatten: ggcr's own, decompressed by ggcr.
+func (g *stackGen) stack(t *testing.T) ([]v1.Layer, []rootfs.Layer) {
+	t.Helper()
+	var ls []v1.Layer
+	var ours []rootfs.Layer
+	for li := range 2 + g.r.IntN(4) {
+		data := tarBytes(t, g.layer(li)...)
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}, tarball.WithMediaType(types.OCILayer))
+		require.NoError(t, err)
+		ls = append(ls, l)
+		ours = append(ours, l)
+	}
+	return ls, ours
+}
+
 func underAny(p string, set map[string]bool) bool {
 	for q := range set {
 		if strings.HasPrefix(p, q+"/") {
@@ -265,18 +284,7 @@ func TestFlattenAgreesWithGGCRExtract(t *testing.T) {
 	for seed := range uint64(40) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			g := newStackGen(seed, false)
-			var ours []rootfs.Layer
-			var theirs []v1.Layer
-			for li := range 2 + g.r.IntN(4) {
-				data := tarBytes(t, g.layer(li)...)
-				l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-					return io.NopCloser(bytes.NewReader(data)), nil
-				})
-				require.NoError(t, err)
-				theirs = append(theirs, l)
-				ours = append(ours, l) // the ggcr layer itself, decompressed by ggcr
-			}
-
+			theirs, ours := g.stack(t)
 			tree, err := rootfs.Flatten(t.Context(), ours)
 			require.NoError(t, err)
 			checkContained(t, tree)

@@ -1,9 +1,7 @@
 package rootfs_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -17,7 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -117,18 +114,7 @@ func TestFlattenAgreesWithUmoci(t *testing.T) {
 	umoci := testenv.Require(t, "umoci")[0]
 	for seed := range uint64(25) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			g := newStackGen(seed, true)
-			var ls []v1.Layer
-			var ours []rootfs.Layer
-			for li := range 2 + g.r.IntN(4) {
-				data := tarBytes(t, g.layer(li)...)
-				l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-					return io.NopCloser(bytes.NewReader(data)), nil
-				}, tarball.WithMediaType(types.OCILayer))
-				require.NoError(t, err)
-				ls = append(ls, l)
-				ours = append(ours, l)
-			}
+			ls, ours := newStackGen(seed, true).stack(t)
 			tree, err := rootfs.Flatten(t.Context(), ours)
 			require.NoError(t, err)
 			checkContained(t, tree)

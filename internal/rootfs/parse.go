@@ -80,14 +80,14 @@ func cleanName(name string) ([]string, *pathError) {
 
 // readLayer reads every tar header of layer li once, keeping metadata only, and
 // drains the stream so that a digest-verifying reader (ggcr's) checks it.
-func readLayer(ctx context.Context, li int, l Layer, o *options) ([]record, error) {
+func readLayer(ctx context.Context, li int, l Layer, o *options) ([]*record, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %d: %w", li, err)
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
-	var recs []record
+	var recs []*record
 	for idx := 0; ; idx++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -124,13 +124,13 @@ func readError(li, idx int, err error) error {
 
 // parseHeader validates and classifies one header. keep is false for entries
 // without meaning in a merged tree (PAX global headers, AUFS bookkeeping).
-func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec record, keep bool, err error) {
-	reject := func(reason string, sentinel error) (record, bool, error) {
-		return record{}, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
+func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bool, err error) {
+	reject := func(reason string, sentinel error) (*record, bool, error) {
+		return nil, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
 	}
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		o.logger.Debug("ignoring PAX global header", "layer", li, "entry", idx)
-		return record{}, false, nil
+		return nil, false, nil
 	}
 	comps, perr := cleanName(hdr.Name)
 	if perr != nil {
@@ -139,13 +139,13 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec record, keep boo
 	if strings.HasPrefix(hdr.Name, "/") {
 		o.logger.Debug("treating absolute name as relative to the root", "layer", li, "entry", idx, "name", hdr.Name)
 	}
-	rec = record{index: idx, name: hdr.Name, comps: comps}
+	rec = &record{index: idx, name: hdr.Name, comps: comps}
 	for i, c := range comps {
 		last := i == len(comps)-1
 		switch {
 		case strings.HasPrefix(c, whiteoutMetaPrefix) && !(last && c == opaqueWhiteout):
 			o.logger.Debug("ignoring AUFS metadata entry", "layer", li, "entry", idx, "name", hdr.Name)
-			return record{}, false, nil
+			return nil, false, nil
 		case strings.HasPrefix(c, whiteoutPrefix) && !last:
 			return reject("whiteout name used as a directory", ErrInvalidLayer)
 		}

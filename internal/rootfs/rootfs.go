@@ -188,7 +188,7 @@ func (a *applier) checkCreate(dir *node, name string) (string, error) {
 	return "", nil
 }
 
-func (a *applier) fail(r record, reason string, err error) error {
+func (a *applier) fail(r *record, reason string, err error) error {
 	if errors.Is(err, errNotDir) {
 		err = ErrInvalidLayer
 	}
@@ -198,7 +198,7 @@ func (a *applier) fail(r record, reason string, err error) error {
 // whiteout removes r's target from the lower layers' tree, or every child for
 // an opaque marker. A whiteout creates nothing, and one whose directory does not
 // exist (or is not a directory) removes nothing.
-func (a *applier) whiteout(r record) error {
+func (a *applier) whiteout(r *record) error {
 	dir, reason, err := a.lookupDir(r.comps, false)
 	if errors.Is(err, errNotDir) || dir == nil && err == nil {
 		return nil
@@ -217,7 +217,7 @@ func (a *applier) whiteout(r record) error {
 // add applies one addition: a directory over a directory takes the new
 // attributes and keeps the children; anything else replaces what was there,
 // subtree included (image-spec layer.md, "Changeset over existing files").
-func (a *applier) add(r record) error {
+func (a *applier) add(r *record) error {
 	if len(r.comps) == 0 {
 		a.root.ino = &inode{meta: r.meta}
 		return nil
@@ -255,7 +255,7 @@ func (a *applier) add(r record) error {
 // lookupLink finds a hardlink's target as link(2) would inside the root:
 // directories on the way are resolved like lookupDir, the last component is not
 // followed, and it must exist already and not be a directory.
-func (a *applier) lookupLink(r record) (*node, error) {
+func (a *applier) lookupLink(r *record) (*node, error) {
 	if len(r.link) == 0 {
 		return nil, a.fail(r, "hardlink to the root directory", ErrInvalidLayer)
 	}

@@ -27,9 +27,11 @@ type Tree struct {
 
 func newTree(root *node, layers []Layer) *Tree {
 	links := map[*inode]int{}
+	total := 1
 	var count func(n *node)
 	count = func(n *node) {
 		for _, c := range n.children {
+			total++
 			if c.children == nil {
 				links[c.ino]++
 			}
@@ -38,7 +40,13 @@ func newTree(root *node, layers []Layer) *Tree {
 	}
 	count(root)
 
-	t := &Tree{layers: layers, byPath: map[string]int{}, contents: make([][]int, len(layers)), names: map[int]string{}}
+	t := &Tree{
+		layers:   layers,
+		entries:  make([]Entry, 0, total),
+		byPath:   make(map[string]int, total),
+		contents: make([][]int, len(layers)),
+		names:    map[int]string{},
+	}
 	first := map[*inode]string{}
 	var walk func(n *node, p string)
 	walk = func(n *node, p string) {

@@ -30,7 +30,8 @@
 //     Whiteouts create nothing; one whose directory is missing removes nothing.
 //     The entry's type does not matter, only its name. Other ".wh..wh." names
 //     (AUFS bookkeeping such as .wh..wh.plnk) are ignored with what lies below
-//     them.
+//     them, so a hardlink into .wh..wh.plnk, as old AUFS-based Docker exports
+//     wrote, fails as a hardlink to a missing target.
 //   - A directory entry over a directory replaces its attributes and keeps its
 //     children; any other entry replaces what was at its path, subtree included.
 //     A duplicate path within one layer is therefore resolved as tar extraction

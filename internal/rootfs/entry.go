@@ -77,9 +77,11 @@ type Entry struct {
 	// Xattrs holds the extended attributes from SCHILY.xattr.* PAX records,
 	// keyed by attribute name ("security.capability", "user.x").
 	Xattrs map[string]string
-	// PAXRecords holds the PAX records that no other field reflects (not path,
-	// linkpath, size, uid, gid, uname, gname, mtime, atime, ctime, GNU.sparse.*
-	// or SCHILY.xattr.*), for example SCHILY.acl.access.
+	// PAXRecords holds the PAX records not taken apart into the fields above,
+	// for example SCHILY.acl.access. Left out are path, linkpath, size, uid,
+	// gid, uname, gname, mtime, GNU.sparse.* and SCHILY.xattr.*, which the
+	// fields hold, and atime and ctime, which neither squashfs nor a RUN root
+	// keeps.
 	PAXRecords map[string]string
 	// Nlink is the number of paths sharing this non-directory's inode, 1 unless
 	// hardlinked; it is 1 for directories.

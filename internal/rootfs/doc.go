@@ -39,7 +39,8 @@
 //   - A missing parent directory is implied: mode 0755, owner 0:0, zero mtime,
 //     Entry.Implied set.
 //   - A hardlink joins the inode of its target, which must already exist (in a
-//     lower layer or earlier in the same one) and not be a directory. All paths
+//     lower layer, not whited out by the link's own layer, or earlier in the
+//     same layer) and not be a directory. All paths
 //     of an inode share its metadata and content, so replacing or removing the
 //     target later leaves the link with the original content. In the result the
 //     first path in walk order carries the inode and the others are

@@ -78,7 +78,7 @@ func Flatten(ctx context.Context, layers []Layer, opts ...Option) (*Tree, error)
 			}
 		}
 	}
-	return newTree(root, layers), nil
+	return newTree(root, slices.Clone(layers)), nil
 }
 
 // inode is what the paths of a hardlink group share: metadata and content.

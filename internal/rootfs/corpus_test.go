@@ -65,6 +65,18 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 		},
 		{name: "symlink loop", layers: [][]ent{{symlink("a", "b"), symlink("b", "a")}, {file("a/f", "f")}}, wantErr: rootfs.ErrUnsafePath, errLayer: 1, errName: "a/f"},
 		{name: "symlink to itself", layers: [][]ent{{symlink("a", "./a"), file("a/f", "f")}}, wantErr: rootfs.ErrUnsafePath, errName: "a/f"},
+		{
+			name:     "chain of long symlinks",
+			layers:   [][]ent{symlinkChain(40, 300), {file("s00/f", "f")}},
+			wantErr:  rootfs.ErrUnsafePath,
+			errLayer: 1,
+			errName:  "s00/f",
+		},
+		{
+			name:   "short chain of long symlinks",
+			layers: [][]ent{symlinkChain(3, 300), {file("s00/f", "f")}},
+			want:   []string{"dir d 0755", `regular d/f 0644 "f"`, "symlink s00 0777 -> " + longUp(300) + "s01", "symlink s01 0777 -> " + longUp(300) + "s02", "symlink s02 0777 -> " + longUp(300) + "d"},
+		},
 		{name: "symlink to a file used as a directory", layers: [][]ent{{file("f", "f"), symlink("l", "f")}, {file("l/x", "x")}}, wantErr: rootfs.ErrInvalidLayer, errLayer: 1, errName: "l/x"},
 		{name: "hardlink climbing out of the root", layers: [][]ent{{hardlink("h", "../../etc/shadow")}}, wantErr: rootfs.ErrUnsafePath, errName: "h"},
 		{name: "hardlink to a host absolute path", layers: [][]ent{{hardlink("h", "/etc/shadow")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
@@ -213,6 +225,22 @@ func TestMaliciousCorpus(t *testing.T) {
 	assert.Empty(t, entries, "files appeared in the working directory")
 	assert.Equal(t, before, dirNames(t, outside), "files appeared next to the working directory")
 }
+
+// symlinkChain is a directory d and n symlinks s00 … that lead to it one by
+// one, each climbing up ups levels first.
+func symlinkChain(n, ups int) []ent {
+	out := []ent{dir("d")}
+	for i := range n {
+		next := fmt.Sprintf("s%02d", i+1)
+		if i == n-1 {
+			next = "d"
+		}
+		out = append(out, symlink(fmt.Sprintf("s%02d", i), longUp(ups)+next))
+	}
+	return out
+}
+
+func longUp(n int) string { return strings.Repeat("../", n) }
 
 func dirNames(t testing.TB, dir string) []string {
 	t.Helper()

@@ -61,8 +61,10 @@
 //     kernel would inside chroot: absolute targets restart at the root and ".."
 //     stops there. So layer 1 "evil -> /etc" and layer 2 "evil/passwd" put
 //     "etc/passwd" into the tree, never onto the host. The last component is
-//     never followed: a file or directory entry replaces a symlink. More than
-//     40 symlinks in one lookup are rejected (ErrUnsafePath).
+//     never followed: a file or directory entry replaces a symlink. A lookup
+//     that follows more than 40 symlinks, or walks more than 8192 components
+//     through them, is rejected (ErrUnsafePath); the second bound keeps a
+//     chain of long symlinks from costing every entry of a layer 160,000 steps.
 //   - Hardlink targets are resolved the same way; a missing target or a
 //     directory is rejected (ErrInvalidLayer).
 //   - Whiteouts of "." or ".." are rejected (ErrUnsafePath); ".wh." alone, or a

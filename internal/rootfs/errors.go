@@ -8,7 +8,8 @@ import (
 // ErrUnsafePath reports a layer entry whose name or hardlink target cannot be
 // placed safely inside the root: a ".." component, a NUL byte, a name longer than
 // PATH_MAX (4096 bytes) or with a component longer than NAME_MAX (255 bytes), a
-// whiteout naming "." or "..", or a chain of more than 40 symlinks.
+// whiteout naming "." or "..", or a lookup that follows more than 40 symlinks or
+// walks more than 8192 components through them.
 var ErrUnsafePath = errors.New("unsafe path in layer")
 
 // ErrInvalidLayer reports a layer that is not a valid changeset: an unreadable or

@@ -17,10 +17,13 @@ const (
 	opaqueWhiteout     = whiteoutMetaPrefix + ".opq"
 
 	// maxPath and maxName are Linux's PATH_MAX and NAME_MAX; maxSymlinks is its
-	// MAXSYMLINKS, the number of links one lookup may follow.
+	// MAXSYMLINKS, the number of links one lookup may follow. maxWalk bounds the
+	// components (of the name and of every symlink target) one lookup walks:
+	// twice what a name can have, far above what real images need.
 	maxPath     = 4096
 	maxName     = 255
 	maxSymlinks = 40
+	maxWalk     = 2 * maxPath
 )
 
 type recordKind uint8
@@ -40,7 +43,7 @@ type record struct {
 	// the removed path, and target is the removed basename.
 	comps  []string
 	target string
-	// link is a hardlink's cleaned target.
+	// link is a hardlink's cleaned target, or a symlink's target split at "/".
 	link []string
 	meta Entry
 }
@@ -192,6 +195,7 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 		m.Type = TypeDir
 	case tar.TypeSymlink:
 		m.Type, m.Linkname = TypeSymlink, hdr.Linkname
+		rec.link = strings.Split(hdr.Linkname, "/")
 		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > maxPath {
 			return reject("symlink target has a NUL byte or is longer than 4096 bytes", ErrUnsafePath)
 		}

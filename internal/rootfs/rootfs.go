@@ -86,6 +86,8 @@ type inode struct {
 	meta Entry
 	// name is the raw tar name of a regular file, checked again on the second read.
 	name string
+	// target is a symlink's Linkname split at "/", split once for all lookups.
+	target []string
 }
 
 func impliedDir() *inode {
@@ -124,16 +126,28 @@ var errNotDir = errors.New("not a directory")
 
 // lookupDir resolves comps to a directory the way the kernel would inside
 // chroot(root): symlinks are followed, absolute targets restart at the root and
-// ".." stops at the root, so the result is always inside the tree. With create,
+// ".." stops at the root, so the result is always inside the tree. Unlike the
+// kernel it also bounds the components one lookup walks (maxWalk), so that a
+// chain of long symlinks cannot make each entry of a layer cost 40 × 4096 steps. With create,
 // missing components become implied directories (as containerd's MkdirAll does);
 // without it a missing component yields nil.
 func (a *applier) lookupDir(comps []string, create bool) (*node, string, error) {
-	work := slices.Clone(comps)
+	// pending holds what is left to walk: the name's components at the bottom,
+	// the rest of each symlink target being followed above them.
+	pending := [][]string{comps}
 	cur := a.root
-	links := 0
-	for len(work) > 0 {
-		c := work[0]
-		work = work[1:]
+	links, steps := 0, 0
+	for len(pending) > 0 {
+		top := len(pending) - 1
+		if len(pending[top]) == 0 {
+			pending = pending[:top]
+			continue
+		}
+		c := pending[top][0]
+		pending[top] = pending[top][1:]
+		if steps++; steps > maxWalk {
+			return nil, fmt.Sprintf("lookup walks more than %d components through symlinks", maxWalk), ErrUnsafePath
+		}
 		switch c {
 		case "", ".":
 			continue
@@ -162,11 +176,10 @@ func (a *applier) lookupDir(comps []string, create bool) (*node, string, error) 
 			if links > maxSymlinks {
 				return nil, "too many levels of symbolic links", ErrUnsafePath
 			}
-			target := next.ino.meta.Linkname
-			if strings.HasPrefix(target, "/") {
+			if strings.HasPrefix(next.ino.meta.Linkname, "/") {
 				cur = a.root
 			}
-			work = append(strings.Split(target, "/"), work...)
+			pending = append(pending, next.ino.target)
 		default:
 			return nil, fmt.Sprintf("%q is not a directory", nodePath(next)), errNotDir
 		}
@@ -246,6 +259,8 @@ func (a *applier) add(r *record) error {
 		if target != existing {
 			parent.children[base] = parent.child(base, target.ino)
 		}
+	case TypeSymlink:
+		parent.children[base] = parent.child(base, &inode{meta: r.meta, target: r.link})
 	default:
 		parent.children[base] = parent.child(base, &inode{meta: r.meta, name: r.name})
 	}

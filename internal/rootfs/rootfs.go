@@ -128,9 +128,9 @@ var errNotDir = errors.New("not a directory")
 // chroot(root): symlinks are followed, absolute targets restart at the root and
 // ".." stops at the root, so the result is always inside the tree. Unlike the
 // kernel it also bounds the components one lookup walks (maxWalk), so that a
-// chain of long symlinks cannot make each entry of a layer cost 40 × 4096 steps. With create,
-// missing components become implied directories (as containerd's MkdirAll does);
-// without it a missing component yields nil.
+// chain of long symlinks cannot make each entry of a layer cost 40 × 4096
+// steps. With create, missing components become implied directories (as
+// containerd's MkdirAll does); without it a missing component yields nil.
 func (a *applier) lookupDir(comps []string, create bool) (*node, string, error) {
 	// pending holds what is left to walk: the name's components at the bottom,
 	// the rest of each symlink target being followed above them.

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -279,4 +280,50 @@ func TestWalkContentsStreamsBigFiles(t *testing.T) {
 	require.NotZero(t, peak)
 	t.Logf("peak HeapInuse while streaming %d MiB: %.1f MiB", size>>20, float64(peak)/(1<<20))
 	assert.Less(t, peak, uint64(heapLimit), "heap grew while streaming")
+}
+
+// verifyingLayer serves a tar stream and then fails at its end, as ggcr's
+// digest-verifying readers do when the blob does not match its digest.
+type verifyingLayer struct {
+	data []byte
+	err  error
+}
+
+func (l verifyingLayer) Uncompressed() (io.ReadCloser, error) {
+	padded := append(slices.Clone(l.data), make([]byte, 4096)...)
+	return io.NopCloser(io.MultiReader(bytes.NewReader(padded), errReader{l.err})), nil
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// TestLayersAreReadToTheEnd checks both passes drain each layer past the tar's
+// end-of-archive marker, so a verifying reader gets to report a bad digest.
+func TestLayersAreReadToTheEnd(t *testing.T) {
+	mismatch := errors.New("digest mismatch")
+	l := verifyingLayer{data: tarBytes(t, file("a", "a")), err: mismatch}
+	_, err := rootfs.Flatten(t.Context(), []rootfs.Layer{l})
+	require.ErrorIs(t, err, mismatch)
+
+	tree, err := rootfs.Flatten(t.Context(), []rootfs.Layer{verifyingLayerAfter{first: l.data, err: mismatch, reads: new(int)}})
+	require.NoError(t, err)
+	err = tree.WalkContents(t.Context(), func(rootfs.Entry, io.Reader) error { return nil })
+	require.ErrorIs(t, err, mismatch)
+}
+
+// verifyingLayerAfter reads cleanly once and fails its digest check on every
+// later read.
+type verifyingLayerAfter struct {
+	first []byte
+	err   error
+	reads *int
+}
+
+func (l verifyingLayerAfter) Uncompressed() (io.ReadCloser, error) {
+	*l.reads++
+	if *l.reads == 1 {
+		return io.NopCloser(bytes.NewReader(l.first)), nil
+	}
+	return verifyingLayer{data: l.first, err: l.err}.Uncompressed()
 }

@@ -76,7 +76,9 @@
 //     created on the host.
 //
 // Every rejection is a *LayerError carrying the layer, the entry's position and
-// name, and a reason; errors.Is matches ErrUnsafePath or ErrInvalidLayer.
+// name, and a reason; errors.Is matches ErrUnsafePath or ErrInvalidLayer. So is
+// a stack of more entries than WithMaxEntries allows (ErrTooManyEntries), which
+// keeps hostile layers of empty headers from exhausting memory.
 //
 // # Differences from ggcr's mutate.Extract
 //

@@ -18,8 +18,13 @@ var ErrUnsafePath = errors.New("unsafe path in layer")
 // type, or a layer whose content differs between two reads.
 var ErrInvalidLayer = errors.New("invalid layer")
 
+// ErrTooManyEntries reports layers holding more tar entries together than
+// WithMaxEntries allows.
+var ErrTooManyEntries = errors.New("too many entries in layers")
+
 // LayerError describes why one entry of one layer was rejected. It wraps
-// ErrUnsafePath or ErrInvalidLayer, and the underlying read error if there is one.
+// ErrUnsafePath, ErrInvalidLayer or ErrTooManyEntries, and the underlying read
+// error if there is one.
 type LayerError struct {
 	// Layer is the position of the layer in the list given to Flatten, 0 being
 	// the bottom layer.
@@ -33,7 +38,8 @@ type LayerError struct {
 	Name string
 	// Reason says what is wrong, in a few words.
 	Reason string
-	// Err is ErrUnsafePath or ErrInvalidLayer, possibly joined with the read error.
+	// Err is ErrUnsafePath, ErrInvalidLayer or ErrTooManyEntries, possibly
+	// joined with the read error.
 	Err error
 }
 

@@ -30,3 +30,17 @@ func TestFlattenNoLayers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{rootLine}, listing(t, tree))
 }
+
+func TestWithMaxEntries(t *testing.T) {
+	_, err := rootfs.Flatten(t.Context(), nil, rootfs.WithMaxEntries(0))
+	require.Error(t, err)
+
+	ls := layers(t, []ent{dir("a"), file("a/x", "x")}, []ent{whiteout("a/x"), file("b", "b")})
+	_, err = rootfs.Flatten(t.Context(), ls, rootfs.WithMaxEntries(4))
+	require.NoError(t, err)
+	_, err = rootfs.Flatten(t.Context(), ls, rootfs.WithMaxEntries(3))
+	require.ErrorIs(t, err, rootfs.ErrTooManyEntries)
+	var le *rootfs.LayerError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, []any{1, 1, "b"}, []any{le.Layer, le.Entry, le.Name})
+}

@@ -83,7 +83,8 @@ func cleanName(name string) ([]string, *pathError) {
 
 // readLayer reads every tar header of layer li once, keeping metadata only, and
 // drains the stream so that a digest-verifying reader (ggcr's) checks it.
-func readLayer(ctx context.Context, li int, l Layer, o *options) ([]*record, error) {
+// entries counts the headers of all layers read so far.
+func readLayer(ctx context.Context, li int, l Layer, o *options, entries *int) ([]*record, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %d: %w", li, err)
@@ -101,6 +102,9 @@ func readLayer(ctx context.Context, li int, l Layer, o *options) ([]*record, err
 		}
 		if err != nil {
 			return nil, readError(li, idx, err)
+		}
+		if *entries++; *entries > o.maxEntries {
+			return nil, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: fmt.Sprintf("the layers hold more than %d entries", o.maxEntries), Err: ErrTooManyEntries}
 		}
 		rec, keep, err := parseHeader(li, idx, hdr, o)
 		if err != nil {

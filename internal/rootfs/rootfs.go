@@ -22,7 +22,25 @@ type Layer interface {
 type Option func(*options) error
 
 type options struct {
-	logger *slog.Logger
+	logger     *slog.Logger
+	maxEntries int
+}
+
+// defaultMaxEntries is far above the largest real images (around a million
+// files) and keeps a hostile stack of empty headers to a few GB of metadata.
+const defaultMaxEntries = 5_000_000
+
+// WithMaxEntries sets how many tar entries all layers together may hold before
+// Flatten gives up with ErrTooManyEntries; it bounds the memory the metadata
+// takes, a few hundred bytes an entry. The default is 5,000,000.
+func WithMaxEntries(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("max entries must be positive, got %d", n)
+		}
+		o.maxEntries = n
+		return nil
+	}
 }
 
 // WithLogger sets where Flatten reports neutralised oddities at debug level:
@@ -46,17 +64,19 @@ func WithLogger(l *slog.Logger) Option {
 // reading a blob) are returned wrapped, and a cancelled ctx stops it between
 // entries.
 //
-// By default nothing is logged (WithLogger).
+// By default nothing is logged (WithLogger) and the layers may hold 5,000,000
+// entries together (WithMaxEntries).
 func Flatten(ctx context.Context, layers []Layer, opts ...Option) (*Tree, error) {
-	o := options{logger: slog.New(slog.DiscardHandler)}
+	o := options{logger: slog.New(slog.DiscardHandler), maxEntries: defaultMaxEntries}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("flattening layers: %w", err)
 		}
 	}
 	root := &node{children: map[string]*node{}, ino: impliedDir()}
+	entries := 0
 	for li, l := range layers {
-		recs, err := readLayer(ctx, li, l, &o)
+		recs, err := readLayer(ctx, li, l, &o, &entries)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,257 @@
+package rootfs
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+const (
+	whiteoutPrefix = ".wh."
+	// whiteoutMetaPrefix starts AUFS bookkeeping names (.wh..wh.plnk,
+	// .wh..wh.aufs); the opaque marker is the only one with a meaning in OCI.
+	whiteoutMetaPrefix = whiteoutPrefix + whiteoutPrefix
+	opaqueWhiteout     = whiteoutMetaPrefix + ".opq"
+
+	// maxPath and maxName are Linux's PATH_MAX and NAME_MAX; maxSymlinks is its
+	// MAXSYMLINKS, the number of links one lookup may follow. maxWalk bounds the
+	// components (of the name and of every symlink target) one lookup walks:
+	// twice what a name can have, far above what real images need.
+	maxPath     = 4096
+	maxName     = 255
+	maxSymlinks = 40
+	maxWalk     = 2 * maxPath
+)
+
+type recordKind uint8
+
+const (
+	kindAdd recordKind = iota
+	kindWhiteout
+	kindOpaque
+)
+
+// record is one meaningful tar entry of a layer, validated and classified.
+type record struct {
+	index int
+	name  string
+	kind  recordKind
+	// comps is the cleaned name. For a whiteout it names the directory holding
+	// the removed path, and target is the removed basename.
+	comps  []string
+	target string
+	// link is a hardlink's cleaned target, or a symlink's target split at "/".
+	link []string
+	meta Entry
+}
+
+// pathError is a rejection found while cleaning a name, before the layer and
+// entry are known.
+type pathError struct {
+	reason string
+	err    error
+}
+
+// cleanName splits a tar name into components. It strips leading slashes (an
+// absolute name means the same path inside the root, as containerd and GNU tar
+// apply it), drops empty and "." components, and rejects ".." anywhere, NUL bytes
+// and over-long names and components.
+func cleanName(name string) ([]string, *pathError) {
+	if strings.IndexByte(name, 0) >= 0 {
+		return nil, &pathError{"name contains a NUL byte", ErrUnsafePath}
+	}
+	if len(name) > maxPath {
+		return nil, &pathError{fmt.Sprintf("name is %d bytes, longer than %d", len(name), maxPath), ErrUnsafePath}
+	}
+	var comps []string
+	for c := range strings.SplitSeq(name, "/") {
+		switch {
+		case c == "" || c == ".":
+			continue
+		case c == "..":
+			return nil, &pathError{`name has a ".." component`, ErrUnsafePath}
+		case len(c) > maxName:
+			return nil, &pathError{fmt.Sprintf("name component is %d bytes, longer than %d", len(c), maxName), ErrUnsafePath}
+		}
+		comps = append(comps, c)
+	}
+	return comps, nil
+}
+
+// readLayer reads every tar header of layer li once, keeping metadata only, and
+// drains the stream so that a digest-verifying reader (ggcr's) checks it.
+// entries counts the headers of all layers read so far.
+func readLayer(ctx context.Context, li int, l Layer, o *options, entries *int) ([]*record, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, fmt.Errorf("opening layer %d: %w", li, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var recs []*record
+	for idx := 0; ; idx++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, readError(li, idx, err)
+		}
+		if *entries++; *entries > o.maxEntries {
+			return nil, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: fmt.Sprintf("the layers hold more than %d entries", o.maxEntries), Err: ErrTooManyEntries}
+		}
+		rec, keep, err := parseHeader(li, idx, hdr, o)
+		if err != nil {
+			return nil, err
+		}
+		if keep {
+			recs = append(recs, rec)
+		}
+	}
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, fmt.Errorf("verifying layer %d: %w", li, err)
+	}
+	return recs, nil
+}
+
+// readError marks malformed tar data as ErrInvalidLayer and leaves other read
+// errors (from the network, say) as they are.
+func readError(li, idx int, err error) error {
+	if errors.Is(err, tar.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &LayerError{Layer: li, Entry: idx, Reason: "reading tar header", Err: fmt.Errorf("%w: %w", ErrInvalidLayer, err)}
+	}
+	return fmt.Errorf("reading layer %d entry %d: %w", li, idx, err)
+}
+
+// parseHeader validates and classifies one header. keep is false for entries
+// without meaning in a merged tree (PAX global headers, AUFS bookkeeping).
+func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bool, err error) {
+	reject := func(reason string, sentinel error) (*record, bool, error) {
+		return nil, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
+	}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		o.logger.Debug("ignoring PAX global header", "layer", li, "entry", idx)
+		return nil, false, nil
+	}
+	comps, perr := cleanName(hdr.Name)
+	if perr != nil {
+		return reject(perr.reason, perr.err)
+	}
+	if strings.HasPrefix(hdr.Name, "/") {
+		o.logger.Debug("treating absolute name as relative to the root", "layer", li, "entry", idx, "name", hdr.Name)
+	}
+	rec = &record{index: idx, name: hdr.Name, comps: comps}
+	for i, c := range comps {
+		last := i == len(comps)-1
+		switch {
+		case strings.HasPrefix(c, whiteoutMetaPrefix) && !(last && c == opaqueWhiteout):
+			o.logger.Debug("ignoring AUFS metadata entry", "layer", li, "entry", idx, "name", hdr.Name)
+			return nil, false, nil
+		case strings.HasPrefix(c, whiteoutPrefix) && !last:
+			return reject("whiteout name used as a directory", ErrInvalidLayer)
+		}
+	}
+	if n := len(comps); n > 0 && strings.HasPrefix(comps[n-1], whiteoutPrefix) {
+		// Any entry type counts as a whiteout: only the name matters, as in
+		// containerd's and umoci's appliers.
+		base := comps[n-1]
+		rec.comps = comps[:n-1]
+		if base == opaqueWhiteout {
+			rec.kind = kindOpaque
+			return rec, true, nil
+		}
+		rec.kind = kindWhiteout
+		rec.target = strings.TrimPrefix(base, whiteoutPrefix)
+		switch rec.target {
+		case "":
+			return reject("whiteout without a name", ErrInvalidLayer)
+		case ".", "..":
+			return reject(fmt.Sprintf("whiteout of %q", rec.target), ErrUnsafePath)
+		}
+		return rec, true, nil
+	}
+
+	m := Entry{
+		Mode:     uint32(hdr.Mode & 0o7777),
+		UID:      hdr.Uid,
+		GID:      hdr.Gid,
+		Uname:    hdr.Uname,
+		Gname:    hdr.Gname,
+		ModTime:  hdr.ModTime,
+		Devmajor: hdr.Devmajor,
+		Devminor: hdr.Devminor,
+		Nlink:    1,
+		Source:   Source{Layer: li, Entry: idx},
+	}
+	if m.UID < 0 || m.GID < 0 {
+		return reject(fmt.Sprintf("negative owner %d:%d", m.UID, m.GID), ErrInvalidLayer)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
+		m.Type, m.Size = TypeRegular, hdr.Size
+	case tar.TypeDir:
+		m.Type = TypeDir
+	case tar.TypeSymlink:
+		m.Type, m.Linkname = TypeSymlink, hdr.Linkname
+		rec.link = strings.Split(hdr.Linkname, "/")
+		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > maxPath {
+			return reject("symlink target has a NUL byte or is longer than 4096 bytes", ErrUnsafePath)
+		}
+	case tar.TypeLink:
+		m.Type = TypeHardlink
+		link, perr := cleanName(hdr.Linkname)
+		if perr != nil {
+			return reject("hardlink target: "+perr.reason, perr.err)
+		}
+		rec.link = link
+	case tar.TypeChar, tar.TypeBlock:
+		m.Type = TypeCharDevice
+		if hdr.Typeflag == tar.TypeBlock {
+			m.Type = TypeBlockDevice
+		}
+		if m.Devmajor < 0 || m.Devminor < 0 {
+			return reject("negative device number", ErrInvalidLayer)
+		}
+	case tar.TypeFifo:
+		m.Type = TypeFIFO
+	default:
+		return reject(fmt.Sprintf("unsupported entry type %q", hdr.Typeflag), ErrInvalidLayer)
+	}
+	if m.Type != TypeDir && len(comps) == 0 {
+		return reject("non-directory entry for the root", ErrInvalidLayer)
+	}
+	for k, v := range hdr.PAXRecords {
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			if m.Xattrs == nil {
+				m.Xattrs = map[string]string{}
+			}
+			m.Xattrs[name] = v
+			continue
+		}
+		if reflectedPAX(k) {
+			continue
+		}
+		if m.PAXRecords == nil {
+			m.PAXRecords = map[string]string{}
+		}
+		m.PAXRecords[k] = v
+	}
+	rec.meta = m
+	return rec, true, nil
+}
+
+// reflectedPAX reports whether the PAX record k is already reflected in the
+// header fields archive/tar parsed.
+func reflectedPAX(k string) bool {
+	switch k {
+	case "path", "linkpath", "size", "uid", "gid", "uname", "gname", "mtime", "atime", "ctime":
+		return true
+	}
+	return strings.HasPrefix(k, "GNU.sparse.")
+}

@@ -64,7 +64,7 @@ func reset(w http.ResponseWriter) {
 		panic(http.ErrAbortHandler)
 	}
 	if tcp, ok := conn.(*net.TCPConn); ok {
-		tcp.SetLinger(0) //nolint:errcheck // Without it the close is a FIN, still a failure.
+		tcp.SetLinger(0) // Without it the close is a FIN, still a failure.
 	}
 	conn.Close()
 }

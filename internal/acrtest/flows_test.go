@@ -26,7 +26,13 @@ import (
 // package does, and returns the HTTP status and the decoded body.
 func exchange(t *testing.T, r *acrtest.Registry, cred azcore.TokenCredential, form url.Values) (int, map[string]any) {
 	t.Helper()
-	tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{acrtest.AudienceACR + "/.default"}})
+	return exchangeFor(t, r, cred, acrtest.AudienceACR+"/.default", form)
+}
+
+// exchangeFor is exchange with an Azure AD token for scope.
+func exchangeFor(t *testing.T, r *acrtest.Registry, cred azcore.TokenCredential, scope string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	tok, err := cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{scope}})
 	require.NoError(t, err)
 	f := url.Values{"grant_type": {"access_token"}, "service": {r.LoginServer()}, "access_token": {tok.Token}}
 	for k, v := range form {

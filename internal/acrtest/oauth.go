@@ -51,14 +51,14 @@ const (
 func writeErrors(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(struct { //nolint:errcheck // The client went away.
+	json.NewEncoder(w).Encode(struct { // The client went away.
 		Errors []acrError `json:"errors"`
 	}{[]acrError{{Code: code, Message: message}}})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	json.NewEncoder(w).Encode(v) //nolint:errcheck // The client went away.
+	json.NewEncoder(w).Encode(v) // The client went away.
 }
 
 // requestError is a refusal the token endpoints answer with an ACR error body.
@@ -154,7 +154,7 @@ func (r *Registry) refreshToken(oid, tenant string) (string, error) {
 		Sub:       oid,
 		Nbf:       now.Unix(),
 		Iat:       now.Unix(),
-		Exp:       now.Add(r.opts.refreshTTL).Unix(),
+		Exp:       expiry(now, r.opts.refreshTTL),
 		Iss:       issuer,
 		Aud:       r.service,
 		Version:   "1.0",
@@ -288,7 +288,7 @@ func (r *Registry) accessToken(subject string, grant Grant, scopes []accessEntry
 		Sub:       subject,
 		Nbf:       now.Unix(),
 		Iat:       now.Unix(),
-		Exp:       now.Add(r.opts.accessTTL).Unix(),
+		Exp:       expiry(now, r.opts.accessTTL),
 		Iss:       issuer,
 		Aud:       r.service,
 		Version:   "1.0",
@@ -321,4 +321,10 @@ func scopeList(scopes []accessEntry) []string {
 		out[i] = s.Type + ":" + s.Name + ":" + strings.Join(s.Actions, ",")
 	}
 	return out
+}
+
+// expiry returns the "exp" of a token issued at now for ttl: whole seconds, rounded up so
+// that the token lives at least ttl.
+func expiry(now time.Time, ttl time.Duration) int64 {
+	return now.Add(ttl + time.Second - 1).Unix()
 }

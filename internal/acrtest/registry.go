@@ -150,7 +150,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
-	go srv.Serve(proxyLn) //nolint:errcheck // Serve returns ErrServerClosed on Close.
+	go srv.Serve(proxyLn) // Serve returns ErrServerClosed on Close.
 	t.Cleanup(func() {
 		srv.Close()
 		transport.CloseIdleConnections()
@@ -266,12 +266,12 @@ auth:
 	}
 	exited := make(chan struct{})
 	go func() {
-		cmd.Wait() //nolint:errcheck // The registry is killed on cleanup; its status says nothing.
+		cmd.Wait() // The registry is killed on cleanup; its status says nothing.
 		logFile.Close()
 		close(exited)
 	}()
 	stop := func() {
-		cmd.Process.Kill() //nolint:errcheck // It may have exited already.
+		cmd.Process.Kill() // It may have exited already.
 		<-exited
 	}
 	if err := waitReady(t, addr, exited); err != nil {
@@ -366,18 +366,17 @@ func tail(path string, n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// rewriteChallenge makes the realm of docker-registry's challenges use the host the client
-// spelled, so that "localhost:PORT" clients see a realm on "localhost:PORT" as ggcr's
-// realm check wants; ACR's realm is likewise always on the login server the client used.
+// rewriteChallenge makes docker-registry's challenges read as ACR's: the realm on the host
+// the client spelled (so that "localhost:PORT" clients see a realm on "localhost:PORT", as
+// ggcr's realm check wants; ACR's realm is always on the login server the client used),
+// and push scopes as "pull,push" where docker-registry says "push,pull".
 func (r *Registry) rewriteChallenge(resp *http.Response) error {
 	configured := `realm="http://` + r.service + `/oauth2/token"`
 	wanted := `realm="http://` + resp.Request.Host + `/oauth2/token"`
-	if configured == wanted {
-		return nil
-	}
 	values := resp.Header[http.CanonicalHeaderKey("WWW-Authenticate")]
 	for i, v := range values {
-		values[i] = strings.Replace(v, configured, wanted, 1)
+		v = strings.Replace(v, configured, wanted, 1)
+		values[i] = strings.Replace(v, `:push,pull"`, `:pull,push"`, 1)
 	}
 	return nil
 }
@@ -385,7 +384,7 @@ func (r *Registry) rewriteChallenge(resp *http.Response) error {
 // newGUID returns a random version 4 GUID in Azure's lower-case form.
 func newGUID() string {
 	var b [16]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand.Read never fails.
+	rand.Read(b[:]) // crypto/rand.Read never fails.
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])

@@ -19,11 +19,11 @@ type Grant string
 
 // The ways /oauth2/token issues access tokens.
 const (
-	GrantRefreshToken  Grant = "refresh_token"         // POST grant_type=refresh_token (ggcr's identity token flow)
-	GrantPasswordAdmin Grant = "password/admin"        // POST grant_type=password with the admin user
+	GrantRefreshToken  Grant = "refresh_token"          // POST grant_type=refresh_token (ggcr's identity token flow)
+	GrantPasswordAdmin Grant = "password/admin"         // POST grant_type=password with the admin user
 	GrantPasswordRT    Grant = "password/refresh_token" // POST grant_type=password, null GUID + refresh token
-	GrantBasicAdmin    Grant = "basic/admin"           // GET with Basic auth of the admin user
-	GrantBasicRT       Grant = "basic/refresh_token"   // GET with Basic auth of the null GUID + refresh token
+	GrantBasicAdmin    Grant = "basic/admin"            // GET with Basic auth of the admin user
+	GrantBasicRT       Grant = "basic/refresh_token"    // GET with Basic auth of the null GUID + refresh token
 )
 
 // Stats counts what the registry's proxy and storage saw. Maps are never nil.

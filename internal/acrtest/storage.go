@@ -36,7 +36,7 @@ func startStorage(r *Registry) (*storage, error) {
 	}
 	s := &storage{r: r, host: ln.Addr().String(), key: []byte(rand.Text())}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln) //nolint:errcheck // Serve returns ErrServerClosed on Close.
+	go s.srv.Serve(ln) // Serve returns ErrServerClosed on Close.
 	return s, nil
 }
 

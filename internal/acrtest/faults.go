@@ -25,17 +25,30 @@ func newFaultInjector(rate float64, seed int64) *faultInjector {
 
 // next returns the fault for the next request, or "" for none.
 func (f *faultInjector) next() Fault {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.rate == 0 {
 		return ""
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	// Always draw both numbers so that the sequence does not depend on the rate's outcome.
 	hit, kind := f.rng.Float64(), f.rng.IntN(len(faultKinds))
 	if hit >= f.rate {
 		return ""
 	}
 	return faultKinds[kind]
+}
+
+// SetFaultRate changes the share of /v2/ requests that fail from now on, keeping the
+// generator's sequence; 0 stops the faults, for instance to verify what a faulted run
+// stored.
+func (r *Registry) SetFaultRate(rate float64) {
+	r.t.Helper()
+	if rate < 0 || rate > 1 {
+		r.t.Fatalf("acrtest: fault rate must be within [0, 1], got %v", rate)
+	}
+	r.faults.mu.Lock()
+	defer r.faults.mu.Unlock()
+	r.faults.rate = rate
 }
 
 // inject answers req with fault.

@@ -2,6 +2,7 @@ package acrtest_test
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -52,6 +54,7 @@ func outcomes(t *testing.T, r *acrtest.Registry, n int) ([]string, map[string]in
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	const n, rate = 400, 0.2
 	r := acrtest.Start(t, acrtest.WithFaults(rate, 42))
 	seq, got := outcomes(t, r, n)
@@ -68,6 +71,10 @@ func TestFaults(t *testing.T) {
 	assert.InDelta(t, rate, float64(n-got["401"])/n, 0.06)
 	assert.Equal(t, n, r.Stats().V2Requests)
 
+	r.SetFaultRate(0)
+	_, got = outcomes(t, r, 20)
+	assert.Equal(t, map[string]int{"401": 20}, got, "no faults after SetFaultRate(0)")
+
 	again := acrtest.Start(t, acrtest.WithFaults(rate, 42))
 	seqAgain, _ := outcomes(t, again, n)
 	assert.Equal(t, seq, seqAgain, "the same seed injects the same faults into the same request sequence")
@@ -83,6 +90,32 @@ func TestFaultsRetriedPushPull(t *testing.T) {
 	s := r.Stats()
 	assert.Positive(t, s.Faults[acrtest.FaultInternalError]+s.Faults[acrtest.FaultUnavailable]+
 		s.Faults[acrtest.FaultTooManyRequests]+s.Faults[acrtest.FaultReset], "faults were injected")
+}
+
+// A push that outlives its access token: the proxy refuses the expired token at once, and
+// ggcr fetches a new one and completes. When the refusal hits an upload's PATCH, ggcr
+// v0.22.1 resends the consumed body and fails with io.ErrClosedPipe; its upload retry
+// starts the blob over only if the retry predicate accepts that error.
+func TestSlowPushOutlivesAccessToken(t *testing.T) {
+	t.Parallel()
+	r := acrtest.Start(t, acrtest.WithAccessTokenTTL(time.Second), acrtest.WithRequestDelay(300*time.Millisecond))
+	user, password := r.AdminCredentials()
+	start := time.Now()
+	img, err := random.Image(1024, 1)
+	require.NoError(t, err)
+	ref, err := name.ParseReference(r.LoginServer() + "/demo/slow:v1")
+	require.NoError(t, err)
+	retryable := func(err error) bool {
+		return errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+	}
+	require.NoError(t, remote.Write(ref, img, remote.WithContext(t.Context()), remote.WithJobs(1),
+		remote.WithRetryPredicate(retryable),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 10 * time.Millisecond, Factor: 1, Steps: 3}),
+		remote.WithAuth(&authn.Basic{Username: user, Password: password})))
+	assert.GreaterOrEqual(t, time.Since(start), 2500*time.Millisecond, "every request was held")
+	s := r.Stats()
+	assert.Positive(t, s.ExpiredAccessTokens)
+	assert.GreaterOrEqual(t, s.AccessTokens[acrtest.GrantBasicAdmin], 2)
 }
 
 func TestBlobRedirect(t *testing.T) {

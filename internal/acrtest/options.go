@@ -17,6 +17,7 @@ type options struct {
 	faultRate                float64
 	faultSeed                int64
 	retryAfter               time.Duration
+	requestDelay             time.Duration
 	blobRedirect             bool
 	armAudienceDisabled      bool
 	logger                   *slog.Logger
@@ -106,6 +107,19 @@ func WithRetryAfter(d time.Duration) Option {
 			return fmt.Errorf("retry-after must not be negative, got %v", d)
 		}
 		o.retryAfter = d
+		return nil
+	}
+}
+
+// WithRequestDelay makes the proxy hold every /v2/ request for d before handling it, to
+// stretch a push over token lifetimes or to emulate a distant region. The default is no
+// delay.
+func WithRequestDelay(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("request delay must not be negative, got %v", d)
+		}
+		o.requestDelay = d
 		return nil
 	}
 }

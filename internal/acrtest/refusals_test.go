@@ -209,6 +209,7 @@ func TestTokenEndpoint(t *testing.T) {
 }
 
 func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
 	t.Run("refresh token", func(t *testing.T) {
 		t.Parallel()
 		r := acrtest.Start(t, acrtest.WithRefreshTokenTTL(time.Second))

@@ -13,6 +13,13 @@ import (
 func (r *Registry) v2Handler(forward http.Handler, transport http.RoundTripper) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.count(func(s *Stats) { s.V2Requests++ })
+		if d := r.opts.requestDelay; d > 0 {
+			select {
+			case <-time.After(d):
+			case <-req.Context().Done():
+				return
+			}
+		}
 		if fault := r.faults.next(); fault != "" {
 			r.inject(w, req, fault)
 			return

@@ -110,3 +110,14 @@ func TestRegistryErrorCode(t *testing.T) {
 	assert.Empty(t, registryErrorCode([]byte(`Ref A: 123`)))
 	assert.Empty(t, registryErrorCode(nil))
 }
+
+func FuzzRegistryErrorCode(f *testing.F) {
+	f.Add([]byte(`{"errors":[{"code":"UNAUTHORIZED"}]}`))
+	f.Add([]byte(`{"errors":[]}`))
+	f.Add([]byte(`Ref A: 1`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		code := registryErrorCode(body)
+		assert.LessOrEqual(t, len(code), 64)
+		assert.NotContains(t, code, " ")
+	})
+}

@@ -18,13 +18,14 @@ import (
 // registryTransport sits under go-containerregistry's transports (and under the
 // token exchange). It does two things:
 //
-//   - It sends credentials to one host only. go-containerregistry's bearer transport
-//     writes Authorization into the request it was given, and net/http copies the
-//     headers of that request onto a redirect when the new host has the same name
-//     (a different port of 127.0.0.1, say) or is a subdomain. ACR redirects blob GETs
-//     to Azure Storage with a SAS in the URL, which rejects a forwarded Authorization,
-//     and a registry must never see another's token, so any request for a host other
-//     than the registry loses its Authorization header here.
+//   - It never lets credentials follow a redirect to another host.
+//     go-containerregistry's bearer transport writes Authorization into the request it
+//     was given, and net/http copies the headers of that request onto a redirect when
+//     the new host has the same name (a different port of 127.0.0.1, say) or is a
+//     subdomain. ACR redirects blob GETs to Azure Storage with a SAS in the URL, which
+//     rejects a forwarded Authorization, and no other host may see the registry's
+//     token, so a redirected request for a host other than the registry loses its
+//     Authorization and Cookie headers here.
 //   - It retries 408, 429 and 5xx answers and dropped connections, waiting as long as
 //     Retry-After says (go-containerregistry's own retry ignores it), with bodies
 //     replayed from Request.GetBody. A PATCH into an upload session is never replayed
@@ -53,9 +54,12 @@ func newRegistryTransport(host string, o *options) *registryTransport {
 
 func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	foreign := !strings.EqualFold(req.URL.Host, t.host)
+	// req.Response is set on requests net/http makes to follow a redirect. Token
+	// requests to a realm on another host (Docker Hub's) are no redirects and keep
+	// the credentials go-containerregistry gave them.
+	foreign := req.Response != nil && !strings.EqualFold(req.URL.Host, t.host)
 	if foreign && (req.Header.Get("Authorization") != "" || req.Header.Get("Cookie") != "") {
-		t.logger.DebugContext(ctx, "dropping credentials for another host", "registry", t.host, "host", req.URL.Host)
+		t.logger.DebugContext(ctx, "dropping credentials on a redirect to another host", "registry", t.host, "host", req.URL.Host)
 	}
 	// Requests with GetBody always send a fresh copy, so a request that
 	// go-containerregistry sends again after a 401 carries its whole body.

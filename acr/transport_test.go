@@ -169,3 +169,34 @@ func TestRedirectDropsCredentials(t *testing.T) {
 	assert.Equal(t, "Bearer registry-token", seen[0], "net/http forwards credentials to another port of the same host")
 	assert.Empty(t, seen[1], "the registry transport must not")
 }
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"1", "120", "-3", "Wed, 21 Oct 2015 07:28:00 GMT", "", "1.5", "99999999999999999999"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := retryAfter(v, now)
+		if !ok {
+			assert.Zero(t, d)
+			return
+		}
+		assert.GreaterOrEqual(t, d, time.Duration(0))
+	})
+}
+
+func TestRegistryTransportKeepsRealmCredentials(t *testing.T) {
+	var got string
+	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+	}))
+	defer realm.Close()
+	tr := testTransport(t, "registry.example:443")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, realm.URL+"/token?scope=x", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("user", "pass")
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.NotEmpty(t, got, "a token request to a realm on another host is no redirect")
+}

@@ -35,8 +35,11 @@
 // docker-registry accepts an expired token for 60 s more; the proxy refuses it as soon as it
 // expires, so short WithAccessTokenTTL values take effect. WithFaults makes the proxy fail a
 // share of /v2/ requests before they reach the registry (500, 503, 429 with Retry-After,
-// connection resets), so the registry's state stays consistent. Stats counts exchanges,
-// grants, faults and any Authorization header that reached storage.
+// connection resets; WithTokenEndpointFaults adds the token endpoints), so the registry's
+// state stays consistent; SetFaultRate(0) turns them off to verify what a run stored.
+// WithRequestDelay holds every /v2/ request to stretch a push over token lifetimes. Stats
+// counts exchanges, grants, expired tokens, faults, and any Authorization header that
+// reached storage.
 //
 // Requirements: /usr/bin/docker-registry (Debian package docker-registry). Without it Start
 // skips the test, or fails it under HPCSHIP_INTEGRATION=1 (see internal/testenv).

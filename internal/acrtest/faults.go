@@ -51,6 +51,21 @@ func (r *Registry) SetFaultRate(rate float64) {
 	r.faults.rate = rate
 }
 
+// tokenEndpoint wraps a token endpoint with fault injection when
+// WithTokenEndpointFaults asks for it.
+func (r *Registry) tokenEndpoint(serve http.HandlerFunc) http.Handler {
+	if !r.opts.tokenFaults {
+		return serve
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if fault := r.faults.next(); fault != "" {
+			r.inject(w, req, fault)
+			return
+		}
+		serve(w, req)
+	})
+}
+
 // inject answers req with fault.
 func (r *Registry) inject(w http.ResponseWriter, req *http.Request, fault Fault) {
 	r.count(func(s *Stats) { s.Faults[fault]++ })

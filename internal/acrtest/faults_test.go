@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -78,6 +79,25 @@ func TestFaults(t *testing.T) {
 	again := acrtest.Start(t, acrtest.WithFaults(rate, 42))
 	seqAgain, _ := outcomes(t, again, n)
 	assert.Equal(t, seq, seqAgain, "the same seed injects the same faults into the same request sequence")
+}
+
+func TestTokenEndpointFaults(t *testing.T) {
+	r := acrtest.Start(t, acrtest.WithFaults(1, 1), acrtest.WithTokenEndpointFaults())
+	tok, err := r.TokenCredential().GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{acrtest.AudienceACR + "/.default"}})
+	require.NoError(t, err)
+	form := url.Values{"grant_type": {"access_token"}, "service": {r.LoginServer()}, "access_token": {tok.Token}}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	for _, path := range []string{"/oauth2/exchange", "/oauth2/token"} {
+		resp, err := client.PostForm("http://"+r.LoginServer()+path, form)
+		if err == nil {
+			resp.Body.Close()
+			assert.Contains(t, []int{http.StatusInternalServerError, http.StatusServiceUnavailable, http.StatusTooManyRequests}, resp.StatusCode)
+		}
+	}
+	s := r.Stats()
+	assert.Equal(t, 2, s.Faults[acrtest.FaultInternalError]+s.Faults[acrtest.FaultUnavailable]+
+		s.Faults[acrtest.FaultTooManyRequests]+s.Faults[acrtest.FaultReset])
+	assert.Zero(t, s.Exchanges+s.ExchangeRefusals, "faults come before the endpoint")
 }
 
 // A client that retries, as ggcr does, pushes and pulls through the faults; the registry

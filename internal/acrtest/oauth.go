@@ -292,9 +292,18 @@ func (r *Registry) accessToken(subject string, grant Grant, scopes []accessEntry
 		Iss:       issuer,
 		Aud:       r.service,
 		Version:   "1.0",
-		GrantType: strings.SplitN(string(grant), "/", 2)[0],
+		GrantType: grantType(grant),
 		Access:    scopes,
 	})
+}
+
+// grantType is the grant_type claim ACR puts in access tokens: how the caller
+// authenticated, refresh token or password (Basic authentication is a password too).
+func grantType(g Grant) string {
+	if g == GrantRefreshToken {
+		return "refresh_token"
+	}
+	return "password"
 }
 
 // parseScopes parses docker token scopes, "type:name:action[,action...]". Values may

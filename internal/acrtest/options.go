@@ -16,6 +16,7 @@ type options struct {
 	refreshTTL, accessTTL    time.Duration
 	faultRate                float64
 	faultSeed                int64
+	tokenFaults              bool
 	retryAfter               time.Duration
 	requestDelay             time.Duration
 	blobRedirect             bool
@@ -95,6 +96,15 @@ func WithFaults(rate float64, seed int64) Option {
 			return fmt.Errorf("fault rate must be within [0, 1], got %v", rate)
 		}
 		o.faultRate, o.faultSeed = rate, seed
+		return nil
+	}
+}
+
+// WithTokenEndpointFaults extends WithFaults to /oauth2/exchange and /oauth2/token, which
+// ACR throttles too. The default injects faults into /v2/ requests only.
+func WithTokenEndpointFaults() Option {
+	return func(o *options) error {
+		o.tokenFaults = true
 		return nil
 	}
 }

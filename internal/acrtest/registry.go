@@ -64,9 +64,10 @@ type Registry struct {
 // HPCSHIP_INTEGRATION=1) and stops everything when t ends. Defaults: admin user "admin"
 // with a random password (WithAdmin), a random tenant (WithTenant), refresh tokens valid
 // for 3h15m (WithRefreshTokenTTL), access tokens for 75 minutes (WithAccessTokenTTL), no
-// faults (WithFaults, WithRetryAfter 1 s), blobs served by the registry (WithBlobRedirect),
-// Azure AD tokens for ACR's and ARM's audiences accepted (WithARMAudienceDisabled), and a
-// logger that discards (WithLogger).
+// faults (WithFaults, WithTokenEndpointFaults, WithRetryAfter 1 s), no added latency
+// (WithRequestDelay), blobs served by the registry (WithBlobRedirect), Azure AD tokens for
+// ACR's and ARM's audiences accepted (WithARMAudienceDisabled), and a logger that discards
+// (WithLogger).
 func Start(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
 	bin := testenv.Require(t, "docker-registry")
@@ -142,8 +143,8 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		ErrorLog:       slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/oauth2/exchange", r.serveExchange)
-	mux.HandleFunc("/oauth2/token", r.serveToken)
+	mux.Handle("/oauth2/exchange", r.tokenEndpoint(r.serveExchange))
+	mux.Handle("/oauth2/token", r.tokenEndpoint(r.serveToken))
 	mux.Handle("/v2/", r.v2Handler(rp, transport))
 	srv := &http.Server{
 		Handler:           mux,

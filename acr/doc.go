@@ -49,7 +49,8 @@
 // admin state, lists admin credentials and checks name availability through
 // armcontainerregistry; no ARM SDK type appears in this package's API. Registry names
 // are checked (ValidateRegistryName) before any call. Always push to the login server
-// ARM reports: LoginServer only builds the conventional one.
+// ARM reports (Registries.LoginServer): the function LoginServer only builds the
+// conventional one, for when ARM is out of reach.
 //
 // Errors: rejected credentials are *AuthError (ErrUnauthorized); ARM failures are
 // *ManagementError, matching ErrUnauthorized, ErrNotFound or ErrNameTaken; bad names

@@ -96,6 +96,7 @@ type NameAvailability struct {
 // Resource Manager, as `az acr create/show/credential show/check-name` do.
 type Registries struct {
 	client       *armcontainerregistry.RegistriesClient
+	cloud        Cloud
 	pollInterval time.Duration
 }
 
@@ -178,7 +179,7 @@ func NewRegistries(subscriptionID string, cred azcore.TokenCredential, opts ...M
 	if err != nil {
 		return nil, fmt.Errorf("creating the registries client: %w", err)
 	}
-	return &Registries{client: client, pollInterval: o.pollInterval}, nil
+	return &Registries{client: client, cloud: o.cloud, pollInterval: o.pollInterval}, nil
 }
 
 // credentialErrors marks the credential's own failures as ErrUnauthorized, so a
@@ -204,6 +205,20 @@ func (r *Registries) Get(ctx context.Context, resourceGroup, name string) (*Regi
 		return nil, managementError("get", name, err)
 	}
 	return fromARM(resp.Registry, resourceGroup), nil
+}
+
+// LoginServer returns the host to push to for a registry, as `az acr show --query
+// loginServer` does: the login server ARM reports, or, if ARM reports none (a registry
+// still being provisioned), the conventional one of the client's cloud.
+func (r *Registries) LoginServer(ctx context.Context, resourceGroup, name string) (string, error) {
+	reg, err := r.Get(ctx, resourceGroup, name)
+	if err != nil {
+		return "", err
+	}
+	if reg.LoginServer != "" {
+		return reg.LoginServer, nil
+	}
+	return LoginServer(name, r.cloud)
 }
 
 // Create makes a registry as spec says and waits until Azure reports it ready, like

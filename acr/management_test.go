@@ -144,6 +144,24 @@ func TestRegistriesCreate(t *testing.T) {
 	shown, err := r.Get(t.Context(), "hpc", "HpcImages")
 	require.NoError(t, err)
 	assert.Equal(t, want, shown)
+
+	ls, err := r.LoginServer(t.Context(), "hpc", "HpcImages")
+	require.NoError(t, err)
+	assert.Equal(t, "hpcimages-a1b2c3d4.azurecr.io", ls, "ARM's login server wins over the conventional one")
+}
+
+func TestRegistriesLoginServerFallback(t *testing.T) {
+	f := &fakeARM{registries: map[string]armcontainerregistry.Registry{
+		"hpc/newacr1": {Name: ptr("newacr1"), Properties: &armcontainerregistry.RegistryProperties{}},
+	}}
+	r, err := NewRegistries("sub", &azfake.TokenCredential{}, WithCloud(AzureChina),
+		WithARMTransport(fake.NewRegistriesServerTransport(f.server())))
+	require.NoError(t, err)
+	ls, err := r.LoginServer(t.Context(), "hpc", "newacr1")
+	require.NoError(t, err)
+	assert.Equal(t, "newacr1.azurecr.cn", ls)
+	_, err = r.LoginServer(t.Context(), "hpc", "missing1")
+	require.ErrorIs(t, err, ErrNotFound)
 }
 
 func TestRegistriesErrors(t *testing.T) {

@@ -3,6 +3,7 @@
 //
 //	benchpush -layout DIR generate            write 5 layers × 100 MB (half random, half text) to DIR
 //	benchpush -layout DIR push HOST/REPO:TAG  push the layout's image, print "seconds bytes"
+//	                                          (-jobs N: blobs at once, default 4)
 package main
 
 import (
@@ -36,16 +37,17 @@ func main() {
 	dir := flag.String("layout", "", "OCI layout directory")
 	layers := flag.Int("layers", 5, "number of layers to generate")
 	size := flag.Int64("layer-size", 100<<20, "uncompressed bytes per layer")
+	jobs := flag.Int("jobs", 4, "blobs pushed at once")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *layers, *size, flag.Args()); err != nil {
+	if err := run(ctx, *dir, *layers, *size, *jobs, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpush:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, layers int, size int64, args []string) error {
+func run(ctx context.Context, dir string, layers int, size int64, jobs int, args []string) error {
 	if dir == "" || len(args) == 0 {
 		return errors.New("usage: benchpush -layout DIR generate | push REF")
 	}
@@ -53,7 +55,7 @@ func run(ctx context.Context, dir string, layers int, size int64, args []string)
 	case args[0] == "generate" && len(args) == 1:
 		return generate(dir, layers, size)
 	case args[0] == "push" && len(args) == 2:
-		return push(ctx, dir, args[1])
+		return push(ctx, dir, args[1], jobs)
 	}
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
 }
@@ -127,7 +129,7 @@ func (r repeatReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func push(ctx context.Context, dir, refStr string) error {
+func push(ctx context.Context, dir, refStr string, jobs int) error {
 	ref, err := name.ParseReference(refStr)
 	if err != nil {
 		return err
@@ -156,7 +158,7 @@ func push(ctx context.Context, dir, refStr string) error {
 		return err
 	}
 	start := time.Now()
-	if _, err := acr.Push(ctx, ref, img); err != nil {
+	if _, err := acr.Push(ctx, ref, img, acr.WithJobs(jobs)); err != nil {
 		return err
 	}
 	fmt.Printf("%.3f %d\n", time.Since(start).Seconds(), bytes)

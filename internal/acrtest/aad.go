@@ -92,6 +92,7 @@ type credential struct {
 	r      *Registry
 	opts   credentialOptions
 	signer *signer
+	err    error // an invalid option: every GetToken fails with it
 }
 
 // TokenCredential returns an Azure AD stand-in for azidentity's credentials: GetToken
@@ -99,19 +100,21 @@ type credential struct {
 // https://sts.windows.net/<tenant>/, tid, oid, appid, aud from the requested
 // "<resource>/.default" scope, integer iat/nbf/exp) that /oauth2/exchange accepts.
 // Options make tokens the exchange must refuse: expired (WithAADTokenLifetime), from
-// another tenant (WithAADTenant) or forged (WithUntrustedSigner).
+// another tenant (WithAADTenant) or forged (WithUntrustedSigner). An invalid option makes
+// every GetToken fail with the option's error.
 func (r *Registry) TokenCredential(opts ...CredentialOption) azcore.TokenCredential {
-	r.t.Helper()
 	c := &credential{r: r, opts: credentialOptions{lifetime: 75 * time.Minute, tenant: r.opts.tenant}, signer: r.aadKey}
 	for _, opt := range opts {
 		if err := opt(&c.opts); err != nil {
-			r.t.Fatalf("acrtest: %v", err)
+			c.err = fmt.Errorf("acrtest credential: %w", err)
+			return c
 		}
 	}
 	if c.opts.untrusted {
 		key, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
-			r.t.Fatalf("acrtest: generating key: %v", err)
+			c.err = fmt.Errorf("acrtest credential: generating key: %w", err)
+			return c
 		}
 		// Same kid as the trusted key: only the signature gives the forgery away.
 		c.signer = &signer{key: key, kid: r.aadKey.kid, x5t: r.aadKey.x5t}
@@ -122,6 +125,9 @@ func (r *Registry) TokenCredential(opts ...CredentialOption) azcore.TokenCredent
 // GetToken issues a token for the resource of options.Scopes, which must all name the same
 // resource, as Azure AD requires of one request.
 func (c *credential) GetToken(ctx context.Context, options policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if c.err != nil {
+		return azcore.AccessToken{}, c.err
+	}
 	if err := ctx.Err(); err != nil {
 		return azcore.AccessToken{}, err
 	}

@@ -393,16 +393,17 @@ func newGUID() string {
 
 // AccessToken returns an access token of the admin user for scopes such as
 // "repository:demo/app:pull", as /oauth2/token would issue it, for direct requests to
-// LoginServer or Backend.
+// LoginServer or Backend. A malformed scope fails the test that started the registry
+// (with Errorf, so it is safe from any goroutine) and returns "".
 func (r *Registry) AccessToken(scopes ...string) string {
-	r.t.Helper()
 	entries, err := parseScopes(scopes)
 	if err != nil {
-		r.t.Fatalf("acrtest: %v", err)
+		r.t.Errorf("acrtest: %v", err)
+		return ""
 	}
 	at, err := r.accessToken(r.opts.adminUser, GrantPasswordAdmin, entries)
 	if err != nil {
-		r.t.Fatalf("acrtest: %v", err)
+		r.t.Errorf("acrtest: %v", err)
 	}
 	return at
 }
@@ -411,10 +412,9 @@ func (r *Registry) AccessToken(scopes ...string) string {
 // /oauth2/exchange would issue it: what `az acr login --expose-token` prints and what
 // docker's config.json stores as identitytoken.
 func (r *Registry) RefreshToken() string {
-	r.t.Helper()
 	rt, err := r.refreshToken(r.oid, r.opts.tenant)
 	if err != nil {
-		r.t.Fatalf("acrtest: %v", err)
+		r.t.Errorf("acrtest: %v", err)
 	}
 	return rt
 }

@@ -113,16 +113,17 @@ func WithProgress(f func(Progress)) Option {
 }
 
 // WithRetry sets how often a request that failed with 408, 429, 5xx or a dropped
-// connection is tried in all, and the first backoff, which doubles (with jitter) on
-// each try. A Retry-After header from the registry replaces the backoff, up to
-// WithMaxRetryAfter. The default is 5 attempts starting at 250ms.
+// connection is tried in all (1 to 10), and the first backoff (up to 30s), which
+// doubles (with jitter) on each try. A Retry-After header from the registry replaces
+// the backoff, up to WithMaxRetryAfter. A blob upload that fails is also started over
+// as often, with the same backoff. The default is 5 attempts starting at 250ms.
 func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(o *options) error {
-		if attempts <= 0 {
-			return fmt.Errorf("retry attempts must be positive, got %d", attempts)
+		if attempts <= 0 || attempts > 10 {
+			return fmt.Errorf("retry attempts must be 1 to 10, got %d", attempts)
 		}
-		if backoff < 0 {
-			return fmt.Errorf("retry backoff must not be negative, got %v", backoff)
+		if backoff < 0 || backoff > maxBackoff {
+			return fmt.Errorf("retry backoff must be 0 to %v, got %v", maxBackoff, backoff)
 		}
 		o.attempts, o.backoff = attempts, backoff
 		return nil

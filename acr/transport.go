@@ -41,6 +41,9 @@ type registryTransport struct {
 	logger        *slog.Logger
 }
 
+// maxBackoff caps the doubling backoff between two tries of one request.
+const maxBackoff = 30 * time.Second
+
 func newRegistryTransport(host string, o *options) *registryTransport {
 	return &registryTransport{
 		inner:         o.transport,
@@ -110,7 +113,11 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // classify says whether an answer is worth another try and how long to wait first.
 func (t *registryTransport) classify(resp *http.Response, err error, attempt int) (bool, time.Duration) {
-	backoff := t.backoff << (attempt - 1)
+	backoff := t.backoff
+	for i := 1; i < attempt && backoff < maxBackoff; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, maxBackoff)
 	backoff += time.Duration(rand.Int64N(int64(backoff)/5 + 1))
 	if err != nil {
 		return isTransient(err), backoff

@@ -200,3 +200,19 @@ func TestRegistryTransportKeepsRealmCredentials(t *testing.T) {
 	resp.Body.Close()
 	assert.NotEmpty(t, got, "a token request to a realm on another host is no redirect")
 }
+
+func TestBackoffIsCapped(t *testing.T) {
+	tr := testTransport(t, "registry.example", WithRetry(10, maxBackoff))
+	for _, attempt := range []int{1, 2, 10, 64} {
+		_, wait := tr.classify(nil, io.ErrUnexpectedEOF, attempt)
+		assert.Positive(t, wait, "attempt %d", attempt)
+		assert.LessOrEqual(t, wait, maxBackoff+maxBackoff/5, "attempt %d", attempt)
+	}
+}
+
+func TestWithRetryBounds(t *testing.T) {
+	for _, opt := range []Option{WithRetry(0, 0), WithRetry(11, 0), WithRetry(3, -time.Second), WithRetry(3, time.Hour), WithMaxRetryAfter(-1)} {
+		_, err := makeOptions([]Option{opt})
+		assert.Error(t, err)
+	}
+}

@@ -127,3 +127,23 @@ func TestWithHostsRejectsURLs(t *testing.T) {
 		assert.Error(t, err, h)
 	}
 }
+
+// fixedKeychain answers every host with the same credentials.
+type fixedKeychain struct{ cfg authn.AuthConfig }
+
+func (k fixedKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(k.cfg), nil
+}
+
+func TestKeychainsCompose(t *testing.T) {
+	f := newFakeACR(t)
+	aad, err := NewAADKeychain(f.credential())
+	require.NoError(t, err)
+	other := authn.AuthConfig{Username: "ghcr-user", Password: "ghcr-token"}
+	kc := authn.NewMultiKeychain(aad, fixedKeychain{other})
+
+	a, err := kc.Resolve(mustRef(t, "myacr.azurecr.io/rdma:latest").Context())
+	require.NoError(t, err)
+	assert.IsType(t, &AADAuthenticator{}, a, "the first keychain answers for ACR")
+	assert.Equal(t, &other, resolve(t, kc, "ghcr.io"), "other hosts fall through to the next keychain")
+}

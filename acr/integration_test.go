@@ -20,7 +20,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/stretchr/testify/assert"
@@ -205,20 +204,11 @@ func TestIntegrationRejectedAADToken(t *testing.T) {
 	assert.Positive(t, reg.Stats().ExchangeRefusals)
 }
 
-// slowTransport delays every request, so that a small push outlives short tokens.
-type slowTransport struct {
-	delay time.Duration
-	inner http.RoundTripper
-}
-
-func (s slowTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	time.Sleep(s.delay)
-	return s.inner.RoundTrip(req)
-}
-
 func TestIntegrationTokensExpireDuringPush(t *testing.T) {
 	isolateCredentials(t)
-	reg := acrtest.Start(t, acrtest.WithRefreshTokenTTL(3*time.Second), acrtest.WithAccessTokenTTL(2*time.Second))
+	// Every /v2/ request is held 250ms, so a small push outlives both tokens.
+	reg := acrtest.Start(t, acrtest.WithRefreshTokenTTL(3*time.Second), acrtest.WithAccessTokenTTL(2*time.Second),
+		acrtest.WithRequestDelay(250*time.Millisecond))
 	kc, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()))
 	require.NoError(t, err)
 	img, err := random.Image(32<<10, 2)
@@ -227,8 +217,7 @@ func TestIntegrationTokensExpireDuringPush(t *testing.T) {
 	require.NoError(t, err)
 
 	start := time.Now()
-	got, err := acr.Push(t.Context(), ref(t, reg, "hpc/slow:latest"), img, acr.WithKeychain(kc), acr.WithJobs(1),
-		acr.WithTransport(slowTransport{delay: 250 * time.Millisecond, inner: remote.DefaultTransport}))
+	got, err := acr.Push(t.Context(), ref(t, reg, "hpc/slow:latest"), img, acr.WithKeychain(kc), acr.WithJobs(1))
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 	elapsed := time.Since(start)
@@ -244,9 +233,11 @@ func TestIntegrationTokensExpireDuringPush(t *testing.T) {
 
 func TestIntegrationFaults(t *testing.T) {
 	isolateCredentials(t)
-	reg := acrtest.Start(t, acrtest.WithFaults(0.2, 4))
+	reg := acrtest.Start(t, acrtest.WithFaults(0.2, 4), acrtest.WithTokenEndpointFaults())
 	user, pass := reg.AdminCredentials()
-	kc := acr.NewAdminKeychain(reg.LoginServer(), user, pass)
+	admin := acr.NewAdminKeychain(reg.LoginServer(), user, pass)
+	aad, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()), acr.WithRetry(5, 20*time.Millisecond))
+	require.NoError(t, err)
 	var logBuf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
 
@@ -277,6 +268,11 @@ func TestIntegrationFaults(t *testing.T) {
 			}
 			results[i].ref = r
 			results[i].want, _ = img.Digest()
+			// Half the pushes exchange Azure AD tokens through the faulty token endpoints.
+			kc := admin
+			if i%2 == 1 {
+				kc = aad
+			}
 			results[i].got, results[i].err = acr.Push(t.Context(), r, img, acr.WithKeychain(kc),
 				acr.WithRetry(5, 20*time.Millisecond), acr.WithLogger(logger))
 		}()
@@ -300,10 +296,23 @@ func TestIntegrationFaults(t *testing.T) {
 	assert.GreaterOrEqual(t, ok, pushes-2, "retries must get nearly every push through 20%% faults")
 	assert.Positive(t, s.Faults[acrtest.FaultTooManyRequests])
 	assert.Positive(t, s.Faults[acrtest.FaultReset])
+	assert.Positive(t, s.Exchanges)
 	assert.Contains(t, logBuf.String(), "retrying registry request")
 
-	// Straight to docker-registry, past the faults: every manifest the registry holds
-	// refers only to blobs it has.
+	// With the faults over, every completed push reads back whole through the login
+	// server.
+	reg.SetFaultRate(0)
+	for _, res := range results {
+		if res.err != nil {
+			continue
+		}
+		img, err := acr.Pull(t.Context(), res.ref, acr.WithKeychain(admin))
+		require.NoError(t, err)
+		require.NoError(t, validate.Image(img), "%s", res.ref)
+	}
+
+	// Straight to docker-registry: every manifest the registry holds, from failed
+	// pushes too, refers only to blobs it has.
 	client := &http.Client{}
 	for _, res := range results {
 		if res.ref == nil {

@@ -1,0 +1,197 @@
+package acr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// maxRenewMargin is how long before its expiry an ACR refresh token is replaced at
+// the latest. Real ones live about three hours.
+const maxRenewMargin = 5 * time.Minute
+
+// AADAuthenticator turns an Azure AD identity into registry credentials for one login
+// server. It exchanges an Azure AD token at the registry's /oauth2/exchange endpoint
+// for an ACR refresh token and hands go-containerregistry that refresh token as an
+// identity token, with which go-containerregistry asks /oauth2/token for access tokens
+// scoped to each repository it touches.
+//
+// The refresh token is cached and replaced before its exp claim: five minutes before,
+// or halfway through its life if that is shorter. go-containerregistry asks its
+// authenticator again whenever a scoped access token is rejected (it expired during a
+// long push, say), so a push that outlives both tokens keeps going.
+//
+// It is safe for concurrent use.
+type AADAuthenticator struct {
+	loginServer string
+	cred        azcore.TokenCredential
+	scope       string
+	tenant      string
+	client      *http.Client
+	logger      *slog.Logger
+	now         func() time.Time
+
+	mu      sync.Mutex
+	token   string
+	renewAt time.Time
+}
+
+var (
+	_ authn.Authenticator        = (*AADAuthenticator)(nil)
+	_ authn.ContextAuthenticator = (*AADAuthenticator)(nil)
+)
+
+// NewAADAuthenticator returns an authenticator for the registry at loginServer (such
+// as myacr.azurecr.io, or 127.0.0.1:5000 for a local stand-in) that takes Azure AD
+// tokens from cred: azidentity's DefaultAzureCredential, a managed identity, a service
+// principal or the Azure CLI.
+//
+// It requests tokens for DefaultAADScope (WithAADScope), from the credential's own
+// tenant (WithTenant), retries throttled exchanges 5 times (WithRetry, honouring
+// Retry-After up to WithMaxRetryAfter), logs nothing (WithLogger) and speaks HTTPS
+// except to loopback hosts. No request is made until the first Authorization call.
+func NewAADAuthenticator(loginServer string, cred azcore.TokenCredential, opts ...Option) (*AADAuthenticator, error) {
+	if cred == nil {
+		return nil, errors.New("azure AD credential must not be nil")
+	}
+	if loginServer == "" || strings.ContainsAny(loginServer, "/@ ") {
+		return nil, fmt.Errorf("login server %q must be a bare host or host:port", loginServer)
+	}
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newAADAuthenticator(strings.ToLower(loginServer), cred, o), nil
+}
+
+func newAADAuthenticator(loginServer string, cred azcore.TokenCredential, o *options) *AADAuthenticator {
+	return &AADAuthenticator{
+		loginServer: loginServer,
+		cred:        cred,
+		scope:       o.aadScope,
+		tenant:      o.tenant,
+		client: &http.Client{
+			Transport: newRegistryTransport(loginServer, o),
+			// The request carries an Azure AD token: it goes to the login server or
+			// nowhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		logger: o.logger,
+		now:    time.Now,
+	}
+}
+
+// Authorization implements authn.Authenticator. go-containerregistry calls
+// AuthorizationContext instead, which honours cancellation; this method exists for
+// callers of the plain interface and runs without a deadline.
+func (a *AADAuthenticator) Authorization() (*authn.AuthConfig, error) {
+	// The authn.Authenticator interface has no context to pass on.
+	return a.AuthorizationContext(context.Background())
+}
+
+// AuthorizationContext implements authn.ContextAuthenticator: it returns the null-GUID
+// user name and a current ACR refresh token as the identity token, exchanging a new
+// one when the cached one is near its expiry.
+func (a *AADAuthenticator) AuthorizationContext(ctx context.Context) (*authn.AuthConfig, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.token == "" || !a.now().Before(a.renewAt) {
+		if err := a.exchange(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &authn.AuthConfig{Username: NullGUIDUsername, IdentityToken: a.token}, nil
+}
+
+// exchange gets an Azure AD token and trades it for an ACR refresh token.
+func (a *AADAuthenticator) exchange(ctx context.Context) error {
+	aad, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}, TenantID: a.tenant})
+	if err != nil {
+		return fmt.Errorf("getting an Azure AD token for %s: %w", a.loginServer, err)
+	}
+	form := url.Values{
+		"grant_type":   {"access_token"},
+		"service":      {a.loginServer},
+		"access_token": {aad.Token},
+	}
+	if a.tenant != "" {
+		form.Set("tenant", a.tenant)
+	}
+	u := url.URL{Scheme: "https", Host: a.loginServer, Path: "/oauth2/exchange"}
+	if isLoopback(a.loginServer) {
+		u.Scheme = "http"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		// *url.Error names the URL only, never the form.
+		return fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return fmt.Errorf("exchanging an Azure AD token at %s: reading the answer: %w", a.loginServer, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return &AuthError{Registry: a.loginServer, StatusCode: resp.StatusCode, Err: &ExchangeError{
+			Registry: a.loginServer, StatusCode: resp.StatusCode, Code: registryErrorCode(body)}}
+	case resp.StatusCode != http.StatusOK:
+		return &ExchangeError{Registry: a.loginServer, StatusCode: resp.StatusCode, Code: registryErrorCode(body)}
+	}
+	var answer struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil || answer.RefreshToken == "" {
+		return fmt.Errorf("exchanging an Azure AD token at %s: answer has no refresh_token", a.loginServer)
+	}
+	now := a.now()
+	a.token = answer.RefreshToken
+	a.renewAt = now
+	if exp, err := jwtExpiry(answer.RefreshToken); err == nil {
+		if life := exp.Sub(now); life > 0 {
+			a.renewAt = exp.Add(-min(maxRenewMargin, life/2))
+		}
+		a.logger.DebugContext(ctx, "exchanged an Azure AD token for an ACR refresh token",
+			"registry", a.loginServer, "expires", exp.UTC(), "renew_at", a.renewAt.UTC())
+	} else {
+		// Without a readable exp the token is used once and exchanged again next time.
+		a.logger.WarnContext(ctx, "ACR refresh token has no readable expiry", "registry", a.loginServer)
+	}
+	return nil
+}
+
+// registryErrorCode returns the first error code of a registry error body
+// ({"errors":[{"code":"UNAUTHORIZED",...}]}), or "" if there is none. Only the code is
+// kept: messages are free text that could echo what was sent.
+func registryErrorCode(body []byte) string {
+	var e struct {
+		Errors []struct {
+			Code string `json:"code"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(body, &e) != nil || len(e.Errors) == 0 {
+		return ""
+	}
+	code := e.Errors[0].Code
+	if len(code) > 64 || strings.ContainsFunc(code, func(r rune) bool { return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || r == '_') }) {
+		return ""
+	}
+	return code
+}

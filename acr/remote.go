@@ -1,0 +1,198 @@
+package acr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Push uploads img and its blobs to ref and returns the manifest digest. Blobs the
+// repository already has are not uploaded again.
+//
+// Defaults, and the option that changes each: credentials from NewKeychain(nil), the
+// environment then the docker config file (WithAuth, WithKeychain); 4 blobs at once
+// (WithJobs); failed requests tried 5 times in all with backoff from 250ms, honouring
+// Retry-After up to a minute (WithRetry, WithMaxRetryAfter); no progress reports
+// (WithProgress); no logging (WithLogger).
+//
+// Rejected credentials give an *AuthError (errors.Is(err, ErrUnauthorized)).
+func Push(ctx context.Context, ref name.Reference, img v1.Image, opts ...Option) (v1.Hash, error) {
+	return push(ctx, ref, img, opts)
+}
+
+// PushIndex uploads an image index, every image it lists and their blobs to ref, and
+// returns the index digest. Its defaults and errors are those of Push.
+func PushIndex(ctx context.Context, ref name.Reference, idx v1.ImageIndex, opts ...Option) (v1.Hash, error) {
+	return push(ctx, ref, idx, opts)
+}
+
+type taggable interface {
+	remote.Taggable
+	Digest() (v1.Hash, error)
+}
+
+func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v1.Hash, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	digest, err := t.Digest()
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: computing the digest: %w", ref, err)
+	}
+	ropts, err := o.remoteOptions(ctx, ref.Context().Registry)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	var done chan struct{}
+	if o.progress != nil {
+		updates := make(chan v1.Update, 64)
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			for u := range updates {
+				if u.Error == nil {
+					o.progress(Progress{Complete: u.Complete, Total: u.Total})
+				}
+			}
+		}()
+		ropts = append(ropts, remote.WithProgress(updates))
+	}
+	err = remote.Push(ref, t, ropts...)
+	if done != nil {
+		<-done
+	}
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, classify(ref.Context().RegistryStr(), err))
+	}
+	o.logger.InfoContext(ctx, "pushed", "ref", ref.String(), "digest", digest.String())
+	return digest, nil
+}
+
+// Pull returns the image at ref. Only the manifest and config are fetched now; layers
+// are read from the registry when the image's layers are read, so ctx must stay live
+// until then. A reference to an index resolves to its linux/amd64 image. The defaults
+// and errors are those of Push.
+func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := o.remoteOptions(ctx, ref.Context().Registry)
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(ref, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), err))
+	}
+	return img, nil
+}
+
+// ListTags returns the tags of a repository, in the registry's order. The defaults and
+// errors are those of Push.
+func ListTags(ctx context.Context, repo name.Repository, opts ...Option) ([]string, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := o.remoteOptions(ctx, repo.Registry)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := remote.List(repo, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("listing tags of %s: %w", repo, classify(repo.RegistryStr(), err))
+	}
+	return tags, nil
+}
+
+// Catalog returns the repositories of a registry. ACR lists them only to identities
+// allowed registry:catalog:*, which the admin user and Azure AD principals with a
+// reader role are; repository-scoped tokens are not. The defaults and errors are those
+// of Push.
+func Catalog(ctx context.Context, reg name.Registry, opts ...Option) ([]string, error) {
+	o, err := makeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	ropts, err := o.remoteOptions(ctx, reg)
+	if err != nil {
+		return nil, err
+	}
+	repos, err := remote.Catalog(ctx, reg, ropts...)
+	if err != nil {
+		return nil, fmt.Errorf("listing repositories of %s: %w", reg, classify(reg.RegistryStr(), err))
+	}
+	return repos, nil
+}
+
+// remoteOptions translates the options into go-containerregistry's for one registry.
+func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, error) {
+	ropts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithJobs(o.jobs),
+		remote.WithUserAgent(o.userAgent),
+		remote.WithTransport(newRegistryTransport(reg.RegistryStr(), o)),
+		// Status codes are retried below go-containerregistry, where Retry-After is
+		// honoured; go-containerregistry itself retries whole blob uploads.
+		remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(retryUpload),
+		remote.WithRetryBackoff(remote.Backoff{Duration: o.backoff, Factor: 2, Jitter: 0.2, Steps: o.attempts}),
+	}
+	switch {
+	case o.auth != nil:
+		ropts = append(ropts, remote.WithAuth(o.auth))
+	case o.keychain != nil:
+		ropts = append(ropts, remote.WithAuthFromKeychain(o.keychain))
+	default:
+		kc, err := NewKeychain(nil, WithHosts(o.hosts...))
+		if err != nil {
+			return nil, err
+		}
+		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
+	}
+	return ropts, nil
+}
+
+// retryUpload decides whether go-containerregistry starts a blob or manifest upload
+// over: after a transient status or a dropped connection, and after ACR's intermittent
+// BLOB_UPLOAD_UNKNOWN, which also shows when a commit went through but its answer was
+// lost (the retry then finds the blob in place).
+func retryUpload(err error) bool {
+	if err == nil {
+		return false
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		if terr.Temporary() {
+			return true
+		}
+		for _, d := range terr.Errors {
+			if d.Code == transport.BlobUploadUnknownErrorCode {
+				return true
+			}
+		}
+		return false
+	}
+	return isTransient(err)
+}
+
+// classify turns credential rejections into *AuthError.
+func classify(registry string, err error) error {
+	var aerr *AuthError
+	if errors.As(err, &aerr) {
+		return err
+	}
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
+		return &AuthError{Registry: registry, StatusCode: terr.StatusCode, Err: err}
+	}
+	return err
+}

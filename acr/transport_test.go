@@ -1,0 +1,218 @@
+package acr
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testTransport(t *testing.T, host string, opts ...Option) *registryTransport {
+	t.Helper()
+	o, err := makeOptions(append([]Option{WithRetry(3, time.Millisecond)}, opts...))
+	require.NoError(t, err)
+	return newRegistryTransport(host, o)
+}
+
+// recorder answers with the given statuses in turn (the last one repeats) and
+// records what it was sent.
+type recorder struct {
+	mu       sync.Mutex
+	statuses []int
+	bodies   []string
+	times    []time.Time
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bodies = append(r.bodies, string(body))
+	r.times = append(r.times, time.Now())
+	status := r.statuses[min(len(r.bodies), len(r.statuses))-1]
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+}
+
+func TestRegistryTransportRetries(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		statuses   []int
+		wantStatus int
+		wantSent   int
+		minWait    time.Duration
+	}{
+		{name: "ok", method: http.MethodPut, statuses: []int{200}, wantStatus: 200, wantSent: 1},
+		{name: "503 then ok replays the body", method: http.MethodPut, statuses: []int{503, 200}, wantStatus: 200, wantSent: 2},
+		{name: "429 waits Retry-After", method: http.MethodPost, statuses: []int{429, 201}, wantStatus: 201, wantSent: 2, minWait: time.Second},
+		{name: "gives up after the attempts", method: http.MethodPut, statuses: []int{502}, wantStatus: 502, wantSent: 3},
+		{name: "404 is final", method: http.MethodPut, statuses: []int{404, 200}, wantStatus: 404, wantSent: 1},
+		{name: "upload PATCH is not replayed", method: http.MethodPatch, statuses: []int{503, 200}, wantStatus: 503, wantSent: 1},
+		{name: "throttled PATCH waits before it returns", method: http.MethodPatch, statuses: []int{429, 200}, wantStatus: 429, wantSent: 1, minWait: time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{statuses: tt.statuses}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"))
+
+			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL+"/v2/x/blobs/uploads/1", bytes.NewReader([]byte("layer bytes")))
+			require.NoError(t, err)
+			start := time.Now()
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			elapsed := time.Since(start)
+
+			assert.Equal(t, tt.wantStatus, resp.StatusCode)
+			require.Len(t, rec.bodies, tt.wantSent)
+			for _, b := range rec.bodies {
+				assert.Equal(t, "layer bytes", b, "every attempt carries the whole body")
+			}
+			assert.GreaterOrEqual(t, elapsed, tt.minWait)
+		})
+	}
+}
+
+func TestRegistryTransportRetryAfterCap(t *testing.T) {
+	rec := &recorder{statuses: []int{429, 200}}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"), WithMaxRetryAfter(10*time.Millisecond))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/v2/", nil)
+	require.NoError(t, err)
+	start := time.Now()
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Less(t, time.Since(start), 900*time.Millisecond)
+}
+
+func TestRegistryTransportCancelledWait(t *testing.T) {
+	rec := &recorder{statuses: []int{429}}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"))
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v2/", nil)
+	require.NoError(t, err)
+	_, err = tr.RoundTrip(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in     string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"", 0, false},
+		{"3", 3 * time.Second, true},
+		{" 0 ", 0, true},
+		{"-1", 0, false},
+		{"soon", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+	}
+	for _, tt := range tests {
+		got, ok := retryAfter(tt.in, now)
+		assert.Equal(t, tt.wantOK, ok, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
+}
+
+// TestRedirectDropsCredentials shows why the transport strips Authorization: net/http
+// copies it onto a redirect to the same host name on another port, which is where a
+// storage stand-in lives in tests, and the transport must stop it there too.
+func TestRedirectDropsCredentials(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = io.WriteString(w, "blob")
+	}))
+	defer storage.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, storage.URL+"/blob?sig=secret", http.StatusTemporaryRedirect)
+	}))
+	defer reg.Close()
+
+	get := func(rt http.RoundTripper) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, reg.URL+"/v2/x/blobs/sha256:00", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer registry-token")
+		resp, err := (&http.Client{Transport: rt}).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	get(http.DefaultTransport)
+	get(testTransport(t, strings.TrimPrefix(reg.URL, "http://")))
+	require.Len(t, seen, 2)
+	assert.Equal(t, "Bearer registry-token", seen[0], "net/http forwards credentials to another port of the same host")
+	assert.Empty(t, seen[1], "the registry transport must not")
+}
+
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"1", "120", "-3", "Wed, 21 Oct 2015 07:28:00 GMT", "", "1.5", "99999999999999999999"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := retryAfter(v, now)
+		if !ok {
+			assert.Zero(t, d)
+			return
+		}
+		assert.GreaterOrEqual(t, d, time.Duration(0))
+	})
+}
+
+func TestRegistryTransportKeepsRealmCredentials(t *testing.T) {
+	var got string
+	realm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+	}))
+	defer realm.Close()
+	tr := testTransport(t, "registry.example:443")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, realm.URL+"/token?scope=x", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("user", "pass")
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.NotEmpty(t, got, "a token request to a realm on another host is no redirect")
+}
+
+func TestBackoffIsCapped(t *testing.T) {
+	tr := testTransport(t, "registry.example", WithRetry(10, maxBackoff))
+	for _, attempt := range []int{1, 2, 10, 64} {
+		_, wait := tr.classify(nil, io.ErrUnexpectedEOF, attempt)
+		assert.Positive(t, wait, "attempt %d", attempt)
+		assert.LessOrEqual(t, wait, maxBackoff+maxBackoff/5, "attempt %d", attempt)
+	}
+}
+
+func TestWithRetryBounds(t *testing.T) {
+	for _, opt := range []Option{WithRetry(0, 0), WithRetry(11, 0), WithRetry(3, -time.Second), WithRetry(3, time.Hour), WithMaxRetryAfter(-1)} {
+		_, err := makeOptions([]Option{opt})
+		assert.Error(t, err)
+	}
+}

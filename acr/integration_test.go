@@ -288,7 +288,7 @@ func TestIntegrationFaults(t *testing.T) {
 				kc = aad
 			}
 			results[i].got, results[i].err = acr.Push(t.Context(), r, img, acr.WithKeychain(kc),
-				acr.WithRetry(5, 20*time.Millisecond), acr.WithLogger(logger))
+				acr.WithRetry(8, 20*time.Millisecond), acr.WithLogger(logger))
 		}()
 	}
 	wg.Wait()

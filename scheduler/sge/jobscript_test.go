@@ -1,0 +1,182 @@
+package sge
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// rdmaJob is the seed's `qsub -pe mpi 32 rdma.job`: Intel MPI 5.1.3 over DAPL, running IMB PingPong in a
+// Singularity image on two of the allocated hosts.
+func rdmaJob() scheduler.Job {
+	return scheduler.Job{
+		Name:        "rdma",
+		ParallelEnv: "mpi",
+		Slots:       32,
+		Machinefile: scheduler.Machinefile{Name: "u_machines"},
+		JoinOutput:  true,
+		Source:      []string{"/opt/intel/impi/5.1.3.223/bin64/mpivars.sh"},
+		Env: map[string]string{
+			"I_MPI_FABRICS":            "shm:dapl",
+			"I_MPI_DAPL_PROVIDER":      "ofa-v2-ib0",
+			"I_MPI_DYNAMIC_CONNECTION": "0",
+			"SINGULARITY_BINDPATH":     "/etc/rdma/dat.conf",
+		},
+		Command: []string{
+			"mpirun", "-machinefile", scheduler.MachinefileArg, "-np", "2", "-ppn", "1",
+			"singularity", "exec", "./rdma-latest.simg", "/opt/intel/impi/5.1.3.223/bin64/IMB-MPI1", "PingPong",
+		},
+	}
+}
+
+func TestJobscriptGolden(t *testing.T) {
+	s, err := New()
+	require.NoError(t, err)
+	everything := scheduler.Job{
+		Name:          "all_fields",
+		Script:        "echo \"$SGE_TASK_ID\"\nexit 3",
+		ParallelEnv:   "mpislots",
+		Slots:         4,
+		Machinefile:   scheduler.Machinefile{Format: scheduler.MachinefileHostSlots},
+		Queue:         "hpc.q",
+		Walltime:      90*time.Minute + 500*time.Millisecond,
+		MemoryPerSlot: 3 << 30,
+		Exclusive:     true,
+		Resources:     map[string]string{"slot_type": "execute", "arch": "lx-amd64"},
+		WorkDir:       "/shared/run1",
+		Stdout:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.out",
+		Stderr:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.err",
+		Env:           map[string]string{"QUOTED": "it's a \"test\"\n#$ -q evil", "EMPTY": ""},
+		Shell:         "/usr/bin/bash",
+		Array:         &scheduler.ArrayRange{First: 1, Last: 10, Step: 2, MaxRunning: 3},
+		HoldJobs:      []scheduler.JobID{"12", "prep"},
+		Hold:          true,
+		Project:       "proj",
+		Account:       "acct",
+	}
+	slots := scheduler.Job{Name: "slots", Command: []string{"hostname"}, ParallelEnv: "smpslots", Slots: 2,
+		Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileSlots}}
+	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots} {
+		t.Run(name, func(t *testing.T) {
+			got, err := s.Jobscript(j)
+			require.NoError(t, err)
+			path := filepath.Join("testdata", name)
+			if *update {
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(got))
+			bashSyntax(t, got)
+		})
+	}
+}
+
+// bashSyntax checks script with bash -n.
+func bashSyntax(t *testing.T, script []byte) {
+	t.Helper()
+	bash := testenv.Require(t, "bash")[0]
+	cmd := exec.CommandContext(t.Context(), bash, "-n")
+	cmd.Stdin = strings.NewReader(string(script))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "bash -n: %s", out)
+}
+
+func TestJobscriptRejects(t *testing.T) {
+	plain, err := New()
+	require.NoError(t, err)
+	cc, err := New(WithCycleCloud())
+	require.NoError(t, err)
+	ok := func(mod func(*scheduler.Job)) scheduler.Job {
+		j := scheduler.Job{Command: []string{"true"}, Queue: "hpc.q"}
+		mod(&j)
+		return j
+	}
+	tests := []struct {
+		name  string
+		s     *SGE
+		job   scheduler.Job
+		field string
+	}{
+		{"no payload", plain, scheduler.Job{}, "Script"},
+		{"both payloads", plain, ok(func(j *scheduler.Job) { j.Script = "true" }), "Command"},
+		{"leading digit", plain, ok(func(j *scheduler.Job) { j.Name = "1bad" }), "Name"},
+		{"slash", plain, ok(func(j *scheduler.Job) { j.Name = "a/b" }), "Name"},
+		{"colon", plain, ok(func(j *scheduler.Job) { j.Name = "a:b" }), "Name"},
+		{"at", plain, ok(func(j *scheduler.Job) { j.Name = "a@b" }), "Name"},
+		{"star", plain, ok(func(j *scheduler.Job) { j.Name = "x*y" }), "Name"},
+		{"question mark", plain, ok(func(j *scheduler.Job) { j.Name = "x?y" }), "Name"},
+		{"backslash", plain, ok(func(j *scheduler.Job) { j.Name = `x\y` }), "Name"},
+		{"space", plain, ok(func(j *scheduler.Job) { j.Name = "a b" }), "Name"},
+		{"tab", plain, ok(func(j *scheduler.Job) { j.Name = "a\tb" }), "Name"},
+		{"non-ASCII", plain, ok(func(j *scheduler.Job) { j.Name = "é" }), "Name"},
+		{"hash", plain, ok(func(j *scheduler.Job) { j.Name = "a#b" }), "Name"},
+		{"quote", plain, ok(func(j *scheduler.Job) { j.Name = `a"b` }), "Name"},
+		{"keyword", plain, ok(func(j *scheduler.Job) { j.Name = "Template" }), "Name"},
+		{"too long", plain, ok(func(j *scheduler.Job) { j.Name = strings.Repeat("a", 513) }), "Name"},
+		{"slots without PE", plain, ok(func(j *scheduler.Job) { j.Slots = 2 }), "ParallelEnv"},
+		{"PE without slots", plain, ok(func(j *scheduler.Job) { j.ParallelEnv = "mpi" }), "Slots"},
+		{"machinefile without PE", plain, ok(func(j *scheduler.Job) { j.Command = []string{"cat", scheduler.MachinefileArg} }), "Command"},
+		{"machinefile path", plain, ok(func(j *scheduler.Job) {
+			j.ParallelEnv, j.Slots, j.Machinefile.Name = "mpi", 2, "../x"
+		}), "Machinefile.Name"},
+		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A-B": "x"} }), "Env"},
+		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A": "x\x00"} }), "Env[A]"},
+		{"arg NUL", plain, ok(func(j *scheduler.Job) { j.Command = []string{"echo", "\x00"} }), "Command[1]"},
+		{"directive in script", plain, scheduler.Job{Script: "true\n#$ -q evil.q\n"}, "Script"},
+		{"relative workdir", plain, ok(func(j *scheduler.Job) { j.WorkDir = "run" }), "WorkDir"},
+		{"blank in workdir", plain, ok(func(j *scheduler.Job) { j.WorkDir = "/a b" }), "WorkDir"},
+		{"host in stdout", plain, ok(func(j *scheduler.Job) { j.Stdout = "node1:/x" }), "Stdout"},
+		{"resource list", plain, ok(func(j *scheduler.Job) { j.Resources = map[string]string{"a": "1,b=2"} }), "Resources[a]"},
+		{"array from 0", plain, ok(func(j *scheduler.Job) { j.Array = &scheduler.ArrayRange{First: 0, Last: 3, Step: 1} }), "Array.First"},
+		{"hold list", plain, ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1,2"} }), "HoldJobs[0]"},
+		{"queue with blank", plain, ok(func(j *scheduler.Job) { j.Queue = "a b" }), "Queue"},
+		{"cyclecloud no queue", cc, ok(func(j *scheduler.Job) { j.Queue = "" }), "Queue"},
+		{"cyclecloud wildcard", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc*" }), "Queue"},
+		{"cyclecloud list", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc.q,htc.q" }), "Queue"},
+		{"cyclecloud host", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc.q@node1" }), "Queue"},
+		{"cyclecloud native -q", cc, ok(func(j *scheduler.Job) { j.Native = []string{"-q", "htc.q"} }), "Native"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.s.Jobscript(tt.job)
+			require.ErrorIs(t, err, scheduler.ErrInvalidJob)
+			var je *scheduler.JobError
+			require.ErrorAs(t, err, &je)
+			assert.Equal(t, tt.field, je.Field)
+		})
+	}
+
+	_, err = cc.Jobscript(ok(func(*scheduler.Job) {}))
+	require.NoError(t, err, "CycleCloud accepts one plain queue")
+}
+
+func TestJobscriptKeepsSecretsOutOfErrors(t *testing.T) {
+	s, err := New()
+	require.NoError(t, err)
+	_, err = s.Jobscript(scheduler.Job{Command: []string{"true"}, Env: map[string]string{"TOKEN": "s3cr3t\x00"}})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cr3t")
+}
+
+func TestWalltimeAndMemory(t *testing.T) {
+	assert.Equal(t, "0:00:01", walltime(time.Millisecond))
+	assert.Equal(t, "1:30:01", walltime(90*time.Minute+500*time.Millisecond))
+	assert.Equal(t, "49:00:00", walltime(49*time.Hour))
+	assert.Equal(t, "4G", memory(4<<30))
+	assert.Equal(t, "1536M", memory(1536<<20))
+	assert.Equal(t, "3K", memory(3072))
+	assert.Equal(t, "1000", memory(1000))
+}

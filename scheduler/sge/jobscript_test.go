@@ -1,7 +1,9 @@
 package sge
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,4 +181,80 @@ func TestWalltimeAndMemory(t *testing.T) {
 	assert.Equal(t, "1536M", memory(1536<<20))
 	assert.Equal(t, "3K", memory(3072))
 	assert.Equal(t, "1000", memory(1000))
+}
+
+// TestJobscriptRunsWithoutGridEngine runs rendered jobscripts with bash as Grid Engine would start them,
+// without TMPDIR (as for a root-owned job) and with a $PE_HOSTFILE of three queue instances on two hosts.
+func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
+	bash := testenv.Require(t, "bash")[0]
+	dir := t.TempDir()
+	hostfile := filepath.Join(dir, "pe_hostfile")
+	const hosts = "node1 4 hpc.q@node1 UNDEFINED\nnode2 2 hpc.q@node2 UNDEFINED\n\nnode1 2 htc.q@node1 0,1:0,2\n"
+	require.NoError(t, os.WriteFile(hostfile, []byte(hosts), 0o644))
+	hf, err := scheduler.ParsePEHostfile(strings.NewReader(hosts))
+	require.NoError(t, err)
+	s, err := New()
+	require.NoError(t, err)
+
+	run := func(t *testing.T, j scheduler.Job) (string, int) {
+		script, err := s.Jobscript(j)
+		require.NoError(t, err)
+		cmd := exec.CommandContext(t.Context(), bash)
+		cmd.Stdin = strings.NewReader(string(script))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PE_HOSTFILE=" + hostfile}
+		cmd.Dir = dir
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err = cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return out.String(), code
+	}
+
+	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHosts, scheduler.MachinefileHostSlots, scheduler.MachinefileSlots} {
+		t.Run(f.String(), func(t *testing.T) {
+			out, code := run(t, scheduler.Job{
+				ParallelEnv: "mpi", Slots: 8, Machinefile: scheduler.Machinefile{Format: f},
+				Command: []string{"bash", "-c", `cat "$1"; echo "tmp=$TMPDIR env=$HPCSHIP_MACHINEFILE"`, "x", scheduler.MachinefileArg},
+			})
+			require.Equal(t, 0, code, out)
+			machinefile, rest, ok := strings.Cut(out, "tmp=")
+			require.True(t, ok, out)
+			assert.Equal(t, string(hf.Machinefile(f)), machinefile)
+			tmp, env, _ := strings.Cut(strings.TrimSpace(rest), " env=")
+			assert.Equal(t, tmp+"/"+scheduler.DefaultMachinefileName, env)
+			assert.True(t, strings.HasPrefix(tmp, "/tmp/hpcship."), tmp)
+			assert.NoDirExists(t, tmp, "the jobscript removes the TMPDIR it made")
+		})
+	}
+
+	for _, code := range []int{0, 3, 98, 99, 100, 101} {
+		t.Run(fmt.Sprintf("exit %d", code), func(t *testing.T) {
+			out, got := run(t, scheduler.Job{Script: fmt.Sprintf("exit %d", code)})
+			want := code
+			if code == 99 || code == 100 {
+				want = RemappedExitCode
+				assert.Contains(t, out, fmt.Sprintf("the payload exited %d", code))
+			}
+			assert.Equal(t, want, got)
+		})
+	}
+
+	t.Run("no PE_HOSTFILE", func(t *testing.T) {
+		script, err := s.Jobscript(scheduler.Job{ParallelEnv: "mpi", Slots: 2, Command: []string{"true"}})
+		require.NoError(t, err)
+		cmd := exec.CommandContext(t.Context(), bash)
+		cmd.Stdin = strings.NewReader(string(script))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 1, exit.ExitCode())
+		assert.Contains(t, string(out), "no readable $PE_HOSTFILE")
+	})
 }

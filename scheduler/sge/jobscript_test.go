@@ -2,7 +2,6 @@ package sge
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,84 +16,6 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// rdmaJob is the seed's `qsub -pe mpi 32 rdma.job`: Intel MPI 5.1.3 over DAPL, running IMB PingPong in a
-// Singularity image on two of the allocated hosts.
-func rdmaJob() scheduler.Job {
-	return scheduler.Job{
-		Name:        "rdma",
-		ParallelEnv: "mpi",
-		Slots:       32,
-		Machinefile: scheduler.Machinefile{Name: "u_machines"},
-		JoinOutput:  true,
-		Source:      []string{"/opt/intel/impi/5.1.3.223/bin64/mpivars.sh"},
-		Env: map[string]string{
-			"I_MPI_FABRICS":            "shm:dapl",
-			"I_MPI_DAPL_PROVIDER":      "ofa-v2-ib0",
-			"I_MPI_DYNAMIC_CONNECTION": "0",
-			"SINGULARITY_BINDPATH":     "/etc/rdma/dat.conf",
-		},
-		Command: []string{
-			"mpirun", "-machinefile", scheduler.MachinefileArg, "-np", "2", "-ppn", "1",
-			"singularity", "exec", "./rdma-latest.simg", "/opt/intel/impi/5.1.3.223/bin64/IMB-MPI1", "PingPong",
-		},
-	}
-}
-
-func TestJobscriptGolden(t *testing.T) {
-	s, err := New()
-	require.NoError(t, err)
-	everything := scheduler.Job{
-		Name:          "all_fields",
-		Script:        "echo \"$SGE_TASK_ID\"\nexit 3",
-		ParallelEnv:   "mpislots",
-		Slots:         4,
-		Machinefile:   scheduler.Machinefile{Format: scheduler.MachinefileHostSlots},
-		Queue:         "hpc.q",
-		Walltime:      90*time.Minute + 500*time.Millisecond,
-		MemoryPerSlot: 3 << 30,
-		Exclusive:     true,
-		Resources:     map[string]string{"slot_type": "execute", "arch": "lx-amd64"},
-		WorkDir:       "/shared/run1",
-		Stdout:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.out",
-		Stderr:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.err",
-		Env:           map[string]string{"QUOTED": "it's a \"test\"\n#$ -q evil", "EMPTY": ""},
-		Shell:         "/usr/bin/bash",
-		Array:         &scheduler.ArrayRange{First: 1, Last: 10, Step: 2, MaxRunning: 3},
-		HoldJobs:      []scheduler.JobID{"12", "prep"},
-		Hold:          true,
-		Project:       "proj",
-		Account:       "acct",
-	}
-	slots := scheduler.Job{Name: "slots", Command: []string{"hostname"}, ParallelEnv: "smpslots", Slots: 2,
-		Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileSlots}}
-	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots} {
-		t.Run(name, func(t *testing.T) {
-			got, err := s.Jobscript(j)
-			require.NoError(t, err)
-			path := filepath.Join("testdata", name)
-			if *update {
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err)
-			assert.Equal(t, string(want), string(got))
-			bashSyntax(t, got)
-		})
-	}
-}
-
-// bashSyntax checks script with bash -n.
-func bashSyntax(t *testing.T, script []byte) {
-	t.Helper()
-	bash := testenv.Require(t, "bash")[0]
-	cmd := exec.CommandContext(t.Context(), bash, "-n")
-	cmd.Stdin = strings.NewReader(string(script))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "bash -n: %s", out)
-}
 
 func TestJobscriptRejects(t *testing.T) {
 	plain, err := New()

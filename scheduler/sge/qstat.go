@@ -38,11 +38,14 @@ func parseQstat(data []byte) ([]qstatJob, error) {
 	if !bytes.Contains(rest, []byte("</job_info>")) {
 		return nil, fmt.Errorf("qstat -xml output breaks off: %w", errNotQstatXML)
 	}
-	var jobs []qstatJob
 	open := []byte("<job_list")
+	jobs := make([]qstatJob, 0, bytes.Count(rest, open))
 	for {
 		i := bytes.Index(rest, open)
 		if i < 0 {
+			if len(jobs) == 0 {
+				return nil, nil
+			}
 			return jobs, nil
 		}
 		rest = rest[i+len(open):]

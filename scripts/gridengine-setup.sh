@@ -122,6 +122,7 @@ if ! alive "$(qmaster_pid)" || ! qconf -sh >/dev/null 2>&1; then
 	qconf -sh >/dev/null || die "sge_qmaster does not answer; see $spool/qmaster/messages"
 	started+=("$(qmaster_pid)")
 fi
+qmaster_up=$(date +%s.%N)
 
 # The cell's objects; each step replaces what a previous run left.
 w=$(mktemp -d)
@@ -223,5 +224,5 @@ if [ ${#started[@]} -gt 0 ]; then
 	printf '%s\n' "${started[@]}" >>"$SGE_STATE"
 fi
 done=$(date +%s.%N)
-say "$(awk -v a="$start" -v b="$installed" -v c="$configured" -v d="$done" \
-	'BEGIN{printf "install=%.1fs configure+start=%.1fs total=%.1fs", b-a, d-b, d-a}') (host $host, $slots slots)"
+say "$(awk -v a="$start" -v b="$installed" -v q="$qmaster_up" -v c="$configured" -v d="$done" \
+	'BEGIN{printf "install=%.1fs qmaster=%.1fs configure=%.1fs execd=%.1fs total=%.1fs", b-a, q-b, c-q, d-c, d-a}') (host $host, $slots slots)"

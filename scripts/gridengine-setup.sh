@@ -64,7 +64,7 @@ fi
 # Install. The packages ask three debconf questions; answering them first makes the postinst build the cell
 # (init_cluster) for this host. policy-rc.d keeps the postinst from starting daemons (the qmaster must not
 # start before host_aliases exists, and exim4 comes in with bsd-mailx).
-if ! dpkg-query -W -f='${Status}' gridengine-master gridengine-exec gridengine-client 2>/dev/null |
+if ! dpkg-query -W -f='${Status}\n' gridengine-master gridengine-exec gridengine-client 2>/dev/null |
 	grep -c 'install ok installed' | grep -qx 3; then
 	for p in common client master exec; do
 		echo "gridengine-$p shared/gridengineconfig boolean true"

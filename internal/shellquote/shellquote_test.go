@@ -104,8 +104,8 @@ func TestQuoteRoundTripBash(t *testing.T) {
 		got := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 		require.Len(t, got, len(in), locale)
 		for i := range in {
-			if !assert.Equal(t, []byte(in[i]), []byte(got[i]), "string %d, LC_ALL=%s", i, locale) {
-				break
+			if in[i] != got[i] {
+				require.Equal(t, []byte(in[i]), []byte(got[i]), "string %d, LC_ALL=%s", i, locale)
 			}
 		}
 	}

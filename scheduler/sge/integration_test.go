@@ -223,6 +223,9 @@ func TestCancel(t *testing.T) {
 	assert.Equal(t, scheduler.StateHeld, st.State)
 	assert.Equal(t, "hqw", st.Native)
 
+	_, err = s.Result(t.Context(), running)
+	require.ErrorIs(t, err, scheduler.ErrNotEnded)
+
 	require.NoError(t, s.Cancel(t.Context(), running))
 	require.NoError(t, s.Cancel(t.Context(), held))
 	for _, id := range []scheduler.JobID{running, held} {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -333,13 +334,7 @@ func TestEnvRoundTrip(t *testing.T) {
 		}
 	}
 	require.Len(t, gotEnv, len(env))
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range env {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(env)) {
 		if env[name] != gotEnv[name] {
 			require.Equal(t, []byte(env[name]), []byte(gotEnv[name]), "variable %s", name)
 		}

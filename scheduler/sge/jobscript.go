@@ -2,6 +2,7 @@ package sge
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,7 +54,7 @@ export TMPDIR
 		q, _ := shellquote.Quote(f) // validate rejected NUL bytes
 		b.WriteString("source " + q + "\n")
 	}
-	for _, name := range slices.Sorted(mapKeys(j.Env)) {
+	for _, name := range slices.Sorted(maps.Keys(j.Env)) {
 		q, _ := shellquote.Quote(j.Env[name])
 		b.WriteString("export " + name + "=" + q + "\n")
 	}
@@ -87,16 +88,6 @@ exit "$hpcship_status"
 	return []byte(b.String()), nil
 }
 
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // machinefileBlock writes the hosts of $PE_HOSTFILE in the job's machinefile format.
 func machinefileBlock(j *scheduler.Job) string {
 	var b strings.Builder
@@ -120,7 +111,7 @@ while read -r hpcship_host hpcship_slots _; do
 	esac
 `)
 	if j.Machinefile.Format == scheduler.MachinefileSlots {
-		b.WriteString(`	for ((hpcship_i = 0; hpcship_i < hpcship_slots; hpcship_i++)); do
+		b.WriteString(`	for ((hpcship_i = 0; hpcship_i < 10#$hpcship_slots; hpcship_i++)); do
 		printf '%s\n' "$hpcship_host"
 	done
 done <"$PE_HOSTFILE" >"$HPCSHIP_MACHINEFILE" || exit 1
@@ -132,7 +123,7 @@ done <"$PE_HOSTFILE" >"$HPCSHIP_MACHINEFILE" || exit 1
 		line = `'%s:%s\n' "$hpcship_host" "${hpcship_host_slots[$hpcship_host]}"`
 	}
 	b.WriteString(`	[ -n "${hpcship_host_slots[$hpcship_host]+set}" ] || hpcship_hosts+=("$hpcship_host")
-	hpcship_host_slots[$hpcship_host]=$((${hpcship_host_slots[$hpcship_host]:-0} + hpcship_slots))
+	hpcship_host_slots[$hpcship_host]=$((${hpcship_host_slots[$hpcship_host]:-0} + 10#$hpcship_slots))
 done <"$PE_HOSTFILE"
 for hpcship_host in "${hpcship_hosts[@]}"; do
 	printf ` + line + `
@@ -172,7 +163,7 @@ func directives(j *scheduler.Job) []string {
 	if j.Exclusive {
 		d = append(d, "-l exclusive=true")
 	}
-	for _, k := range slices.Sorted(mapKeys(j.Resources)) {
+	for _, k := range slices.Sorted(maps.Keys(j.Resources)) {
 		d = append(d, "-l "+k+"="+j.Resources[k])
 	}
 	if j.Stdout != "" {

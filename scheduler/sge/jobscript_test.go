@@ -110,7 +110,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 	bash := testenv.Require(t, "bash")[0]
 	dir := t.TempDir()
 	hostfile := filepath.Join(dir, "pe_hostfile")
-	const hosts = "node1 4 hpc.q@node1 UNDEFINED\nnode2 2 hpc.q@node2 UNDEFINED\n\nnode1 2 htc.q@node1 0,1:0,2\n"
+	const hosts = "node1 4 hpc.q@node1 UNDEFINED\nnode2 08 hpc.q@node2 UNDEFINED\n\nnode1 2 htc.q@node1 0,1:0,2\n"
 	require.NoError(t, os.WriteFile(hostfile, []byte(hosts), 0o644))
 	hf, err := scheduler.ParsePEHostfile(strings.NewReader(hosts))
 	require.NoError(t, err)

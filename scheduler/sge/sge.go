@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,7 +139,7 @@ func (s *SGE) status(ctx context.Context, id scheduler.JobID) (scheduler.JobStat
 	if err != nil {
 		return scheduler.JobStatus{}, nil, err
 	}
-	st := scheduler.JobStatus{ID: id, State: res.State, Name: "", Queue: res.Queue, Slots: res.Slots}
+	st := scheduler.JobStatus{ID: id, State: res.State, Queue: res.Queue, Slots: res.Slots}
 	if res.Host != "" {
 		st.Queue = res.Queue + "@" + res.Host
 	}
@@ -384,13 +385,7 @@ func (s *SGE) result(ref jobRef, recs []qacctRecord) (scheduler.Result, error) {
 		return scheduler.Result{}, fmt.Errorf("job %s: qacct has no record of it: %w", ref.id, scheduler.ErrJobNotFound)
 	}
 	cancelled := s.wasCancelled(ref.number)
-	tasks := slices.Sorted(func(yield func(int) bool) {
-		for t := range byTask {
-			if !yield(t) {
-				return
-			}
-		}
-	})
+	tasks := slices.Sorted(maps.Keys(byTask))
 	if len(tasks) == 1 && tasks[0] == ref.task {
 		return recordResult(ref.id, byTask[tasks[0]], cancelled), nil
 	}

@@ -1,9 +1,12 @@
 package sge_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"os/exec"
 	"strings"
 
 	"github.com/hpcship/hpcship/scheduler"
@@ -85,4 +88,46 @@ func ExampleSGE_Submit() {
 		log.Fatal(err)
 	}
 	fmt.Printf("job %s %s with exit status %d on %s after %s\n", id, res.State, res.ExitCode, res.Host, res.Wallclock)
+}
+
+// sshRunner runs the Grid Engine commands on a submit host over ssh. ssh hands the remote shell one
+// command line, so every word is single-quoted, and the cell's environment travels through env(1).
+type sshRunner struct {
+	host string
+}
+
+func (r sshRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
+	words := []string{"env"}
+	words = append(words, c.Env...)
+	words = append(words, c.Name)
+	words = append(words, c.Args...)
+	for i, w := range words {
+		words[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+	}
+	cmd := exec.CommandContext(ctx, "ssh", "-o", "BatchMode=yes", r.host, strings.Join(words, " "))
+	cmd.Stdin = bytes.NewReader(c.Stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	out := sge.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() != 255 { // 255: ssh itself failed
+		out.ExitCode = exit.ExitCode()
+		return out, nil
+	}
+	return out, err
+}
+
+// Driving a cell from a machine without Grid Engine: the commands run on the cluster's head node.
+func ExampleRunner() {
+	s, err := sge.New(sge.WithRunner(sshRunner{host: "headnode"}), sge.WithCell("/sched/sge/sge-2011.11", "default"),
+		sge.WithPorts(537, 538))
+	if err != nil {
+		log.Fatal(err)
+	}
+	st, err := s.Status(context.Background(), "17")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(st.State)
 }

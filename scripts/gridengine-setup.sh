@@ -220,8 +220,16 @@ poll 60 queue_ready || {
 }
 
 id "$submit_user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$submit_user"
+# Keep the daemons an earlier run started that still run, and add this run's.
+if [ -s "$SGE_STATE" ]; then
+	while read -r p; do
+		alive "$p" && started+=("$p")
+	done <"$SGE_STATE"
+fi
 if [ ${#started[@]} -gt 0 ]; then
-	printf '%s\n' "${started[@]}" >>"$SGE_STATE"
+	printf '%s\n' "${started[@]}" | sort -u >"$SGE_STATE"
+else
+	rm -f "$SGE_STATE"
 fi
 done=$(date +%s.%N)
 say "$(awk -v a="$start" -v b="$installed" -v q="$qmaster_up" -v c="$configured" -v d="$done" \

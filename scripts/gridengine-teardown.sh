@@ -5,8 +5,17 @@ set -uo pipefail
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 SGE_STATE=${SGE_STATE:-/run/hpcship-gridengine.pids}
 [ -s "$SGE_STATE" ] || exit 0
-mapfile -t pids <"$SGE_STATE"
+# Only PIDs that are still Grid Engine daemons: after a reboot a PID may belong to anything.
+pids=()
+stop_execd="" stop_qmaster=""
+while read -r p; do
+	case $(cat "/proc/$p/comm" 2>/dev/null) in
+	sge_qmaster) pids+=("$p") stop_qmaster=1 ;;
+	sge_execd) pids+=("$p") stop_execd=1 ;;
+	esac
+done <"$SGE_STATE"
 rm -f "$SGE_STATE"
+[ ${#pids[@]} -gt 0 ] || exit 0
 
 running() {
 	local p
@@ -16,8 +25,8 @@ running() {
 	return 1
 }
 # The orderly way first: the execd without killing jobs, then the qmaster, which needs about 10 s to stop.
-qconf -ke all >/dev/null 2>&1
-qconf -km >/dev/null 2>&1
+[ -z "$stop_execd" ] || qconf -ke all >/dev/null 2>&1
+[ -z "$stop_qmaster" ] || qconf -km >/dev/null 2>&1
 deadline=$((SECONDS + 30))
 while running && [ $SECONDS -lt $deadline ]; do
 	sleep 0.25

@@ -1,0 +1,32 @@
+// Package scheduler holds the batch-system-neutral side of running a job on an HPC cluster: the Job to run
+// (payload, parallel environment and slots, limits, output, environment, array range, holds), the
+// Scheduler interface a backend implements (Submit, Status, Wait, Cancel, Result), the JobState a job is
+// in, and the parser for the allocation Grid Engine hands a parallel job in $PE_HOSTFILE.
+//
+// It is the fourth step of the hpcship workflow (image → registry → SIF → job → MPI): the job that runs
+// `mpirun … singularity exec image.sif …` on the hosts the scheduler allocated. Package scheduler/sge
+// implements Scheduler for Grid Engine; a Slurm backend can implement the same interface, mapping
+// ParallelEnv and Slots to tasks, Queue to a partition and HoldJobs to dependencies.
+//
+// A job's states, as every backend reports them:
+//
+//	         submit
+//	           │
+//	           ▼
+//	┌─────── pending ◄──── held          (user hold, or waiting for HoldJobs)
+//	│          │
+//	│          ▼
+//	│       running ◄───► suspended
+//	│          │
+//	│     ┌────┼─────────┐
+//	│     ▼    ▼         ▼
+//	│   done  failed  cancelled ◄── Cancel (from any state before the end)
+//	│
+//	└──► error   (the scheduler cannot start it; it stays queued until someone deletes it)
+//
+// done, failed and cancelled are final (JobState.Ended); a job in error never ends by itself.
+//
+// A parallel job's payload finds its hosts in a machinefile that the jobscript writes before it starts:
+// put MachinefileArg in Job.Command where the path belongs. ParsePEHostfile and PEHostfile.Machinefile give
+// Go programs running inside a job the same renderings.
+package scheduler

@@ -1,0 +1,65 @@
+package scheduler_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+func TestJobValidate(t *testing.T) {
+	cmd := []string{"mpirun", "-machinefile", scheduler.MachinefileArg, "a.out"}
+	tests := []struct {
+		name  string
+		job   scheduler.Job
+		field string
+	}{
+		{"ok", scheduler.Job{Command: cmd, ParallelEnv: "mpi", Slots: 4}, ""},
+		{"ok script", scheduler.Job{Script: "echo hi"}, ""},
+		{"no payload", scheduler.Job{}, "Script"},
+		{"empty program", scheduler.Job{Command: []string{""}}, "Command"},
+		{"NUL in script", scheduler.Job{Script: "a\x00"}, "Script"},
+		{"empty source", scheduler.Job{Script: "x", Source: []string{""}}, "Source[0]"},
+		{"negative slots", scheduler.Job{Script: "x", Slots: -1}, "Slots"},
+		{"machinefile without PE", scheduler.Job{Command: cmd}, "Command"},
+		{"bad format", scheduler.Job{Command: cmd, ParallelEnv: "mpi", Slots: 2, Machinefile: scheduler.Machinefile{Format: 7}}, "Machinefile.Format"},
+		{"dot name", scheduler.Job{Command: cmd, ParallelEnv: "mpi", Slots: 2, Machinefile: scheduler.Machinefile{Name: ".."}}, "Machinefile.Name"},
+		{"negative walltime", scheduler.Job{Script: "x", Walltime: -1}, "Walltime"},
+		{"negative memory", scheduler.Job{Script: "x", MemoryPerSlot: -1}, "MemoryPerSlot"},
+		{"relative shell", scheduler.Job{Script: "x", Shell: "bash"}, "Shell"},
+		{"env digit", scheduler.Job{Script: "x", Env: map[string]string{"1A": ""}}, "Env"},
+		{"array step", scheduler.Job{Script: "x", Array: &scheduler.ArrayRange{First: 1, Last: 2}}, "Array.Step"},
+		{"array order", scheduler.Job{Script: "x", Array: &scheduler.ArrayRange{First: 3, Last: 2, Step: 1}}, "Array.Last"},
+		{"array cap", scheduler.Job{Script: "x", Array: &scheduler.ArrayRange{First: 1, Last: 2, Step: 1, MaxRunning: -1}}, "Array.MaxRunning"},
+		{"empty hold", scheduler.Job{Script: "x", HoldJobs: []scheduler.JobID{""}}, "HoldJobs[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.job.Validate()
+			if tt.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, scheduler.ErrInvalidJob)
+			var je *scheduler.JobError
+			require.ErrorAs(t, err, &je)
+			assert.Equal(t, tt.field, je.Field)
+		})
+	}
+}
+
+func TestIsEnvName(t *testing.T) {
+	for name, want := range map[string]bool{"A": true, "_a1": true, "I_MPI_FABRICS": true, "": false, "1A": false, "A-B": false, "A B": false, "é": false} {
+		assert.Equal(t, want, scheduler.IsEnvName(name), name)
+	}
+}
+
+func TestJobStateString(t *testing.T) {
+	assert.Equal(t, "cancelled", scheduler.StateCancelled.String())
+	assert.Equal(t, "JobState(42)", scheduler.JobState(42).String())
+	assert.True(t, scheduler.StateFailed.Ended())
+	assert.False(t, scheduler.StateError.Ended())
+	assert.Equal(t, "host:slots", scheduler.MachinefileHostSlots.String())
+}

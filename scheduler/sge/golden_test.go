@@ -1,0 +1,73 @@
+package sge_test
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/scheduler"
+	"github.com/hpcship/hpcship/scheduler/sge"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestJobscriptGolden(t *testing.T) {
+	s, err := sge.New()
+	require.NoError(t, err)
+	everything := scheduler.Job{
+		Name:          "all_fields",
+		Script:        "echo \"$SGE_TASK_ID\"\nexit 3",
+		ParallelEnv:   "mpislots",
+		Slots:         4,
+		Machinefile:   scheduler.Machinefile{Format: scheduler.MachinefileHostSlots},
+		Queue:         "hpc.q",
+		Walltime:      90*time.Minute + 500*time.Millisecond,
+		MemoryPerSlot: 3 << 30,
+		Exclusive:     true,
+		Resources:     map[string]string{"slot_type": "execute", "arch": "lx-amd64"},
+		WorkDir:       "/shared/run1",
+		Stdout:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.out",
+		Stderr:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.err",
+		Env:           map[string]string{"QUOTED": "it's a \"test\"\n#$ -q evil", "EMPTY": ""},
+		Shell:         "/usr/bin/bash",
+		Array:         &scheduler.ArrayRange{First: 1, Last: 10, Step: 2, MaxRunning: 3},
+		HoldJobs:      []scheduler.JobID{"12", "prep"},
+		Hold:          true,
+		Project:       "proj",
+		Account:       "acct",
+	}
+	slots := scheduler.Job{Name: "slots", Command: []string{"hostname"}, ParallelEnv: "smpslots", Slots: 2,
+		Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileSlots}}
+	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots} {
+		t.Run(name, func(t *testing.T) {
+			got, err := s.Jobscript(j)
+			require.NoError(t, err)
+			path := filepath.Join("testdata", name)
+			if *update {
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(got))
+			bashSyntax(t, got)
+		})
+	}
+}
+
+// bashSyntax checks script with bash -n.
+func bashSyntax(t *testing.T, script []byte) {
+	t.Helper()
+	bash := testenv.Require(t, "bash")[0]
+	cmd := exec.CommandContext(t.Context(), bash, "-n")
+	cmd.Stdin = strings.NewReader(string(script))
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "bash -n: %s", out)
+}

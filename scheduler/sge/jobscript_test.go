@@ -1,0 +1,181 @@
+package sge
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+func TestJobscriptRejects(t *testing.T) {
+	plain, err := New()
+	require.NoError(t, err)
+	cc, err := New(WithCycleCloud())
+	require.NoError(t, err)
+	ok := func(mod func(*scheduler.Job)) scheduler.Job {
+		j := scheduler.Job{Command: []string{"true"}, Queue: "hpc.q"}
+		mod(&j)
+		return j
+	}
+	tests := []struct {
+		name  string
+		s     *SGE
+		job   scheduler.Job
+		field string
+	}{
+		{"no payload", plain, scheduler.Job{}, "Script"},
+		{"both payloads", plain, ok(func(j *scheduler.Job) { j.Script = "true" }), "Command"},
+		{"leading digit", plain, ok(func(j *scheduler.Job) { j.Name = "1bad" }), "Name"},
+		{"slash", plain, ok(func(j *scheduler.Job) { j.Name = "a/b" }), "Name"},
+		{"colon", plain, ok(func(j *scheduler.Job) { j.Name = "a:b" }), "Name"},
+		{"at", plain, ok(func(j *scheduler.Job) { j.Name = "a@b" }), "Name"},
+		{"star", plain, ok(func(j *scheduler.Job) { j.Name = "x*y" }), "Name"},
+		{"question mark", plain, ok(func(j *scheduler.Job) { j.Name = "x?y" }), "Name"},
+		{"backslash", plain, ok(func(j *scheduler.Job) { j.Name = `x\y` }), "Name"},
+		{"space", plain, ok(func(j *scheduler.Job) { j.Name = "a b" }), "Name"},
+		{"tab", plain, ok(func(j *scheduler.Job) { j.Name = "a\tb" }), "Name"},
+		{"non-ASCII", plain, ok(func(j *scheduler.Job) { j.Name = "é" }), "Name"},
+		{"hash", plain, ok(func(j *scheduler.Job) { j.Name = "a#b" }), "Name"},
+		{"quote", plain, ok(func(j *scheduler.Job) { j.Name = `a"b` }), "Name"},
+		{"keyword", plain, ok(func(j *scheduler.Job) { j.Name = "Template" }), "Name"},
+		{"too long", plain, ok(func(j *scheduler.Job) { j.Name = strings.Repeat("a", 513) }), "Name"},
+		{"slots without PE", plain, ok(func(j *scheduler.Job) { j.Slots = 2 }), "ParallelEnv"},
+		{"PE without slots", plain, ok(func(j *scheduler.Job) { j.ParallelEnv = "mpi" }), "Slots"},
+		{"machinefile without PE", plain, ok(func(j *scheduler.Job) { j.Command = []string{"cat", scheduler.MachinefileArg} }), "Command"},
+		{"machinefile path", plain, ok(func(j *scheduler.Job) {
+			j.ParallelEnv, j.Slots, j.Machinefile.Name = "mpi", 2, "../x"
+		}), "Machinefile.Name"},
+		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A-B": "x"} }), "Env"},
+		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A": "x\x00"} }), "Env[A]"},
+		{"arg NUL", plain, ok(func(j *scheduler.Job) { j.Command = []string{"echo", "\x00"} }), "Command[1]"},
+		{"directive in script", plain, scheduler.Job{Script: "true\n#$ -q evil.q\n"}, "Script"},
+		{"relative workdir", plain, ok(func(j *scheduler.Job) { j.WorkDir = "run" }), "WorkDir"},
+		{"blank in workdir", plain, ok(func(j *scheduler.Job) { j.WorkDir = "/a b" }), "WorkDir"},
+		{"host in stdout", plain, ok(func(j *scheduler.Job) { j.Stdout = "node1:/x" }), "Stdout"},
+		{"resource list", plain, ok(func(j *scheduler.Job) { j.Resources = map[string]string{"a": "1,b=2"} }), "Resources[a]"},
+		{"array from 0", plain, ok(func(j *scheduler.Job) { j.Array = &scheduler.ArrayRange{First: 0, Last: 3, Step: 1} }), "Array.First"},
+		{"hold list", plain, ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1,2"} }), "HoldJobs[0]"},
+		{"queue with blank", plain, ok(func(j *scheduler.Job) { j.Queue = "a b" }), "Queue"},
+		{"cyclecloud no queue", cc, ok(func(j *scheduler.Job) { j.Queue = "" }), "Queue"},
+		{"cyclecloud wildcard", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc*" }), "Queue"},
+		{"cyclecloud list", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc.q,htc.q" }), "Queue"},
+		{"cyclecloud host", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc.q@node1" }), "Queue"},
+		{"cyclecloud native -q", cc, ok(func(j *scheduler.Job) { j.Native = []string{"-q", "htc.q"} }), "Native"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.s.Jobscript(tt.job)
+			require.ErrorIs(t, err, scheduler.ErrInvalidJob)
+			var je *scheduler.JobError
+			require.ErrorAs(t, err, &je)
+			assert.Equal(t, tt.field, je.Field)
+		})
+	}
+
+	_, err = cc.Jobscript(ok(func(*scheduler.Job) {}))
+	require.NoError(t, err, "CycleCloud accepts one plain queue")
+}
+
+func TestJobscriptKeepsSecretsOutOfErrors(t *testing.T) {
+	s, err := New()
+	require.NoError(t, err)
+	_, err = s.Jobscript(scheduler.Job{Command: []string{"true"}, Env: map[string]string{"TOKEN": "s3cr3t\x00"}})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cr3t")
+}
+
+func TestWalltimeAndMemory(t *testing.T) {
+	assert.Equal(t, "0:00:01", walltime(time.Millisecond))
+	assert.Equal(t, "1:30:01", walltime(90*time.Minute+500*time.Millisecond))
+	assert.Equal(t, "49:00:00", walltime(49*time.Hour))
+	assert.Equal(t, "4G", memory(4<<30))
+	assert.Equal(t, "1536M", memory(1536<<20))
+	assert.Equal(t, "3K", memory(3072))
+	assert.Equal(t, "1000", memory(1000))
+}
+
+// TestJobscriptRunsWithoutGridEngine runs rendered jobscripts with bash as Grid Engine would start them,
+// without TMPDIR (as for a root-owned job) and with a $PE_HOSTFILE of three queue instances on two hosts.
+func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
+	bash := testenv.Require(t, "bash")[0]
+	dir := t.TempDir()
+	hostfile := filepath.Join(dir, "pe_hostfile")
+	const hosts = "node1 4 hpc.q@node1 UNDEFINED\nnode2 08 hpc.q@node2 UNDEFINED\n\nnode1 2 htc.q@node1 0,1:0,2\n"
+	require.NoError(t, os.WriteFile(hostfile, []byte(hosts), 0o644))
+	hf, err := scheduler.ParsePEHostfile(strings.NewReader(hosts))
+	require.NoError(t, err)
+	s, err := New()
+	require.NoError(t, err)
+
+	run := func(t *testing.T, j scheduler.Job) (string, int) {
+		script, err := s.Jobscript(j)
+		require.NoError(t, err)
+		cmd := exec.CommandContext(t.Context(), bash)
+		cmd.Stdin = strings.NewReader(string(script))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PE_HOSTFILE=" + hostfile}
+		cmd.Dir = dir
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err = cmd.Run()
+		code := 0
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return out.String(), code
+	}
+
+	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHosts, scheduler.MachinefileHostSlots, scheduler.MachinefileSlots} {
+		t.Run(f.String(), func(t *testing.T) {
+			out, code := run(t, scheduler.Job{
+				ParallelEnv: "mpi", Slots: 8, Machinefile: scheduler.Machinefile{Format: f},
+				Command: []string{"bash", "-c", `cat "$1"; echo "tmp=$TMPDIR env=$HPCSHIP_MACHINEFILE"`, "x", scheduler.MachinefileArg},
+			})
+			require.Equal(t, 0, code, out)
+			machinefile, rest, ok := strings.Cut(out, "tmp=")
+			require.True(t, ok, out)
+			assert.Equal(t, string(hf.Machinefile(f)), machinefile)
+			tmp, env, _ := strings.Cut(strings.TrimSpace(rest), " env=")
+			assert.Equal(t, tmp+"/"+scheduler.DefaultMachinefileName, env)
+			assert.True(t, strings.HasPrefix(tmp, "/tmp/hpcship."), tmp)
+			assert.NoDirExists(t, tmp, "the jobscript removes the TMPDIR it made")
+		})
+	}
+
+	for _, code := range []int{0, 3, 98, 99, 100, 101} {
+		t.Run(fmt.Sprintf("exit %d", code), func(t *testing.T) {
+			out, got := run(t, scheduler.Job{Script: fmt.Sprintf("exit %d", code)})
+			want := code
+			if code == 99 || code == 100 {
+				want = RemappedExitCode
+				assert.Contains(t, out, fmt.Sprintf("the payload exited %d", code))
+			}
+			assert.Equal(t, want, got)
+		})
+	}
+
+	t.Run("no PE_HOSTFILE", func(t *testing.T) {
+		script, err := s.Jobscript(scheduler.Job{ParallelEnv: "mpi", Slots: 2, Command: []string{"true"}})
+		require.NoError(t, err)
+		cmd := exec.CommandContext(t.Context(), bash)
+		cmd.Stdin = strings.NewReader(string(script))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit)
+		assert.Equal(t, 1, exit.ExitCode())
+		assert.Contains(t, string(out), "no readable $PE_HOSTFILE")
+	})
+}

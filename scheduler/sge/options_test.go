@@ -1,0 +1,79 @@
+package sge
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+// recorder is a Runner that records commands and answers with canned output.
+type recorder struct {
+	cmds []Command
+	out  Output
+	err  error
+}
+
+func (r *recorder) Run(_ context.Context, c Command) (Output, error) {
+	r.cmds = append(r.cmds, c)
+	return r.out, r.err
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for name, opt := range map[string]Option{
+		"nil runner":     WithRunner(nil),
+		"no cell":        WithCell("", "default"),
+		"port":           WithPorts(0, 6445),
+		"settings":       WithSettingsFile(""),
+		"poll order":     WithPollInterval(2*time.Second, time.Second),
+		"poll zero":      WithPollInterval(0, time.Second),
+		"accounting":     WithAccountingTimeout(-time.Second),
+		"nil logger":     WithLogger(nil),
+		"negative ports": WithPorts(537, -1),
+	} {
+		_, err := New(opt)
+		assert.Error(t, err, name)
+	}
+}
+
+func TestCommandsCarryTheCell(t *testing.T) {
+	r := &recorder{out: Output{Stdout: []byte("42\n")}}
+	s, err := New(WithRunner(r), WithCell("/sched/sge", "default"), WithPorts(537, 538), WithSettingsFile("/etc/cluster-setup.sh"))
+	require.NoError(t, err)
+	id, err := s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}, Native: []string{"-w", "e"}})
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.JobID("42"), id)
+	require.Len(t, r.cmds, 1)
+	c := r.cmds[0]
+	assert.Equal(t, "/bin/sh", c.Name)
+	assert.Equal(t, []string{"-c", `. "$0" >/dev/null && exec "$@"`, "/etc/cluster-setup.sh", "qsub", "-terse", "-w", "e"}, c.Args)
+	assert.Equal(t, []string{"SGE_ROOT=/sched/sge", "SGE_CELL=default", "SGE_QMASTER_PORT=537", "SGE_EXECD_PORT=538"}, c.Env)
+	script, err := s.Jobscript(scheduler.Job{Command: []string{"true"}})
+	require.NoError(t, err)
+	assert.Equal(t, script, c.Stdin, "the jobscript goes to qsub's standard input")
+}
+
+func TestCommandErrors(t *testing.T) {
+	r := &recorder{out: Output{ExitCode: 1, Stderr: []byte("Unable to run job: unknown resource \"nosuchres\"\nExiting.\n")}}
+	s, err := New(WithRunner(r))
+	require.NoError(t, err)
+	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}})
+	var ce *CommandError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "qsub -terse", ce.Command)
+	assert.Equal(t, 1, ce.ExitCode)
+	assert.Equal(t, `submitting job: qsub -terse exited 1: Unable to run job: unknown resource "nosuchres" Exiting.`, err.Error())
+
+	r.out, r.err = Output{}, errors.New("exec: \"qsub\": executable file not found in $PATH")
+	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}})
+	require.ErrorIs(t, err, r.err)
+
+	_, err = s.Status(t.Context(), "x")
+	require.Error(t, err)
+	require.Error(t, s.Cancel(t.Context(), "1.x"))
+}

@@ -1,0 +1,308 @@
+package sge
+
+import (
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(t, err)
+	return b
+}
+
+// testdata/qstat.xml is real SoGE 8.1.9 output: a running PE job, three running array tasks, an Eqw job
+// (bad -wd) and a held one.
+func TestParseQstat(t *testing.T) {
+	got, err := parseQstat(readTestdata(t, "qstat.xml"))
+	require.NoError(t, err)
+	want := []qstatJob{
+		{Number: 1, Name: "sleeper", Owner: "sgetest", State: "r", List: "running", Queue: "all.q@vm", Slots: 2},
+		{Number: 2, Name: "arr", Owner: "sgetest", State: "r", List: "running", Queue: "all.q@vm", Slots: 1, Tasks: "1"},
+		{Number: 2, Name: "arr", Owner: "sgetest", State: "r", List: "running", Queue: "all.q@vm", Slots: 1, Tasks: "2"},
+		{Number: 2, Name: "arr", Owner: "sgetest", State: "r", List: "running", Queue: "all.q@vm", Slots: 1, Tasks: "3"},
+		{Number: 4, Name: "badwd", Owner: "sgetest", State: "Eqw", List: "pending", Slots: 1},
+		{Number: 3, Name: "held", Owner: "sgetest", State: "hqw", List: "pending", Slots: 1},
+	}
+	assert.Equal(t, want, got)
+}
+
+func TestParseQstatEdgeCases(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []qstatJob
+		wantErr bool
+	}{
+		{name: "no jobs", in: "<?xml version='1.0'?>\n<job_info>\n  <queue_info>\n  </queue_info>\n  <job_info>\n  </job_info>\n</job_info>\n"},
+		{name: "entities and -r extras", in: `<job_info><queue_info><job_list state="running"><JB_job_number>7</JB_job_number>` +
+			`<JB_name>a&amp;b&#x41;&#66;</JB_name><requested_pe name="mpi">2</requested_pe><state>t</state>` +
+			`<hard_request name="h_rt" resource_contribution="0.0">300</hard_request><empty/></job_list></queue_info></job_info>`,
+			want: []qstatJob{{Number: 7, Name: "a&bAB", State: "t", List: "running"}}},
+		{name: "-f queue list", in: `<job_info><queue_info><Queue-List><name>all.q@vm</name><job_list state="running">` +
+			`<JB_job_number>9</JB_job_number><state>r</state></job_list></Queue-List></queue_info></job_info>`,
+			want: []qstatJob{{Number: 9, State: "r", List: "running"}}},
+		{name: "not XML", in: "error: commlib error: got select error (Connection refused)\n", wantErr: true},
+		{name: "cut off", in: `<job_info><queue_info><job_list state="running"><JB_job_number>7</JB_job`, wantErr: true},
+		{name: "bad number", in: `<job_info><job_list state="pending"><JB_job_number>x</JB_job_number></job_list></job_info>`, wantErr: true},
+		{name: "no number", in: `<job_info><job_list state="pending"><state>qw</state></job_list></job_info>`, wantErr: true},
+		{name: "bad entity", in: `<job_info><job_list><JB_job_number>1</JB_job_number><JB_name>&nope;</JB_name></job_list></job_info>`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseQstat([]byte(tt.in))
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestParseQstatJob(t *testing.T) {
+	run, err := parseQstatJob(readTestdata(t, "qstatj-run.xml"))
+	require.NoError(t, err)
+	assert.Equal(t, qstatJobDetail{Jobs: []qstatJobInfo{{Number: 1, Name: "sleeper", Owner: "sgetest", PE: "mpi"}}}, run)
+
+	eqw, err := parseQstatJob(readTestdata(t, "qstatj-eqw.xml"))
+	require.NoError(t, err)
+	require.Len(t, eqw.Jobs, 1)
+	assert.Equal(t, []string{"11/28/2026 16:46:15 [1001:17953]: error: can't chdir to /nonexistent/dir: No such file or directory"}, eqw.Jobs[0].Messages)
+
+	unknown, err := parseQstatJob(readTestdata(t, "qstatj-unknown.xml"))
+	require.NoError(t, err)
+	assert.Equal(t, qstatJobDetail{Unknown: []string{"999"}}, unknown)
+
+	for _, bad := range []string{"", "Following jobs do not exist: \n999\n", "<job_info></job_info>", "<detailed_job_info><djob_info><element><JB_job_number>-1</JB_job_number></element></djob_info></detailed_job_info>"} {
+		_, err := parseQstatJob([]byte(bad))
+		assert.Error(t, err, "%q", bad)
+	}
+}
+
+func TestParseQacct(t *testing.T) {
+	recs, err := parseQacct(readTestdata(t, "qacct-qdel.txt"))
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	want := qacctRecord{
+		Queue: "all.q", Host: "vm", Owner: "sgetest", Name: "sleeper", Number: 1, ParallelEnv: "mpi", Slots: 2,
+		Failed: 100, FailedText: "assumedly after job", ExitStatus: 137,
+		Start:     time.Date(2026, 11, 28, 16, 46, 14, 0, time.Local),
+		End:       time.Date(2026, 11, 28, 16, 46, 25, 0, time.Local),
+		Wallclock: 11 * time.Second, MaxVMem: 5349834, // int64(5.102 * 1 MiB)
+	}
+	assert.Equal(t, want, recs[0])
+
+	arr, err := parseQacct(readTestdata(t, "qacct-array.txt"))
+	require.NoError(t, err)
+	require.Len(t, arr, 3)
+	for i, r := range arr {
+		assert.Equal(t, i+1, r.Task)
+		assert.Equal(t, i, r.ExitStatus)
+	}
+
+	for _, bad := range []string{"qname all.q\n", "====\njobnumber x\n", "====\nqname all.q\n", "====\njobnumber 1\nmaxvmem 1.0XB\n", "====\njobnumber 1\nru_wallclock NaN\n"} {
+		_, err := parseQacct([]byte(bad))
+		assert.Error(t, err, "%q", bad)
+	}
+}
+
+func TestResultFromRecords(t *testing.T) {
+	s, err := New()
+	require.NoError(t, err)
+	recs, err := parseQacct(readTestdata(t, "qacct-array.txt"))
+	require.NoError(t, err)
+	ref, err := parseJobID("5")
+	require.NoError(t, err)
+	res, err := s.result(ref, recs)
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.StateFailed, res.State)
+	assert.Equal(t, 1, res.ExitCode, "the first failed task's status")
+	require.Len(t, res.Tasks, 3)
+	assert.Equal(t, []scheduler.JobState{scheduler.StateDone, scheduler.StateFailed, scheduler.StateFailed},
+		[]scheduler.JobState{res.Tasks[0].State, res.Tasks[1].State, res.Tasks[2].State})
+	assert.Equal(t, scheduler.JobID("5.3"), res.Tasks[2].ID)
+
+	ref, err = parseJobID("5.1")
+	require.NoError(t, err)
+	res, err = s.result(ref, recs)
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.StateDone, res.State)
+	assert.Equal(t, 1, res.Task)
+}
+
+func TestMapState(t *testing.T) {
+	for letters, want := range map[string]scheduler.JobState{
+		"qw": scheduler.StatePending, "Rq": scheduler.StatePending, "hqw": scheduler.StateHeld, "hRwq": scheduler.StateHeld,
+		"r": scheduler.StateRunning, "t": scheduler.StateRunning, "Rr": scheduler.StateRunning, "hr": scheduler.StateRunning,
+		"dr": scheduler.StateRunning, "s": scheduler.StateSuspended, "S": scheduler.StateSuspended, "T": scheduler.StateSuspended,
+		"ts": scheduler.StateSuspended, "Eqw": scheduler.StateError, "Ehqw": scheduler.StateError, "z": scheduler.StateUnknown,
+	} {
+		assert.Equal(t, want, mapState(letters), letters)
+	}
+}
+
+func TestTaskIn(t *testing.T) {
+	assert.True(t, taskIn(4, "4"))
+	assert.True(t, taskIn(6, "2-10:4"))
+	assert.False(t, taskIn(4, "2-10:4"))
+	assert.True(t, taskIn(3, "1-3"))
+	assert.False(t, taskIn(11, "2-10:1"))
+	assert.False(t, taskIn(1, "x"))
+}
+
+func TestParseIDs(t *testing.T) {
+	for out, want := range map[string]scheduler.JobID{"17\n": "17", "17.1-3:1\n": "17", "note\n42\n": "42"} {
+		got, err := parseSubmitID([]byte(out))
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	for _, bad := range []string{"", "Your job 3 (\"x\") has been submitted\n", "0\n"} {
+		_, err := parseSubmitID([]byte(bad))
+		assert.Error(t, err, "%q", bad)
+	}
+	for _, bad := range []scheduler.JobID{"", "x", "1.", "1.0", "-2", "1.2.3"} {
+		_, err := parseJobID(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+}
+
+func FuzzParseQstat(f *testing.F) {
+	f.Add(readTestdata(f, "qstat.xml"))
+	f.Add([]byte(`<job_info><job_list state="running"><JB_job_number>7</JB_job_number><JB_name>a&amp;b</JB_name></job_list></job_info>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		jobs, err := parseQstat(data)
+		if err != nil {
+			return
+		}
+		for _, j := range jobs {
+			require.Positive(t, j.Number)
+			require.GreaterOrEqual(t, j.Slots, 0)
+		}
+	})
+}
+
+func FuzzParseQstatJob(f *testing.F) {
+	for _, name := range []string{"qstatj-run.xml", "qstatj-eqw.xml", "qstatj-unknown.xml"} {
+		f.Add(readTestdata(f, name))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := parseQstatJob(data)
+		if err != nil {
+			return
+		}
+		for _, j := range d.Jobs {
+			require.Positive(t, j.Number)
+		}
+	})
+}
+
+func FuzzParseQacct(f *testing.F) {
+	f.Add(readTestdata(f, "qacct-qdel.txt"))
+	f.Add(readTestdata(f, "qacct-array.txt"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := parseQacct(data)
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			require.Positive(t, r.Number)
+			require.GreaterOrEqual(t, r.MaxVMem, int64(0))
+			require.GreaterOrEqual(t, r.Wallclock, time.Duration(0))
+		}
+	})
+}
+
+// qstatListing generates `qstat -xml` output for n jobs: a quarter running, the rest pending, a tenth of
+// them array jobs.
+func qstatListing(n int) []byte {
+	var b strings.Builder
+	b.WriteString("<?xml version='1.0'?>\n<job_info  xmlns:xsd=\"http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas/qstat/qstat.xsd\">\n  <queue_info>\n")
+	job := func(i int, list, state, when, queue string) {
+		fmt.Fprintf(&b, "    <job_list state=%q>\n      <JB_job_number>%d</JB_job_number>\n      <JAT_prio>0.50500</JAT_prio>\n"+
+			"      <JB_name>rdma_%d</JB_name>\n      <JB_owner>user%d</JB_owner>\n      <state>%s</state>\n"+
+			"      <%s>2026-11-28T16:02:46</%[6]s>\n      <queue_name>%s</queue_name>\n      <slots>32</slots>\n",
+			list, i, i, i%50, state, when, queue)
+		if i%10 == 0 {
+			fmt.Fprintf(&b, "      <tasks>%d</tasks>\n", i%7+1)
+		}
+		b.WriteString("    </job_list>\n")
+	}
+	for i := 1; i <= n/4; i++ {
+		job(i, "running", "r", "JAT_start_time", fmt.Sprintf("hpc.q@node%04d", i))
+	}
+	b.WriteString("  </queue_info>\n  <job_info>\n")
+	for i := n/4 + 1; i <= n; i++ {
+		job(i, "pending", "qw", "JB_submission_time", "")
+	}
+	b.WriteString("  </job_info>\n</job_info>\n")
+	return []byte(b.String())
+}
+
+// xmlQstat is how Go programs usually read qstat -xml: encoding/xml into structs. It is the peer the
+// benchmark compares parseQstat against.
+type xmlQstat struct {
+	Running []xmlQstatJob `xml:"queue_info>job_list"`
+	Pending []xmlQstatJob `xml:"job_info>job_list"`
+}
+
+type xmlQstatJob struct {
+	List   string `xml:"state,attr"`
+	Number int64  `xml:"JB_job_number"`
+	Name   string `xml:"JB_name"`
+	Owner  string `xml:"JB_owner"`
+	State  string `xml:"state"`
+	Queue  string `xml:"queue_name"`
+	Slots  int    `xml:"slots"`
+	Tasks  string `xml:"tasks"`
+}
+
+func TestQstatListingPeerAgrees(t *testing.T) {
+	data := qstatListing(1000)
+	got, err := parseQstat(data)
+	require.NoError(t, err)
+	var peer xmlQstat
+	require.NoError(t, xml.Unmarshal(data, &peer))
+	all := append(peer.Running, peer.Pending...)
+	require.Len(t, got, len(all))
+	for i, p := range all {
+		assert.Equal(t, qstatJob{Number: p.Number, Name: p.Name, Owner: p.Owner, State: p.State, List: p.List,
+			Queue: p.Queue, Slots: p.Slots, Tasks: p.Tasks}, got[i])
+	}
+}
+
+func BenchmarkParseQstat(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		data := qstatListing(n)
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				jobs, err := parseQstat(data)
+				if err != nil || len(jobs) != n {
+					b.Fatalf("parsed %d jobs: %v", len(jobs), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("encoding-xml/jobs=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				var doc xmlQstat
+				if err := xml.Unmarshal(data, &doc); err != nil || len(doc.Running)+len(doc.Pending) != n {
+					b.Fatalf("parsed %d jobs: %v", len(doc.Running)+len(doc.Pending), err)
+				}
+			}
+		})
+	}
+}

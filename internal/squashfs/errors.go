@@ -8,8 +8,8 @@ import (
 // Sentinel errors, wrapped in an *EntryError by Add and Close.
 var (
 	// ErrInvalidPath reports a path that is not a clean relative slash-separated
-	// path (see io/fs.ValidPath), contains a NUL byte, or has an element longer
-	// than 256 bytes.
+	// path: empty, absolute, with an empty, "." or ".." element, a NUL byte,
+	// or an element longer than 256 bytes.
 	ErrInvalidPath = errors.New("invalid path")
 	// ErrDuplicatePath reports a second entry for a path already added.
 	ErrDuplicatePath = errors.New("duplicate path")

@@ -37,9 +37,9 @@ const (
 
 // Entry is one file system object to add to the image.
 type Entry struct {
-	// Path is the slash-separated path inside the image, valid as defined by
-	// io/fs.ValidPath: no leading or trailing slash, no "." or ".." or empty
-	// elements. "." is the root directory.
+	// Path is the slash-separated path inside the image: no leading or
+	// trailing slash, no "." or ".." or empty elements, no NUL, elements of at
+	// most 256 bytes. "." is the root directory.
 	Path string
 	Type Type
 	// Mode holds the permission bits and fs.ModeSetuid, fs.ModeSetgid and
@@ -325,12 +325,19 @@ func (w *Writer) Add(ctx context.Context, e Entry) error {
 	return nil
 }
 
+// validPath reports whether p is "." or a clean relative path: elements
+// separated by single slashes, none empty, "." or "..", none longer than
+// 256 bytes, no NUL. Unlike io/fs.ValidPath it accepts any other bytes, as
+// Linux does.
 func validPath(p string) bool {
-	if !fs.ValidPath(p) || strings.IndexByte(p, 0) >= 0 {
+	if p == "." {
+		return true
+	}
+	if p == "" || strings.IndexByte(p, 0) >= 0 {
 		return false
 	}
 	for elem := range strings.SplitSeq(p, "/") {
-		if len(elem) > maxNameLen {
+		if elem == "" || elem == "." || elem == ".." || len(elem) > maxNameLen {
 			return false
 		}
 	}

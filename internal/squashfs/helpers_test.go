@@ -217,11 +217,11 @@ func richTree(bs int) []spec {
 		{e: squashfs.Entry{Path: "usr/lib/zeros", Mode: 0o644, ModTime: tm}, data: make([]byte, 2*bs)},
 		{e: squashfs.Entry{Path: "usr/lib/random", Mode: 0o644, ModTime: tm}, data: random(2*bs + 5)},
 		{e: squashfs.Entry{Path: "lib", Type: squashfs.TypeSymlink, Mode: 0o777, ModTime: tm, Linkname: "usr/lib"}},
-		{e: squashfs.Entry{Path: "usr/lib/abs", Type: squashfs.TypeSymlink, Mode: 0o777, UID: 3, ModTime: tm, Linkname: "/etc/passwd", Xattrs: map[string]string{"user.x": "y"}}},
+		{e: squashfs.Entry{Path: "usr/lib/abs", Type: squashfs.TypeSymlink, Mode: 0o777, UID: 3, ModTime: tm, Linkname: "/etc/passwd", Xattrs: map[string]string{"trusted.x": "y"}}},
 		{e: squashfs.Entry{Path: "dev/null", Type: squashfs.TypeCharDevice, Mode: 0o666, ModTime: tm, Devmajor: 1, Devminor: 3}},
 		{e: squashfs.Entry{Path: "dev/sdb300", Type: squashfs.TypeBlockDevice, Mode: 0o660, GID: 6, ModTime: tm, Devmajor: 8, Devminor: 300}},
 		{e: squashfs.Entry{Path: "dev/big", Type: squashfs.TypeCharDevice, Mode: 0o600, ModTime: tm, Devmajor: 4095, Devminor: 1<<20 - 1}},
-		{e: squashfs.Entry{Path: "dev/fifo", Type: squashfs.TypeFIFO, Mode: 0o620, ModTime: tm, Xattrs: map[string]string{"user.f": ""}}},
+		{e: squashfs.Entry{Path: "dev/fifo", Type: squashfs.TypeFIFO, Mode: 0o620, ModTime: tm, Xattrs: map[string]string{"trusted.f": ""}}},
 		{e: squashfs.Entry{Path: "run/sock", Type: squashfs.TypeSocket, Mode: 0o755, UID: 65534, GID: 65534, ModTime: tm}},
 		// Added after its contents: it was implied until now.
 		{e: squashfs.Entry{Path: "usr", Type: squashfs.TypeDir, Mode: 0o750, UID: 2, ModTime: tm, Xattrs: map[string]string{"user.dir": "yes"}}},
@@ -285,7 +285,8 @@ func randomTree(seed uint64, n int, bs int) []spec {
 		if r.IntN(6) == 0 {
 			e.Xattrs = map[string]string{}
 			for range 1 + r.IntN(3) {
-				e.Xattrs[[]string{"user.", "trusted.", "security."}[r.IntN(3)]+name()] = string(bytes.Repeat([]byte{byte(r.Uint32())}, r.IntN(300)))
+				key := fmt.Sprintf("%s%x.%s", []string{"user.", "trusted.", "security."}[r.IntN(3)], r.Uint32(), strings.Repeat("k", r.IntN(200)))
+				e.Xattrs[key] = string(bytes.Repeat([]byte{byte(r.Uint32())}, r.IntN(300)))
 			}
 		}
 		var data []byte

@@ -512,7 +512,7 @@ func (t *tableWriter) pad(high uint64) error {
 		}
 		return nil
 	}
-	if n := max(end, high) - t.pos; n > 0 {
+	if n := (max(end, high)+4095)&^4095 - t.pos; n > 0 {
 		if _, err := t.w.WriteAt(make([]byte, n), int64(t.pos)); err != nil {
 			return fmt.Errorf("padding image: %w", err)
 		}

@@ -40,6 +40,7 @@ func TestAddRejects(t *testing.T) {
 		{name: "file over implied dir", entry: squashfs.Entry{Path: "implied", Type: squashfs.TypeFIFO}, wantErr: squashfs.ErrDuplicatePath},
 		{name: "below a file", entry: squashfs.Entry{Path: "file/x", Type: squashfs.TypeFIFO}, wantErr: squashfs.ErrNotDirectory},
 		{name: "deep below a file", entry: squashfs.Entry{Path: "file/x/y", Type: squashfs.TypeFIFO}, wantErr: squashfs.ErrNotDirectory},
+		{name: "root as hardlink", entry: squashfs.Entry{Path: ".", Type: squashfs.TypeHardlink, Linkname: "file"}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "root as file", entry: squashfs.Entry{Path: ".", Type: squashfs.TypeFIFO}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "unknown type", entry: squashfs.Entry{Path: "x", Type: 99}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "negative size", entry: squashfs.Entry{Path: "x", Size: -1}, wantErr: squashfs.ErrInvalidEntry},

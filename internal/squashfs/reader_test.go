@@ -50,6 +50,7 @@ type sqNode struct {
 	Ino      uint32
 	Nlink    uint32
 	Extended bool
+	Index    int // directory index entries
 }
 
 func le16(b []byte) uint16 { return binary.LittleEndian.Uint16(b) }
@@ -428,6 +429,7 @@ func (img *sqImage) inode(ref uint64) (*sqNode, *sqDir, error) {
 		}
 	}
 	if d != nil {
+		n.Index = len(d.index)
 		n.Size = uint64(d.size)
 		d.indexStart = uint64(d.offset)
 	}

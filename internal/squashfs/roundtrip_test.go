@@ -27,6 +27,8 @@ func TestRoundTrip(t *testing.T) {
 			got, err := readImageFile(writeImage(t, specs, append(tt.opts, squashfs.WithWorkers(3))...))
 			require.NoError(t, err)
 			newModel(specs, newestTime(specs)).check(t, got)
+			require.Greater(t, got["many"].Index, 1, "a 20 KiB listing needs a directory index")
+			require.True(t, got["usr/lib/sparse"].Extended, "sparse files get extended inodes")
 		})
 	}
 }

@@ -350,6 +350,9 @@ func newNode(e Entry) (*node, error) {
 	if e.ModTime.IsZero() {
 		n.mtime = 0
 	}
+	if e.Path == "." && e.Type != TypeDir {
+		return nil, entryErr(e.Path, ErrInvalidEntry, "the root must be a directory")
+	}
 	switch e.Type {
 	case TypeRegular:
 		if e.Size < 0 {
@@ -374,9 +377,6 @@ func newNode(e Entry) (*node, error) {
 		n.rdev = e.Devminor&0xff | e.Devmajor<<8 | (e.Devminor&^0xff)<<12
 	default:
 		return nil, entryErr(e.Path, ErrInvalidEntry, "unknown type %d", e.Type)
-	}
-	if e.Path == "." && e.Type != TypeDir {
-		return nil, entryErr(e.Path, ErrInvalidEntry, "the root must be a directory")
 	}
 	for name, value := range e.Xattrs {
 		x, ok := splitXattr(name)
@@ -513,20 +513,23 @@ func (w *Writer) addContent(ctx context.Context, e Entry) (*fileData, error) {
 			return fail(err)
 		}
 	}
+	var d digest
 	if w.hasher != nil && size > 0 {
 		w.hasher.Write(tail)
-		d := digest{size: size}
+		d.size = size
 		w.hasher.Sum(d.sum[:0])
 		if orig := w.digests[d]; orig != nil {
 			w.pipe.rewind(f)
 			return orig, nil
 		}
-		w.digests[d] = f
 	}
 	if len(tail) > 0 {
 		if err := w.addFragment(ctx, f, tail); err != nil {
 			return fail(err)
 		}
+	}
+	if d.size > 0 {
+		w.digests[d] = f
 	}
 	return f, nil
 }

@@ -202,7 +202,10 @@ func readSqfs2tar(t *testing.T, bin, img string, fn func(*tar.Header, io.Reader)
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		require.NoError(t, err, "reading sqfs2tar output; stderr: %s", stderr.String())
+		if err != nil {
+			_ = cmd.Wait() // stderr is complete only after Wait
+			t.Fatalf("reading sqfs2tar output: %v; stderr: %s", err, stderr.String())
+		}
 		fn(hdr, tr)
 	}
 	_, _ = io.Copy(io.Discard, stdout)

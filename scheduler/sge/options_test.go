@@ -3,6 +3,7 @@ package sge
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -76,4 +77,31 @@ func TestCommandErrors(t *testing.T) {
 	_, err = s.Status(t.Context(), "x")
 	require.Error(t, err)
 	require.Error(t, s.Cancel(t.Context(), "1.x"))
+}
+
+// byCommand is a Runner that answers each command by its name (qsub, qstat, qacct, …).
+type byCommand map[string]Output
+
+func (b byCommand) Run(_ context.Context, c Command) (Output, error) {
+	return b[c.Name], nil
+}
+
+func TestResultWithoutAccountingRecord(t *testing.T) {
+	unknown, err := os.ReadFile("testdata/qstatj-unknown.xml")
+	require.NoError(t, err)
+	for name, stderr := range map[string]string{
+		"unknown job":  "error: job id 999999 not found\n",
+		"no job ended": "/var/lib/gridengine/default/common/accounting: No such file or directory\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := byCommand{
+				"qacct": {ExitCode: 1, Stderr: []byte(stderr)},
+				"qstat": {Stdout: unknown},
+			}
+			s, err := New(WithRunner(r), WithAccountingTimeout(0))
+			require.NoError(t, err)
+			_, err = s.Result(t.Context(), "999999")
+			require.ErrorIs(t, err, scheduler.ErrJobNotFound)
+		})
+	}
 }

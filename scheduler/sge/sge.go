@@ -355,7 +355,7 @@ func (s *SGE) wasCancelled(n int64) bool {
 func (s *SGE) accounting(ctx context.Context, ref jobRef) (scheduler.Result, error) {
 	out, err := s.run(ctx, "qacct", []string{"-j", strconv.FormatInt(ref.number, 10)}, nil)
 	var ce *CommandError
-	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "not found") {
+	if errors.As(err, &ce) && qacctHasNoRecord(ce.Stderr) {
 		if s.wasCancelled(ref.number) {
 			// Deleted before it ran: Grid Engine writes no record.
 			return scheduler.Result{ID: ref.id, State: scheduler.StateCancelled}, nil
@@ -370,6 +370,13 @@ func (s *SGE) accounting(ctx context.Context, ref jobRef) (scheduler.Result, err
 		return scheduler.Result{}, fmt.Errorf("job %s: %w", ref.id, err)
 	}
 	return s.result(ref, recs)
+}
+
+// qacctHasNoRecord reports whether qacct's error says it has no record of the job: "error: job id 17 not
+// found", or, in a cell where no job has ended yet, that the accounting file does not exist
+// ("…/common/accounting: No such file or directory").
+func qacctHasNoRecord(stderr string) bool {
+	return strings.Contains(stderr, "not found") || strings.Contains(stderr, "accounting: No such file or directory")
 }
 
 func (s *SGE) result(ref jobRef, recs []qacctRecord) (scheduler.Result, error) {

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/atomicfile"
 )
 
 // MachineFileFormat is the line format of a machine (host) file.
@@ -91,36 +92,11 @@ func WriteMachineFile(w io.Writer, hosts []string, format MachineFileFormat) err
 // file in the same directory and renames it over path, so a launcher never reads a
 // half-written file. The file gets mode 0644. If ctx is done before the rename, the
 // temporary file is removed and path is left as it was.
-func CreateMachineFile(ctx context.Context, path string, hosts []string, format MachineFileFormat) (err error) {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+func CreateMachineFile(ctx context.Context, path string, hosts []string, format MachineFileFormat) error {
+	err := atomicfile.Write(ctx, path, 0o644, func(f *os.File) error {
+		return WriteMachineFile(f, hosts, format)
+	})
 	if err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if err := WriteMachineFile(tmp, hosts, format); err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("creating machine file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("creating machine file %s: %w", path, err)
 	}
 	return nil

@@ -1,0 +1,101 @@
+package atomicfile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/atomicfile"
+)
+
+func TestWrite(t *testing.T) {
+	errFill := errors.New("fill failed")
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+
+	tests := []struct {
+		name    string
+		ctx     context.Context
+		fill    func(f *os.File) error
+		wantErr error
+		want    string
+	}{
+		{name: "replaces", ctx: t.Context(), fill: write("new"), want: "new"},
+		{name: "fill fails", ctx: t.Context(), fill: func(f *os.File) error {
+			_, _ = f.WriteString("partial")
+			return errFill
+		}, wantErr: errFill, want: "old"},
+		{name: "cancelled before", ctx: cancelled, fill: write("new"), wantErr: context.Canceled, want: "old"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out")
+			require.NoError(t, os.WriteFile(path, []byte("old"), 0o600))
+
+			err := atomicfile.Write(tt.ctx, path, 0o644, tt.fill)
+			require.ErrorIs(t, err, tt.wantErr)
+
+			got, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, string(got))
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Len(t, entries, 1, "no temporary file is left behind")
+			if tt.wantErr == nil {
+				info, err := os.Stat(path)
+				require.NoError(t, err)
+				assert.Equal(t, os.FileMode(0o644), info.Mode().Perm())
+			}
+		})
+	}
+}
+
+func TestWriteCancelledWhileFilling(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out")
+	ctx, cancel := context.WithCancel(t.Context())
+	err := atomicfile.Write(ctx, path, 0o644, func(f *os.File) error {
+		cancel()
+		_, err := f.WriteString("complete but too late")
+		return err
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "neither the target nor a temporary file exists")
+}
+
+func TestWriteMissingDirectory(t *testing.T) {
+	err := atomicfile.Write(t.Context(), filepath.Join(t.TempDir(), "no", "out"), 0o644, write("x"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func write(s string) func(f *os.File) error {
+	return func(f *os.File) error {
+		_, err := f.WriteString(s)
+		return err
+	}
+}
+
+func ExampleWrite() {
+	path := filepath.Join(os.TempDir(), "hpcship-example-hosts")
+	err := atomicfile.Write(context.Background(), path, 0o644, func(f *os.File) error {
+		_, err := fmt.Fprintln(f, "node1:16")
+		return err
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.Remove(path)
+	b, _ := os.ReadFile(path)
+	fmt.Print(string(b))
+	// Output: node1:16
+}

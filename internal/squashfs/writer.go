@@ -535,16 +535,16 @@ func (w *Writer) addContent(ctx context.Context, e Entry) (*fileData, error) {
 }
 
 // addFragment appends tail to the fragment block being filled, starting a new
-// one when it does not fit.
+// one when it does not fit. The new block's slot is acquired before the full
+// one is flushed: if acquiring fails, the caller rewinds f, which must not give
+// back a fragment block written after f's blocks.
 func (w *Writer) addFragment(ctx context.Context, f *fileData, tail []byte) error {
-	if w.frag != nil && w.fragLen+len(tail) > w.opts.blockSize {
-		w.flushFragment()
-	}
-	if w.frag == nil {
+	if w.frag == nil || w.fragLen+len(tail) > w.opts.blockSize {
 		s, err := w.pipe.acquire(ctx)
 		if err != nil {
 			return err
 		}
+		w.flushFragment()
 		w.frag, w.fragLen = s, 0
 		w.frags = append(w.frags, &fragEntry{})
 	}

@@ -48,8 +48,11 @@ const (
 	extended      = 7
 )
 
-// Xattr name prefixes squashfs can represent, by their on-disk type.
-var xattrPrefixes = [...]string{"user.", "trusted.", "security."}
+// xattrPrefixes returns the xattr name prefixes squashfs can represent,
+// indexed by their on-disk type.
+func xattrPrefixes() [3]string {
+	return [...]string{"user.", "trusted.", "security."}
+}
 
 type superblock struct {
 	Magic              uint32

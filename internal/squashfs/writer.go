@@ -396,7 +396,7 @@ func newNode(e Entry) (*node, error) {
 }
 
 func splitXattr(name string) (xattr, bool) {
-	for i, p := range xattrPrefixes {
+	for i, p := range xattrPrefixes() {
 		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" && len(rest) < math.MaxUint16 {
 			return xattr{prefix: uint16(i), name: rest}, true
 		}

@@ -175,6 +175,7 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 		{name: "truncated layer", raw: [][]byte{truncated(t)}, wantErr: rootfs.ErrInvalidLayer},
 		{name: "unsupported entry type", raw: [][]byte{ustarBlock("volume", 'V', 0)}, wantErr: rootfs.ErrInvalidLayer, errName: "volume"},
 		{name: "negative owner", raw: [][]byte{paxRecords("f", map[string]string{"uid": "-1"})}, wantErr: rootfs.ErrInvalidLayer, errName: "f"},
+		{name: "owner beyond 32 bits", raw: [][]byte{paxRecords("f", map[string]string{"gid": "4294967296"})}, wantErr: rootfs.ErrInvalidLayer, errName: "f"},
 	}
 }
 

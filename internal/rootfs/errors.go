@@ -15,7 +15,8 @@ var ErrUnsafePath = errors.New("unsafe path in layer")
 // ErrInvalidLayer reports a layer that is not a valid changeset: an unreadable or
 // truncated tar stream, a hardlink to a missing entry or to a directory, an entry
 // below a non-directory, a non-directory entry for the root, an unsupported entry
-// type, or a layer whose content differs between two reads.
+// type, an owner outside Linux's 32-bit uid and gid range, or a layer whose content
+// differs between two reads.
 var ErrInvalidLayer = errors.New("invalid layer")
 
 // ErrTooManyEntries reports layers holding more tar entries together than

@@ -29,6 +29,18 @@ type corpusCase struct {
 	want     []string
 }
 
+// stack returns the case's layers.
+func (c corpusCase) stack(t testing.TB) []rootfs.Layer {
+	if c.raw == nil {
+		return layers(t, c.layers...)
+	}
+	var ls []rootfs.Layer
+	for _, b := range c.raw {
+		ls = append(ls, bytesLayer{data: b})
+	}
+	return ls
+}
+
 func maliciousCorpus(t testing.TB) []corpusCase {
 	long := strings.Repeat("d/", 2000) // 4000 bytes of path
 	return []corpusCase{
@@ -194,14 +206,7 @@ func TestMaliciousCorpus(t *testing.T) {
 
 	for _, tt := range corpus {
 		t.Run(tt.name, func(t *testing.T) {
-			ls := layers(t, tt.layers...)
-			if tt.raw != nil {
-				ls = nil
-				for _, b := range tt.raw {
-					ls = append(ls, bytesLayer{data: b})
-				}
-			}
-			tree, err := rootfs.Flatten(t.Context(), ls)
+			tree, err := rootfs.Flatten(t.Context(), tt.stack(t))
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				var le *rootfs.LayerError

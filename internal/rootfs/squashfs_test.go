@@ -255,14 +255,7 @@ func TestCorpusThroughSquashfs(t *testing.T) {
 			continue
 		}
 		t.Run(tt.name, func(t *testing.T) {
-			ls := layers(t, tt.layers...)
-			if tt.raw != nil {
-				ls = nil
-				for _, b := range tt.raw {
-					ls = append(ls, bytesLayer{data: b})
-				}
-			}
-			tree, err := rootfs.Flatten(t.Context(), ls)
+			tree, err := rootfs.Flatten(t.Context(), tt.stack(t))
 			require.NoError(t, err)
 			work := t.TempDir()
 			img := filepath.Join(work, "image.sqfs")

@@ -47,6 +47,7 @@ func TestAddRejects(t *testing.T) {
 		{name: "negative size", entry: squashfs.Entry{Path: "x", Size: -1}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "no content", entry: squashfs.Entry{Path: "x", Size: 1}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "empty symlink", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeSymlink}, wantErr: squashfs.ErrInvalidEntry},
+		{name: "symlink target over 4095 bytes", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeSymlink, Linkname: strings.Repeat("t", 4096)}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "NUL in symlink", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeSymlink, Linkname: "a\x00"}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "major too big", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeCharDevice, Devmajor: 4096}, wantErr: squashfs.ErrInvalidEntry},
 		{name: "minor too big", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeBlockDevice, Devminor: 1 << 20}, wantErr: squashfs.ErrInvalidEntry},

@@ -25,6 +25,9 @@ const (
 
 	maxNameLen  = 256
 	maxDirCount = 256
+	// maxSymlinkLen is the longest symlink target Linux creates (PATH_MAX
+	// less the NUL) and reads back from squashfs whole.
+	maxSymlinkLen = 4095
 
 	flagUncompressedInodes    = 0x0001
 	flagUncompressedData      = 0x0002

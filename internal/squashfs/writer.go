@@ -52,8 +52,8 @@ type Entry struct {
 	ModTime time.Time
 	// Size is the length of Content, for TypeRegular.
 	Size int64
-	// Linkname is the target of a symlink, or the path of the entry a hardlink
-	// shares its inode with.
+	// Linkname is the target of a symlink, at most 4095 bytes as on Linux, or
+	// the path of the entry a hardlink shares its inode with.
 	Linkname string
 	// Devmajor and Devminor number a device; major < 4096, minor < 1<<20.
 	Devmajor, Devminor uint32
@@ -365,6 +365,10 @@ func newNode(e Entry) (*node, error) {
 	case TypeSymlink:
 		if e.Linkname == "" || strings.IndexByte(e.Linkname, 0) >= 0 {
 			return nil, entryErr(e.Path, ErrInvalidEntry, "symlink target %q", e.Linkname)
+		}
+		// Linux cuts longer targets short (4096 bytes) or refuses the inode.
+		if len(e.Linkname) > maxSymlinkLen {
+			return nil, entryErr(e.Path, ErrInvalidEntry, "symlink target of %d bytes, longer than %d", len(e.Linkname), maxSymlinkLen)
 		}
 		n.link = e.Linkname
 	case TypeHardlink:

@@ -143,6 +143,7 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 			errLayer: 1,
 			errName:  "l/" + strings.Repeat("x", 200),
 		},
+		{name: "symlink target of PATH_MAX bytes", layers: [][]ent{{symlink("l", strings.Repeat("t/", 2048))}}, wantErr: rootfs.ErrUnsafePath, errName: "l"},
 		{name: "symlink target component longer than NAME_MAX", layers: [][]ent{{symlink("l", "/"+strings.Repeat("t", 300)), file("l/f", "f")}}, wantErr: rootfs.ErrUnsafePath, errName: "l/f"},
 		{
 			name: "device nodes stay metadata",

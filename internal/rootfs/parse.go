@@ -202,8 +202,9 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	case tar.TypeSymlink:
 		m.Type, m.Linkname = TypeSymlink, hdr.Linkname
 		rec.link = strings.Split(hdr.Linkname, "/")
-		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > maxPath {
-			return reject("symlink target has a NUL byte or is longer than 4096 bytes", ErrUnsafePath)
+		// symlink(2) refuses targets of PATH_MAX bytes or more.
+		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
+			return reject("symlink target has a NUL byte or is 4096 bytes or longer", ErrUnsafePath)
 		}
 	case tar.TypeLink:
 		m.Type = TypeHardlink

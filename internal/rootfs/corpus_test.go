@@ -29,6 +29,18 @@ type corpusCase struct {
 	want     []string
 }
 
+// stack returns the case's layers.
+func (c corpusCase) stack(t testing.TB) []rootfs.Layer {
+	if c.raw == nil {
+		return layers(t, c.layers...)
+	}
+	var ls []rootfs.Layer
+	for _, b := range c.raw {
+		ls = append(ls, bytesLayer{data: b})
+	}
+	return ls
+}
+
 func maliciousCorpus(t testing.TB) []corpusCase {
 	long := strings.Repeat("d/", 2000) // 4000 bytes of path
 	return []corpusCase{
@@ -131,6 +143,7 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 			errLayer: 1,
 			errName:  "l/" + strings.Repeat("x", 200),
 		},
+		{name: "symlink target of PATH_MAX bytes", layers: [][]ent{{symlink("l", strings.Repeat("t/", 2048))}}, wantErr: rootfs.ErrUnsafePath, errName: "l"},
 		{name: "symlink target component longer than NAME_MAX", layers: [][]ent{{symlink("l", "/"+strings.Repeat("t", 300)), file("l/f", "f")}}, wantErr: rootfs.ErrUnsafePath, errName: "l/f"},
 		{
 			name: "device nodes stay metadata",
@@ -175,6 +188,7 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 		{name: "truncated layer", raw: [][]byte{truncated(t)}, wantErr: rootfs.ErrInvalidLayer},
 		{name: "unsupported entry type", raw: [][]byte{ustarBlock("volume", 'V', 0)}, wantErr: rootfs.ErrInvalidLayer, errName: "volume"},
 		{name: "negative owner", raw: [][]byte{paxRecords("f", map[string]string{"uid": "-1"})}, wantErr: rootfs.ErrInvalidLayer, errName: "f"},
+		{name: "owner beyond 32 bits", raw: [][]byte{paxRecords("f", map[string]string{"gid": "4294967296"})}, wantErr: rootfs.ErrInvalidLayer, errName: "f"},
 	}
 }
 
@@ -193,14 +207,7 @@ func TestMaliciousCorpus(t *testing.T) {
 
 	for _, tt := range corpus {
 		t.Run(tt.name, func(t *testing.T) {
-			ls := layers(t, tt.layers...)
-			if tt.raw != nil {
-				ls = nil
-				for _, b := range tt.raw {
-					ls = append(ls, bytesLayer{data: b})
-				}
-			}
-			tree, err := rootfs.Flatten(t.Context(), ls)
+			tree, err := rootfs.Flatten(t.Context(), tt.stack(t))
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				var le *rootfs.LayerError

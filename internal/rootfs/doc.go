@@ -69,8 +69,9 @@
 //     directory is rejected (ErrInvalidLayer).
 //   - Whiteouts of "." or ".." are rejected (ErrUnsafePath); ".wh." alone, or a
 //     ".wh." name used as a directory, is rejected (ErrInvalidLayer).
-//   - NUL bytes, names over 4096 bytes, components over 255 bytes, and paths
-//     that symlinks lengthen past 4096 bytes are rejected (ErrUnsafePath).
+//   - NUL bytes, names over 4096 bytes, components over 255 bytes, paths
+//     that symlinks lengthen past 4096 bytes, and symlink targets of 4096
+//     bytes or more (which symlink(2) refuses) are rejected (ErrUnsafePath).
 //   - Symlink targets are data and kept verbatim; device nodes, FIFOs, setuid
 //     and setgid bits, owners and xattrs are kept as metadata. Nothing is
 //     created on the host.

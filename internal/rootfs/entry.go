@@ -59,7 +59,9 @@ type Entry struct {
 	Type Type
 	// Mode holds the permission bits together with setuid, setgid and sticky
 	// (mask 07777), exactly as the layer recorded them.
-	Mode  uint32
+	Mode uint32
+	// UID and GID are the numeric owner, 0 to 4294967295 (Linux's uid_t and
+	// gid_t); Flatten rejects layers with others.
 	UID   int
 	GID   int
 	Uname string

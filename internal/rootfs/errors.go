@@ -9,13 +9,15 @@ import (
 // placed safely inside the root: a ".." component, a NUL byte, a name longer than
 // PATH_MAX (4096 bytes) or with a component longer than NAME_MAX (255 bytes), a
 // whiteout naming "." or "..", or a lookup that follows more than 40 symlinks or
-// walks more than 8192 components through them.
+// walks more than 8192 components through them. It also reports a symlink target
+// Linux cannot hold: one with a NUL byte, or of 4096 bytes or more.
 var ErrUnsafePath = errors.New("unsafe path in layer")
 
 // ErrInvalidLayer reports a layer that is not a valid changeset: an unreadable or
 // truncated tar stream, a hardlink to a missing entry or to a directory, an entry
 // below a non-directory, a non-directory entry for the root, an unsupported entry
-// type, or a layer whose content differs between two reads.
+// type, an owner outside Linux's 32-bit uid and gid range, or a layer whose content
+// differs between two reads.
 var ErrInvalidLayer = errors.New("invalid layer")
 
 // ErrTooManyEntries reports layers holding more tar entries together than

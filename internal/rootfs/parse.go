@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 )
 
@@ -189,8 +190,9 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 		Nlink:    1,
 		Source:   Source{Layer: li, Entry: idx},
 	}
-	if m.UID < 0 || m.GID < 0 {
-		return reject(fmt.Sprintf("negative owner %d:%d", m.UID, m.GID), ErrInvalidLayer)
+	// Linux owners are 32-bit (uid_t, gid_t); PAX records can carry any number.
+	if m.UID < 0 || m.GID < 0 || m.UID > math.MaxUint32 || m.GID > math.MaxUint32 {
+		return reject(fmt.Sprintf("owner %d:%d outside 0 to %d", m.UID, m.GID, uint32(math.MaxUint32)), ErrInvalidLayer)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
@@ -200,8 +202,9 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	case tar.TypeSymlink:
 		m.Type, m.Linkname = TypeSymlink, hdr.Linkname
 		rec.link = strings.Split(hdr.Linkname, "/")
-		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) > maxPath {
-			return reject("symlink target has a NUL byte or is longer than 4096 bytes", ErrUnsafePath)
+		// symlink(2) refuses targets of PATH_MAX bytes or more.
+		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
+			return reject("symlink target has a NUL byte or is 4096 bytes or longer", ErrUnsafePath)
 		}
 	case tar.TypeLink:
 		m.Type = TypeHardlink

@@ -12,7 +12,10 @@ import (
 
 // Close writes the inode, directory, fragment, export, id and xattr tables
 // and the superblock, pads the image to a multiple of 4 KiB and stops the
-// compression workers. It does not close the underlying writer. A hardlink
+// compression workers. It does not close the underlying writer. If that has a
+// Truncate method, as *os.File does, Close truncates it at the padded end,
+// dropping whatever lay beyond (such as data of a file given back); an
+// io.OffsetWriter has none, and there the bytes beyond are zeroed. A hardlink
 // whose target was never added fails Close with an *EntryError wrapping
 // ErrHardlinkTarget; the image is then incomplete.
 func (w *Writer) Close(ctx context.Context) error {

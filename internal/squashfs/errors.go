@@ -19,8 +19,8 @@ var (
 	// directory, or forms a cycle of hardlinks.
 	ErrHardlinkTarget = errors.New("bad hardlink target")
 	// ErrInvalidEntry reports metadata squashfs cannot store: an unknown type,
-	// an empty or NUL-containing symlink target, a device number out of range, a
-	// negative size, a missing content reader.
+	// an empty symlink target, one with a NUL byte or longer than 4095 bytes,
+	// a device number out of range, a negative size, a missing content reader.
 	ErrInvalidEntry = errors.New("invalid entry")
 	// ErrXattr reports an xattr whose name has a prefix other than user.,
 	// trusted. or security., or nothing after the prefix.

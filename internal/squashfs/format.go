@@ -25,6 +25,9 @@ const (
 
 	maxNameLen  = 256
 	maxDirCount = 256
+	// maxSymlinkLen is the longest symlink target Linux creates (PATH_MAX
+	// less the NUL) and reads back from squashfs whole.
+	maxSymlinkLen = 4095
 
 	flagUncompressedInodes    = 0x0001
 	flagUncompressedData      = 0x0002
@@ -48,8 +51,11 @@ const (
 	extended      = 7
 )
 
-// Xattr name prefixes squashfs can represent, by their on-disk type.
-var xattrPrefixes = [...]string{"user.", "trusted.", "security."}
+// xattrPrefixes returns the xattr name prefixes squashfs can represent,
+// indexed by their on-disk type.
+func xattrPrefixes() [3]string {
+	return [...]string{"user.", "trusted.", "security."}
+}
 
 type superblock struct {
 	Magic              uint32

@@ -233,6 +233,17 @@ func richTree(bs int) []spec {
 	return specs
 }
 
+// hugeDirTree has a directory whose listing is over 64 KiB, more than a basic
+// directory inode can describe, next to a small one.
+func hugeDirTree() []spec {
+	tm := time.Unix(1_700_000_000, 0)
+	specs := []spec{{e: squashfs.Entry{Path: "small/a", Mode: 0o644, ModTime: tm}, data: []byte("a")}}
+	for i := range 2500 {
+		specs = append(specs, spec{e: squashfs.Entry{Path: fmt.Sprintf("huge/%s-%05d", strings.Repeat("x", 40), i), Mode: 0o644, ModTime: tm}, data: fmt.Appendf(nil, "%d", i%7)})
+	}
+	return specs
+}
+
 // randomTree builds a tree of about n entries from seed, with names of any
 // bytes but '/' and NUL, every entry type, sizes around multiples of bs,
 // shared, sparse and random contents, hardlinks, xattrs and implied

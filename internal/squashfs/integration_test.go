@@ -6,7 +6,6 @@ package squashfs_test
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -198,7 +197,9 @@ func readSqfs2tar(t *testing.T, bin, img string, fn func(*tar.Header, io.Reader)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	tr := tar.NewReader(bufio.NewReaderSize(stdout, 1<<20))
+	// No bufio: reading the pipe straight into the caller's buffer saves a copy
+	// per byte, which counts under the race detector for images of gigabytes.
+	tr := tar.NewReader(stdout)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -246,6 +247,7 @@ func TestKernelLoopMount(t *testing.T) {
 		opts  []squashfs.Option
 	}{
 		{name: "rich", specs: richTree(128 << 10)},
+		{name: "directory listing over 64 KiB", specs: hugeDirTree()},
 		{name: "random uncompressed without export table", specs: randomTree(42, 300, 4096),
 			opts: []squashfs.Option{squashfs.WithBlockSize(4096), squashfs.WithCompressionLevel(0), squashfs.WithExportTable(false)}},
 	}
@@ -340,9 +342,12 @@ func compareDir(t *testing.T, root string, m model, opts compareOptions) {
 func xattrsOf(t *testing.T, p, prefix string) map[string]string {
 	t.Helper()
 	buf := make([]byte, 64<<10)
-	n, err := syscall.Listxattr(p, buf)
-	require.NoError(t, err, p)
 	out := map[string]string{}
+	n, err := syscall.Listxattr(p, buf)
+	if errors.Is(err, syscall.ENOTSUP) {
+		return out // the kernel's answer for directories of images without xattrs, mksquashfs' too
+	}
+	require.NoError(t, err, p)
 	for name := range strings.SplitSeq(strings.TrimRight(string(buf[:n]), "\x00"), "\x00") {
 		if name == "" || name == "security.selinux" || !strings.HasPrefix(name, prefix) {
 			continue

@@ -33,6 +33,15 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestHugeDirectory(t *testing.T) {
+	specs := hugeDirTree()
+	got, err := readImageFile(writeImage(t, specs, squashfs.WithBlockSize(4096)))
+	require.NoError(t, err)
+	newModel(specs, newestTime(specs)).check(t, got)
+	require.True(t, got["huge"].Extended, "a listing over 64 KiB needs an extended directory inode")
+	require.Greater(t, got["huge"].Index, 10)
+}
+
 func TestRandomTrees(t *testing.T) {
 	for seed := range uint64(12) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {

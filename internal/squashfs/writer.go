@@ -52,8 +52,8 @@ type Entry struct {
 	ModTime time.Time
 	// Size is the length of Content, for TypeRegular.
 	Size int64
-	// Linkname is the target of a symlink, or the path of the entry a hardlink
-	// shares its inode with.
+	// Linkname is the target of a symlink, at most 4095 bytes as on Linux, or
+	// the path of the entry a hardlink shares its inode with.
 	Linkname string
 	// Devmajor and Devminor number a device; major < 4096, minor < 1<<20.
 	Devmajor, Devminor uint32
@@ -366,6 +366,10 @@ func newNode(e Entry) (*node, error) {
 		if e.Linkname == "" || strings.IndexByte(e.Linkname, 0) >= 0 {
 			return nil, entryErr(e.Path, ErrInvalidEntry, "symlink target %q", e.Linkname)
 		}
+		// Linux cuts longer targets short (4096 bytes) or refuses the inode.
+		if len(e.Linkname) > maxSymlinkLen {
+			return nil, entryErr(e.Path, ErrInvalidEntry, "symlink target of %d bytes, longer than %d", len(e.Linkname), maxSymlinkLen)
+		}
 		n.link = e.Linkname
 	case TypeHardlink:
 		n.link = e.Linkname
@@ -396,7 +400,7 @@ func newNode(e Entry) (*node, error) {
 }
 
 func splitXattr(name string) (xattr, bool) {
-	for i, p := range xattrPrefixes {
+	for i, p := range xattrPrefixes() {
 		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" && len(rest) < math.MaxUint16 {
 			return xattr{prefix: uint16(i), name: rest}, true
 		}
@@ -535,16 +539,16 @@ func (w *Writer) addContent(ctx context.Context, e Entry) (*fileData, error) {
 }
 
 // addFragment appends tail to the fragment block being filled, starting a new
-// one when it does not fit.
+// one when it does not fit. The new block's slot is acquired before the full
+// one is flushed: if acquiring fails, the caller rewinds f, which must not give
+// back a fragment block written after f's blocks.
 func (w *Writer) addFragment(ctx context.Context, f *fileData, tail []byte) error {
-	if w.frag != nil && w.fragLen+len(tail) > w.opts.blockSize {
-		w.flushFragment()
-	}
-	if w.frag == nil {
+	if w.frag == nil || w.fragLen+len(tail) > w.opts.blockSize {
 		s, err := w.pipe.acquire(ctx)
 		if err != nil {
 			return err
 		}
+		w.flushFragment()
 		w.frag, w.fragLen = s, 0
 		w.frags = append(w.frags, &fragEntry{})
 	}

@@ -56,6 +56,9 @@ func TestJobscriptRejects(t *testing.T) {
 			j.ParallelEnv, j.Slots, j.Machinefile.Name = "mpi", 2, "../x"
 		}), "Machinefile.Name"},
 		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A-B": "x"} }), "Env"},
+		{"bash's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"SHELLOPTS": "errexit"} }), "Env"},
+		{"jobscript's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"hpcship_tmpdir": "/"} }), "Env"},
+		{"machinefile variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"HPCSHIP_MACHINEFILE": "x"} }), "Env"},
 		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A": "x\x00"} }), "Env[A]"},
 		{"arg NUL", plain, ok(func(j *scheduler.Job) { j.Command = []string{"echo", "\x00"} }), "Command[1]"},
 		{"directive in script", plain, scheduler.Job{Script: "true\n#$ -q evil.q\n"}, "Script"},

@@ -100,6 +100,8 @@ type Job struct {
 	// Source lists shell files the jobscript sources before the payload, such as an MPI's mpivars.sh.
 	Source []string
 	// Env is exported to the payload; names must be valid shell identifiers, values are any bytes but NUL.
+	// The values are written into the jobscript, which the scheduler keeps and shows to its administrators:
+	// pass secrets in files only the job's user can read, not here.
 	Env map[string]string
 	// ExportSubmitEnv exports the whole environment of the submit command as well.
 	ExportSubmitEnv bool

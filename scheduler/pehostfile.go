@@ -35,8 +35,12 @@ func (e *PEHostfileError) Error() string {
 // maxPEHostfileLine bounds a line; real lines are a host name, a number and a queue name.
 const maxPEHostfileLine = 64 << 10
 
+// maxPEHostSlots bounds the slots of one line, far above any host's, so that a corrupt count cannot make
+// Slots overflow or MachinefileSlots render without end.
+const maxPEHostSlots = 1 << 20
+
 // ParsePEHostfile reads a $PE_HOSTFILE. Blank lines are skipped; every other line needs a host and a positive
-// slot count, and may have a queue and a processor range.
+// slot count (at most 1,048,576), and may have a queue and a processor range.
 func ParsePEHostfile(r io.Reader) (PEHostfile, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxPEHostfileLine)
@@ -50,8 +54,8 @@ func ParsePEHostfile(r io.Reader) (PEHostfile, error) {
 			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("want 2 to 4 fields, got %d", len(f))}
 		}
 		slots, err := strconv.Atoi(f[1])
-		if err != nil || slots < 1 {
-			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("slot count %q is not a positive number", f[1])}
+		if err != nil || slots < 1 || slots > maxPEHostSlots {
+			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("slot count %q is not a number from 1 to %d", f[1], maxPEHostSlots)}
 		}
 		h := PEHost{Host: f[0], Slots: slots}
 		if len(f) > 2 {

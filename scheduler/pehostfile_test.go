@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -43,6 +44,7 @@ func TestParsePEHostfile(t *testing.T) {
 		{name: "five fields", in: "vm 2 all.q@vm UNDEFINED extra\n", wantLine: 1},
 		{name: "zero slots", in: "vm 0 all.q@vm UNDEFINED\n", wantLine: 1},
 		{name: "bad slots", in: "vm two all.q@vm UNDEFINED\n", wantLine: 1},
+		{name: "absurd slots", in: "vm 1 all.q@vm UNDEFINED\nvm 9223372036854775807 all.q@vm UNDEFINED\n", wantLine: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,5 +93,8 @@ func FuzzParsePEHostfile(f *testing.F) {
 		require.Equal(t, total, hf.Slots())
 		require.LessOrEqual(t, len(hf.UniqueHosts()), len(hf))
 		require.Len(t, hf.HostSlots(), len(hf.UniqueHosts()))
+		if total <= 1<<16 {
+			require.Equal(t, total, bytes.Count(hf.Machinefile(scheduler.MachinefileSlots), []byte("\n")))
+		}
 	})
 }

@@ -34,7 +34,9 @@ poll() {
 		sleep 0.25
 	done
 }
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# daemon NAME PID: whether PID is a running NAME. The daemons leave their PID files behind when they stop, and
+# the PID may since belong to another process.
+daemon() { [ -n "${2:-}" ] && [ "$(cat "/proc/$2/comm" 2>/dev/null)" = "$1" ]; }
 # q runs qconf quietly (it reports every change on stderr) and shows its output only when it fails.
 q() {
 	local out
@@ -103,24 +105,27 @@ fi
 
 qmaster_pid() { cat "$spool/qmaster/qmaster.pid" 2>/dev/null || true; }
 execd_pid() { cat "$spool"/execd/*/execd.pid 2>/dev/null | head -n 1 || true; }
-execd_up() { alive "$(execd_pid)"; }
-started=()
+qmaster_up() { daemon sge_qmaster "$(qmaster_pid)"; }
+execd_up() { daemon sge_execd "$(execd_pid)"; }
+# started records a daemon this run started at once, so that teardown stops it even if a later step fails.
+started() { echo "$1" >>"$SGE_STATE"; }
 
-if ! alive "$(qmaster_pid)" || ! qconf -sh >/dev/null 2>&1; then
-	old=$(qmaster_pid)
-	if alive "$old"; then
+if ! qmaster_up || ! qconf -sh >/dev/null 2>&1; then
+	if qmaster_up; then
 		# Started before host_aliases existed (a postinst without policy-rc.d): it cannot serve clients.
+		old=$(qmaster_pid)
 		kill "$old"
 		poll 30 bash -c "! kill -0 $old" || kill -9 "$old" || true
 	fi
 	echo "$host" >"$common/act_qmaster"
-	# A qmaster that just stopped holds its port for a while; retry the start until it answers.
+	# A qmaster that just stopped holds its port for a while, and the new one then exits: start it again
+	# until it answers, but never a second one next to a qmaster that is still coming up.
 	for _ in 1 2 3 4 5 6; do
-		/usr/sbin/sge_qmaster
+		qmaster_up || /usr/sbin/sge_qmaster
 		poll 10 qconf -sh && break
 	done
 	qconf -sh >/dev/null || die "sge_qmaster does not answer; see $spool/qmaster/messages"
-	started+=("$(qmaster_pid)")
+	started "$(qmaster_pid)"
 fi
 qmaster_up=$(date +%s.%N)
 
@@ -203,10 +208,10 @@ qconf -ssconf | sed -e 's/^schedule_interval .*/schedule_interval 0:0:1/' \
 q -Msconf "$w/sched"
 configured=$(date +%s.%N)
 
-if ! alive "$(execd_pid)"; then
+if ! execd_up; then
 	/usr/sbin/sge_execd
 	poll 10 execd_up || die "sge_execd did not start; see $spool/execd/*/messages"
-	started+=("$(execd_pid)")
+	started "$(execd_pid)"
 fi
 queue_ready() {
 	local line
@@ -220,16 +225,12 @@ poll 60 queue_ready || {
 }
 
 id "$submit_user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$submit_user"
-# Keep the daemons an earlier run started that still run, and add this run's.
+# Keep only the daemons of this and earlier runs that still run.
 if [ -s "$SGE_STATE" ]; then
-	while read -r p; do
-		alive "$p" && started+=("$p")
-	done <"$SGE_STATE"
-fi
-if [ ${#started[@]} -gt 0 ]; then
-	printf '%s\n' "${started[@]}" | sort -u >"$SGE_STATE"
-else
-	rm -f "$SGE_STATE"
+	live=$(while read -r p; do
+		if daemon sge_qmaster "$p" || daemon sge_execd "$p"; then echo "$p"; fi
+	done <"$SGE_STATE" | sort -u)
+	if [ -n "$live" ]; then echo "$live" >"$SGE_STATE"; else rm -f "$SGE_STATE"; fi
 fi
 done=$(date +%s.%N)
 say "$(awk -v a="$start" -v b="$installed" -v q="$qmaster_up" -v c="$configured" -v d="$done" \

@@ -63,19 +63,6 @@ func Quote(s string) (string, error) {
 	return b.String(), nil
 }
 
-// Join quotes each argument and joins them with spaces into one command line.
-func Join(args []string) (string, error) {
-	words := make([]string, len(args))
-	for i, a := range args {
-		w, err := Quote(a)
-		if err != nil {
-			return "", err
-		}
-		words[i] = w
-	}
-	return strings.Join(words, " "), nil
-}
-
 // isSafe reports whether c needs no quoting anywhere in a word, including at its start.
 func isSafe(c byte) bool {
 	switch {

@@ -50,15 +50,6 @@ func TestQuote(t *testing.T) {
 	}
 }
 
-func TestJoin(t *testing.T) {
-	got, err := shellquote.Join([]string{"mpirun", "-np", "2", "a b"})
-	require.NoError(t, err)
-	assert.Equal(t, "mpirun -np 2 'a b'", got)
-
-	_, err = shellquote.Join([]string{"ok", "\x00"})
-	require.ErrorIs(t, err, shellquote.ErrNUL)
-}
-
 // randomStrings returns n deterministic strings of every byte but NUL, biased towards the bytes that matter
 // to a shell and to Grid Engine's directive parser.
 func randomStrings(n int) []string {

@@ -13,7 +13,7 @@
 //	                           with or without startmpi.sh
 //	source …/mpivars.sh        Job.Source, quoted
 //	export I_MPI_FABRICS=…     Job.Env, quoted: any bytes but NUL arrive unchanged
-//	mpirun -machinefile "$TMPDIR/u_machines" …   Job.Command, quoted, or Job.Script in a subshell
+//	mpirun -machinefile "$HPCSHIP_MACHINEFILE" …  Job.Command, quoted, or Job.Script in a subshell
 //	exit status 99 → 1, 100 → 1   Grid Engine would requeue (99) or hold in Eqw (100) the job
 //
 // The job then moves through Grid Engine like this, and SGE watches it with these commands:

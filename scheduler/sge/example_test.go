@@ -66,7 +66,7 @@ func ExampleSGE_Jobscript() {
 	// export I_MPI_DYNAMIC_CONNECTION=0
 	// export I_MPI_FABRICS=shm:dapl
 	// export SINGULARITY_BINDPATH=/etc/rdma/dat.conf
-	// mpirun -machinefile "$TMPDIR/u_machines" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong
+	// mpirun -machinefile "$HPCSHIP_MACHINEFILE" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong || hpcship_status=$?
 }
 
 // Submitting rdma.job on an Azure CycleCloud cluster and waiting for it. The client commands run with the

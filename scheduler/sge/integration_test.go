@@ -214,10 +214,11 @@ func TestCancel(t *testing.T) {
 	held, err := s.Submit(t.Context(), scheduler.Job{Name: "held", Command: []string{"true"}, Hold: true, WorkDir: dir, Stdout: "/dev/null", JoinOutput: true})
 	require.NoError(t, err)
 
-	require.Eventually(t, func() bool {
+	// CollectT, not t: a require on t from Eventually's goroutine would not stop the test.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		st, err := s.Status(t.Context(), running)
-		require.NoError(t, err)
-		return st.State == scheduler.StateRunning
+		require.NoError(c, err)
+		assert.Equal(c, scheduler.StateRunning, st.State)
 	}, time.Minute, 200*time.Millisecond)
 	st, err := s.Status(t.Context(), held)
 	require.NoError(t, err)

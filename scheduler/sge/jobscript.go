@@ -31,7 +31,8 @@ func (s *SGE) Jobscript(j scheduler.Job) ([]byte, error) {
 		return nil, err
 	}
 	var b strings.Builder
-	b.WriteString("#!/bin/bash\n")
+	// The #! line counts where the queue's shell_start_mode is unix_behavior; -S where it is posix_compliant.
+	b.WriteString("#!" + shellPath(&j) + "\n")
 	for _, d := range directives(&j) {
 		b.WriteString("#$ " + d + "\n")
 	}
@@ -58,27 +59,29 @@ export TMPDIR
 		q, _ := shellquote.Quote(j.Env[name])
 		b.WriteString("export " + name + "=" + q + "\n")
 	}
-	b.WriteString("\n")
+	// The payload's status is taken with "||", so that a "set -e" from a sourced file (or SHELLOPTS in the
+	// environment) cannot end the jobscript with a status of 99 or 100 before the remapping below.
+	b.WriteString("\nhpcship_status=0\n")
 	if j.Script != "" {
 		body := j.Script
 		if !strings.HasSuffix(body, "\n") {
 			body += "\n"
 		}
 		// A subshell, so that an exit in the script still reaches the exit status handling below.
-		b.WriteString("(\n" + body + ")\n")
+		b.WriteString("(\n" + body + ") || hpcship_status=$?\n")
 	} else {
 		words := make([]string, len(j.Command))
 		for i, a := range j.Command {
 			if a == scheduler.MachinefileArg {
-				words[i] = `"$TMPDIR/` + j.MachinefileName() + `"`
+				// Not "$TMPDIR/…": Env or a sourced file may set TMPDIR after the machinefile was written.
+				words[i] = `"$HPCSHIP_MACHINEFILE"`
 				continue
 			}
 			words[i], _ = shellquote.Quote(a)
 		}
-		b.WriteString(strings.Join(words, " ") + "\n")
+		b.WriteString(strings.Join(words, " ") + " || hpcship_status=$?\n")
 	}
-	fmt.Fprintf(&b, `hpcship_status=$?
-# Grid Engine requeues a job that exits 99 and puts one that exits 100 into the error state Eqw.
+	fmt.Fprintf(&b, `# Grid Engine requeues a job that exits 99 and puts one that exits 100 into the error state Eqw.
 if [ "$hpcship_status" -eq 99 ] || [ "$hpcship_status" -eq 100 ]; then
 	echo "hpcship: the payload exited $hpcship_status; the job exits %[1]d instead, as Grid Engine reserves 99 and 100" >&2
 	hpcship_status=%[1]d
@@ -101,7 +104,7 @@ if [ ! -r "${PE_HOSTFILE:-}" ]; then
 fi
 hpcship_hosts=()
 declare -A hpcship_host_slots=()
-while read -r hpcship_host hpcship_slots _; do
+while read -r hpcship_host hpcship_slots _ || [ -n "$hpcship_host" ]; do
 	[ -n "$hpcship_host" ] || continue
 	case $hpcship_slots in
 	'' | *[!0-9]*)
@@ -138,11 +141,7 @@ func directives(j *scheduler.Job) []string {
 	if j.Name != "" {
 		d = append(d, "-N "+j.Name)
 	}
-	shell := j.Shell
-	if shell == "" {
-		shell = "/bin/bash"
-	}
-	d = append(d, "-S "+shell)
+	d = append(d, "-S "+shellPath(j))
 	if j.WorkDir != "" {
 		d = append(d, "-wd "+j.WorkDir)
 	} else {
@@ -201,6 +200,14 @@ func directives(j *scheduler.Job) []string {
 		d = append(d, "-A "+j.Account)
 	}
 	return d
+}
+
+// shellPath returns the bash that runs the jobscript.
+func shellPath(j *scheduler.Job) string {
+	if j.Shell == "" {
+		return "/bin/bash"
+	}
+	return j.Shell
 }
 
 // walltime renders d as h_rt's hours:minutes:seconds, rounding up to a whole second.

@@ -56,6 +56,9 @@ func TestJobscriptRejects(t *testing.T) {
 			j.ParallelEnv, j.Slots, j.Machinefile.Name = "mpi", 2, "../x"
 		}), "Machinefile.Name"},
 		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A-B": "x"} }), "Env"},
+		{"bash's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"SHELLOPTS": "errexit"} }), "Env"},
+		{"jobscript's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"hpcship_tmpdir": "/"} }), "Env"},
+		{"machinefile variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"HPCSHIP_MACHINEFILE": "x"} }), "Env"},
 		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A": "x\x00"} }), "Env[A]"},
 		{"arg NUL", plain, ok(func(j *scheduler.Job) { j.Command = []string{"echo", "\x00"} }), "Command[1]"},
 		{"directive in script", plain, scheduler.Job{Script: "true\n#$ -q evil.q\n"}, "Script"},
@@ -165,6 +168,60 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 			assert.Equal(t, want, got)
 		})
 	}
+
+	// A sourced file that turns on errexit must not let 99 or 100 through.
+	seterr := filepath.Join(dir, "errexit.sh")
+	require.NoError(t, os.WriteFile(seterr, []byte("set -e\n"), 0o644))
+	for _, j := range []scheduler.Job{
+		{Source: []string{seterr}, Command: []string{"sh", "-c", "exit 100"}},
+		{Source: []string{seterr}, Script: "exit 99"},
+	} {
+		t.Run("errexit "+strings.Join(j.Command, " ")+j.Script, func(t *testing.T) {
+			out, got := run(t, j)
+			assert.Equal(t, RemappedExitCode, got, out)
+		})
+	}
+
+	t.Run("TMPDIR in Env", func(t *testing.T) {
+		other := t.TempDir()
+		out, code := run(t, scheduler.Job{
+			ParallelEnv: "mpi", Slots: 8, Env: map[string]string{"TMPDIR": other},
+			Command: []string{"cat", scheduler.MachinefileArg},
+		})
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, string(hf.Machinefile(scheduler.MachinefileHosts)), out)
+	})
+
+	t.Run("hostfile without final newline", func(t *testing.T) {
+		script, err := s.Jobscript(scheduler.Job{ParallelEnv: "mpi", Slots: 2, Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileHostSlots},
+			Command: []string{"cat", scheduler.MachinefileArg}})
+		require.NoError(t, err)
+		unterminated := filepath.Join(t.TempDir(), "pe_hostfile")
+		require.NoError(t, os.WriteFile(unterminated, []byte("node1 1 all.q@node1 UNDEFINED\nnode2 1 all.q@node2 UNDEFINED"), 0o644))
+		cmd := exec.CommandContext(t.Context(), bash)
+		cmd.Stdin = strings.NewReader(string(script))
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PE_HOSTFILE=" + unterminated}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, "node1:1\nnode2:1\n", string(out))
+	})
+
+	// A queue with shell_start_mode unix_behavior runs the jobscript as an executable: the #! line picks the
+	// shell, not -S.
+	t.Run("unix_behavior", func(t *testing.T) {
+		shell := filepath.Join(t.TempDir(), "bash")
+		require.NoError(t, os.Symlink(bash, shell))
+		script, err := s.Jobscript(scheduler.Job{Shell: shell, ParallelEnv: "mpi", Slots: 2,
+			Script: `echo "shell=$BASH"; cat "$HPCSHIP_MACHINEFILE"`})
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "job.sh")
+		require.NoError(t, os.WriteFile(path, script, 0o755))
+		cmd := exec.CommandContext(t.Context(), path)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PE_HOSTFILE=" + hostfile}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, "shell="+shell+"\n"+string(hf.Machinefile(scheduler.MachinefileHosts)), string(out))
+	})
 
 	t.Run("no PE_HOSTFILE", func(t *testing.T) {
 		script, err := s.Jobscript(scheduler.Job{ParallelEnv: "mpi", Slots: 2, Command: []string{"true"}})

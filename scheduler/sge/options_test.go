@@ -1,8 +1,10 @@
 package sge
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -69,6 +71,16 @@ func TestCommandErrors(t *testing.T) {
 	assert.Equal(t, "qsub -terse", ce.Command)
 	assert.Equal(t, 1, ce.ExitCode)
 	assert.Equal(t, `submitting job: qsub -terse exited 1: Unable to run job: unknown resource "nosuchres" Exiting.`, err.Error())
+
+	var logs bytes.Buffer
+	s, err = New(WithRunner(r), WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	require.NoError(t, err)
+	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}, Native: []string{"-v", "TOKEN=s3cr3t,HOME", "-N", "a=b"}})
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "qsub -terse -v TOKEN=…,HOME -N a=b", ce.Command)
+	assert.NotContains(t, logs.String(), "s3cr3t")
+	assert.Contains(t, logs.String(), "TOKEN=…")
+	assert.Equal(t, []string{"-terse", "-v", "TOKEN=s3cr3t,HOME", "-N", "a=b"}, r.cmds[len(r.cmds)-1].Args, "the command itself gets the value")
 
 	r.out, r.err = Output{}, errors.New("exec: \"qsub\": executable file not found in $PATH")
 	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}})

@@ -453,15 +453,41 @@ func (s *SGE) run(ctx context.Context, name string, args []string, stdin []byte)
 			Stdin: stdin,
 		}
 	}
-	s.o.logger.DebugContext(ctx, "running", "command", name, "args", args)
+	shown := redactArgs(args)
+	s.o.logger.DebugContext(ctx, "running", "command", name, "args", shown)
 	out, err := s.o.runner.Run(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	if out.ExitCode != 0 {
 		display := c
-		display.Name, display.Args = name, args
+		display.Name, display.Args = name, shown
 		return nil, newCommandError(display, out)
 	}
 	return bytes.Clone(out.Stdout), nil
+}
+
+// redactArgs returns args for logs and errors: the values of "-v NAME=value,…", which Job.Native may use to
+// pass a token to the job, become "…".
+func redactArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		if i == 0 || args[i-1] != "-v" || !strings.Contains(a, "=") {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(args)
+		}
+		vars := strings.Split(a, ",")
+		for k, v := range vars {
+			if name, _, ok := strings.Cut(v, "="); ok {
+				vars[k] = name + "=…"
+			}
+		}
+		out[i] = strings.Join(vars, ",")
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package sge
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hpcship/hpcship/scheduler"
@@ -70,6 +71,11 @@ func (s *SGE) validate(j *scheduler.Job) error {
 			return bad(p.field, "%s", err)
 		}
 	}
+	for name := range j.Env {
+		if err := checkEnvName(name); err != nil {
+			return bad("Env", "%s", err)
+		}
+	}
 	for i, id := range j.HoldJobs {
 		if err := checkWord(string(id), ","); err != nil {
 			return bad(fmt.Sprintf("HoldJobs[%d]", i), "%s", err)
@@ -119,6 +125,27 @@ func checkJobName(s string) error {
 		if strings.EqualFold(s, kw) {
 			return fmt.Errorf("%s is a reserved word", kw)
 		}
+	}
+	return nil
+}
+
+// bashOwnedNames are variables bash keeps read-only or computes itself: an export in the jobscript fails or
+// hands the payload bash's value instead of the job's.
+var bashOwnedNames = []string{
+	"BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_CMDS", "BASH_COMMAND",
+	"BASH_LINENO", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO", "DIRSTACK", "EPOCHREALTIME",
+	"EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HISTCMD", "LINENO", "OPTIND", "PPID", "RANDOM",
+	"SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_",
+}
+
+// checkEnvName rejects environment names the jobscript cannot export as given: bash's own variables, the
+// machinefile's HPCSHIP_MACHINEFILE and the jobscript's hpcship_ variables.
+func checkEnvName(name string) error {
+	switch {
+	case slices.Contains(bashOwnedNames, name):
+		return fmt.Errorf("%s is set by bash itself", name)
+	case name == "HPCSHIP_MACHINEFILE" || strings.HasPrefix(name, "hpcship_"):
+		return fmt.Errorf("%s is reserved for the jobscript", name)
 	}
 	return nil
 }

@@ -115,12 +115,7 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // classify says whether an answer is worth another try and how long to wait first.
 func (t *registryTransport) classify(resp *http.Response, err error, attempt int) (bool, time.Duration) {
-	backoff := t.backoff
-	for i := 1; i < attempt && backoff < maxBackoff; i++ {
-		backoff *= 2
-	}
-	backoff = min(backoff, maxBackoff)
-	backoff += time.Duration(rand.Int64N(int64(backoff)/5 + 1))
+	backoff := backoffFor(t.backoff, attempt)
 	if err != nil {
 		return isTransient(err), backoff
 	}
@@ -134,6 +129,17 @@ func (t *registryTransport) classify(resp *http.Response, err error, attempt int
 		return true, min(d, t.maxRetryAfter)
 	}
 	return true, backoff
+}
+
+// backoffFor returns the wait before try attempt+1: base doubled for every earlier try,
+// capped at maxBackoff, plus up to a fifth of that as jitter.
+func backoffFor(base time.Duration, attempt int) time.Duration {
+	backoff := base
+	for i := 1; i < attempt && backoff < maxBackoff; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, maxBackoff)
+	return backoff + time.Duration(rand.Int64N(int64(backoff)/5+1))
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

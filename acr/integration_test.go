@@ -258,7 +258,7 @@ func TestIntegrationFaults(t *testing.T) {
 	reg := acrtest.Start(t, acrtest.WithFaults(0.2, 4), acrtest.WithTokenEndpointFaults())
 	user, pass := reg.AdminCredentials()
 	admin := acr.NewAdminKeychain(reg.LoginServer(), user, pass)
-	aad, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()), acr.WithRetry(5, 20*time.Millisecond))
+	aad, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()), acr.WithRetry(10, 20*time.Millisecond))
 	require.NoError(t, err)
 	var logBuf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
@@ -296,7 +296,7 @@ func TestIntegrationFaults(t *testing.T) {
 				kc = aad
 			}
 			results[i].got, results[i].err = acr.Push(t.Context(), r, img, acr.WithKeychain(kc),
-				acr.WithRetry(8, 20*time.Millisecond), acr.WithLogger(logger))
+				acr.WithRetry(10, 20*time.Millisecond), acr.WithLogger(logger))
 		}()
 	}
 	wg.Wait()
@@ -393,18 +393,19 @@ func TestIntegrationSecretsStayOut(t *testing.T) {
 		img, err := random.Image(1024, 1)
 		require.NoError(t, err)
 		r := ref(t, reg, fmt.Sprintf("secret/app:v%d", i))
-		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(good), acr.WithLogger(logger), acr.WithRetry(5, 10*time.Millisecond))
+		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(good), acr.WithLogger(logger), acr.WithRetry(10, 10*time.Millisecond))
 		require.NoError(t, err)
-		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(bad), acr.WithLogger(logger), acr.WithRetry(5, 10*time.Millisecond))
+		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(bad), acr.WithLogger(logger), acr.WithRetry(10, 10*time.Millisecond))
 		require.ErrorIs(t, err, acr.ErrUnauthorized)
 		errs = append(errs, err)
-		_, err = acr.Pull(t.Context(), r, acr.WithKeychain(bad), acr.WithLogger(logger))
+		_, err = acr.Pull(t.Context(), r, acr.WithKeychain(bad), acr.WithLogger(logger), acr.WithRetry(10, 10*time.Millisecond))
 		require.Error(t, err)
 		errs = append(errs, err)
 	}
 	t.Setenv(acr.EnvSingularityUsername, "hpcadmin")
 	t.Setenv(acr.EnvSingularityPassword, wrongSecret)
-	_, err := acr.ListTags(t.Context(), ref(t, reg, "secret/app:v0").Context(), acr.WithHosts(reg.LoginServer()), acr.WithLogger(logger))
+	_, err := acr.ListTags(t.Context(), ref(t, reg, "secret/app:v0").Context(), acr.WithHosts(reg.LoginServer()), acr.WithLogger(logger),
+		acr.WithRetry(10, 10*time.Millisecond))
 	require.ErrorIs(t, err, acr.ErrUnauthorized)
 	errs = append(errs, err)
 

@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -225,4 +228,28 @@ func TestUploadRestartWaitEndsWithContext(t *testing.T) {
 		t.Fatal("no PATCH reached the registry")
 	}
 	assert.Equal(t, 1, f.count(http.MethodPatch))
+}
+
+func TestRestartable(t *testing.T) {
+	req := func(method string) *http.Request { return &http.Request{Method: method} }
+	reset := &net.OpError{Op: "read", Err: syscall.ECONNRESET}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "PATCH 503", err: &transport.Error{StatusCode: 503, Request: req(http.MethodPatch)}, want: true},
+		{name: "PATCH 429", err: &transport.Error{StatusCode: 429, Request: req(http.MethodPatch)}, want: true},
+		{name: "PATCH 400", err: &transport.Error{StatusCode: 400, Request: req(http.MethodPatch)}},
+		{name: "POST 503, retried in place", err: &transport.Error{StatusCode: 503, Request: req(http.MethodPost)}},
+		{name: "PUT lost upload", want: true, err: &transport.Error{StatusCode: 404, Request: req(http.MethodPut),
+			Errors: []transport.Diagnostic{{Code: transport.BlobUploadUnknownErrorCode}}}},
+		{name: "PATCH reset", err: &url.Error{Op: "Patch", URL: "http://r/v2/x/blobs/uploads/1", Err: reset}, want: true},
+		{name: "POST reset, retried in place", err: &url.Error{Op: "Post", URL: "http://r/v2/x/blobs/uploads/", Err: reset}},
+		{name: "reset below the client, retried in place", err: reset},
+		{name: "PATCH cancelled", err: &url.Error{Op: "Patch", URL: "http://r/", Err: context.Canceled}},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, restartable(tt.err), tt.name)
+	}
 }

@@ -71,7 +71,14 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 		<-done
 	}
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, classify(ref.Context().RegistryStr(), err))
+		err = classify(ref.Context().RegistryStr(), err)
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// ctx ended the wait before an upload restart: go-containerregistry
+			// reports the failure that led to the wait, the caller needs to know why
+			// the push stopped.
+			err = fmt.Errorf("%w, after: %w", cerr, err)
+		}
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	o.logger.InfoContext(ctx, "pushed", "ref", ref.String(), "digest", digest.String())
 	return digest, nil

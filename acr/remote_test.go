@@ -220,7 +220,7 @@ func TestUploadRestartWaitEndsWithContext(t *testing.T) {
 	require.NoError(t, err)
 	ref := mustRef(t, strings.TrimPrefix(srv.URL, "http://")+"/x:v1")
 	_, err = Push(ctx, ref, img, WithJobs(1), WithRetry(5, maxBackoff))
-	require.Error(t, err)
+	require.ErrorIs(t, err, context.Canceled)
 	select {
 	case at := <-firstPatch:
 		assert.Less(t, time.Since(at), 10*time.Second, "a 30s backoff must not outlast the context")

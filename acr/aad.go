@@ -177,6 +177,15 @@ func (a *AADAuthenticator) exchange(ctx context.Context) error {
 	return nil
 }
 
+// String names the login server and hides the refresh token and the credential, so
+// that printing an authenticator with fmt or slog shows no secret.
+func (a *AADAuthenticator) String() string {
+	return "acr.AADAuthenticator{LoginServer:" + a.loginServer + "}"
+}
+
+// GoString is String, for the %#v verb.
+func (a *AADAuthenticator) GoString() string { return a.String() }
+
 // registryErrorCode returns the first error code of a registry error body
 // ({"errors":[{"code":"UNAUTHORIZED",...}]}), or "" if there is none. Only the code is
 // kept: messages are free text that could echo what was sent.

@@ -1,8 +1,11 @@
 package acr
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -57,6 +60,24 @@ func TestAADAuthenticatorShortLivedToken(t *testing.T) {
 	_, err = a.Authorization()
 	require.NoError(t, err)
 	assert.EqualValues(t, 2, f.exchanges.Load(), "and renewed in its second half")
+}
+
+func TestAADAuthenticatorPrintsNoSecret(t *testing.T) {
+	f := newFakeACR(t)
+	a, err := NewAADAuthenticator(f.host(), f.credential())
+	require.NoError(t, err)
+	cfg, err := a.AuthorizationContext(t.Context())
+	require.NoError(t, err)
+	require.NotEmpty(t, cfg.IdentityToken)
+
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("auth", "a", a)
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("auth", "a", a)
+	for _, s := range []string{fmt.Sprint(a), fmt.Sprintf("%+v", a), fmt.Sprintf("%#v", a), logs.String()} {
+		assert.Contains(t, s, f.host())
+		assert.NotContains(t, s, cfg.IdentityToken)
+		assert.NotContains(t, s, f.aadToken)
+	}
 }
 
 func TestAADAuthenticatorErrors(t *testing.T) {

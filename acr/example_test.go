@@ -137,6 +137,54 @@ func ExamplePush() {
 	// Output: sha256:b4341237aa5157e3664ccacd35130ed7d4943dc2d190b5ca518dbc75858ad239
 }
 
+// Pull an image back and read its layers, which stream from the registry as they are
+// read.
+func ExamplePull() {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ref, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/demo/hello:v1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	layer := static.NewLayer([]byte("hello from hpcship\n"), types.OCIUncompressedLayer)
+	pushed, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), layer)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := acr.Push(ctx, ref, pushed); err != nil {
+		log.Fatal(err)
+	}
+
+	img, err := acr.Pull(ctx, ref)
+	if err != nil {
+		log.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		log.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		log.Fatal(err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rc.Close()
+	content, err := io.ReadAll(rc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(digest)
+	fmt.Print(string(content))
+	// Output:
+	// sha256:b4341237aa5157e3664ccacd35130ed7d4943dc2d190b5ca518dbc75858ad239
+	// hello from hpcship
+}
+
 func ExampleLoginServer() {
 	for _, c := range []acr.Cloud{acr.AzurePublic, acr.AzureChina, acr.AzureUSGovernment} {
 		ls, err := acr.LoginServer("MyACR", c)

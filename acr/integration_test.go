@@ -220,12 +220,18 @@ func TestIntegrationRejectedAADToken(t *testing.T) {
 
 func TestIntegrationTokensExpireDuringPush(t *testing.T) {
 	isolateCredentials(t)
-	// Every /v2/ request is held 250ms, so a small push outlives both tokens.
-	reg := acrtest.Start(t, acrtest.WithRefreshTokenTTL(3*time.Second), acrtest.WithAccessTokenTTL(2*time.Second),
-		acrtest.WithRequestDelay(250*time.Millisecond))
-	kc, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()))
+	// Token lifetimes are rounded up to whole seconds of exp: refresh tokens live 1 to 2 s,
+	// access tokens 1.5 to 2.5 s. Every /v2/ request is held 300ms, so the push of five
+	// blobs takes over 6 s and needs at least three access tokens. The third is asked for
+	// at least 3 s after the first refresh token was issued, when that one has expired:
+	// the push completes only if the refresh token is renewed.
+	reg := acrtest.Start(t, acrtest.WithRefreshTokenTTL(time.Second), acrtest.WithAccessTokenTTL(1500*time.Millisecond),
+		acrtest.WithRequestDelay(300*time.Millisecond))
+	var logBuf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	kc, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()), acr.WithLogger(logger))
 	require.NoError(t, err)
-	img, err := random.Image(32<<10, 2)
+	img, err := random.Image(32<<10, 4)
 	require.NoError(t, err)
 	want, err := img.Digest()
 	require.NoError(t, err)
@@ -239,10 +245,12 @@ func TestIntegrationTokensExpireDuringPush(t *testing.T) {
 	s := reg.Stats()
 	t.Logf("push took %v: %d exchanges, %d access tokens, %d expired tokens refused", elapsed.Round(time.Millisecond),
 		s.Exchanges, s.AccessTokens[acrtest.GrantRefreshToken], s.ExpiredAccessTokens)
-	require.Greater(t, elapsed, 3*time.Second, "the push must outlive the refresh token")
+	require.GreaterOrEqual(t, s.AccessTokens[acrtest.GrantRefreshToken], 3, "the push outlived two access tokens")
 	assert.Positive(t, s.ExpiredAccessTokens, "an access token expired mid-push")
 	assert.GreaterOrEqual(t, s.Exchanges, 2, "the refresh token was renewed mid-push")
 	assert.Zero(t, s.TokenRefusals, "no expired refresh token was ever presented")
+	assert.Contains(t, logBuf.String(), "exchanged an Azure AD token")
+	assert.NotContains(t, logBuf.String(), "eyJ", "no JWT in the log")
 }
 
 func TestIntegrationFaults(t *testing.T) {
@@ -250,7 +258,7 @@ func TestIntegrationFaults(t *testing.T) {
 	reg := acrtest.Start(t, acrtest.WithFaults(0.2, 4), acrtest.WithTokenEndpointFaults())
 	user, pass := reg.AdminCredentials()
 	admin := acr.NewAdminKeychain(reg.LoginServer(), user, pass)
-	aad, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()), acr.WithRetry(5, 20*time.Millisecond))
+	aad, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()), acr.WithRetry(10, 20*time.Millisecond))
 	require.NoError(t, err)
 	var logBuf syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, nil))
@@ -288,7 +296,7 @@ func TestIntegrationFaults(t *testing.T) {
 				kc = aad
 			}
 			results[i].got, results[i].err = acr.Push(t.Context(), r, img, acr.WithKeychain(kc),
-				acr.WithRetry(8, 20*time.Millisecond), acr.WithLogger(logger))
+				acr.WithRetry(10, 20*time.Millisecond), acr.WithLogger(logger))
 		}()
 	}
 	wg.Wait()
@@ -385,18 +393,19 @@ func TestIntegrationSecretsStayOut(t *testing.T) {
 		img, err := random.Image(1024, 1)
 		require.NoError(t, err)
 		r := ref(t, reg, fmt.Sprintf("secret/app:v%d", i))
-		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(good), acr.WithLogger(logger), acr.WithRetry(5, 10*time.Millisecond))
+		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(good), acr.WithLogger(logger), acr.WithRetry(10, 10*time.Millisecond))
 		require.NoError(t, err)
-		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(bad), acr.WithLogger(logger), acr.WithRetry(5, 10*time.Millisecond))
+		_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(bad), acr.WithLogger(logger), acr.WithRetry(10, 10*time.Millisecond))
 		require.ErrorIs(t, err, acr.ErrUnauthorized)
 		errs = append(errs, err)
-		_, err = acr.Pull(t.Context(), r, acr.WithKeychain(bad), acr.WithLogger(logger))
+		_, err = acr.Pull(t.Context(), r, acr.WithKeychain(bad), acr.WithLogger(logger), acr.WithRetry(10, 10*time.Millisecond))
 		require.Error(t, err)
 		errs = append(errs, err)
 	}
 	t.Setenv(acr.EnvSingularityUsername, "hpcadmin")
 	t.Setenv(acr.EnvSingularityPassword, wrongSecret)
-	_, err := acr.ListTags(t.Context(), ref(t, reg, "secret/app:v0").Context(), acr.WithHosts(reg.LoginServer()), acr.WithLogger(logger))
+	_, err := acr.ListTags(t.Context(), ref(t, reg, "secret/app:v0").Context(), acr.WithHosts(reg.LoginServer()), acr.WithLogger(logger),
+		acr.WithRetry(10, 10*time.Millisecond))
 	require.ErrorIs(t, err, acr.ErrUnauthorized)
 	errs = append(errs, err)
 

@@ -36,13 +36,21 @@ func TestAADKeychainHosts(t *testing.T) {
 	assert.Equal(t, got.IdentityToken, again.IdentityToken, "one authenticator per host keeps its refresh token")
 	assert.EqualValues(t, 1, f.exchanges.Load())
 
-	for _, host := range []string{"index.docker.io", "ghcr.io", "myacr.azurecr.io.evil.example", "127.0.0.1:1", "localhost:" + portOf(f.host())} {
-		assert.Nil(t, resolve(t, kc, host), host)
+	for _, host := range []string{
+		"index.docker.io", "ghcr.io", "myacr.azurecr.io.evil.example", "evil.azurecr.io.attacker.com", "azurecr.io",
+		"myacr.azurecr.io.", "myacr.azurecr.io:443", "myacr.azurecr.io:5000", "a.b.azurecr.io",
+		"127.0.0.1:1", "localhost:" + portOf(f.host()),
+	} {
+		a, err := kc.Resolve(mustRef(t, host+"/rdma:latest").Context())
+		require.NoError(t, err)
+		assert.Equal(t, authn.Anonymous, a, host)
 	}
 
-	a, err := kc.Resolve(name.MustParseReference("myacr.azurecr.io/rdma:latest").Context())
-	require.NoError(t, err)
-	assert.IsType(t, &AADAuthenticator{}, a, "ACR login servers match without being listed")
+	for _, host := range []string{"myacr.azurecr.io", "MyACR.AzureCR.io", "xn--80ak6aa92e.azurecr.cn"} {
+		a, err := kc.Resolve(mustRef(t, host+"/rdma:latest").Context())
+		require.NoError(t, err)
+		assert.IsType(t, &AADAuthenticator{}, a, "ACR login servers match without being listed: %s", host)
+	}
 }
 
 func portOf(host string) string {

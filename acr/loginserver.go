@@ -20,19 +20,18 @@ const (
 	AzureUSGovernment
 )
 
-var cloudSuffixes = [...]string{
-	AzurePublic:       ".azurecr.io",
-	AzureChina:        ".azurecr.cn",
-	AzureUSGovernment: ".azurecr.us",
-}
-
 // LoginServerSuffix returns the domain suffix of the cloud's login servers, with its
-// leading dot, such as ".azurecr.io".
+// leading dot, such as ".azurecr.io", or "" for an unknown cloud.
 func (c Cloud) LoginServerSuffix() string {
-	if c < 0 || int(c) >= len(cloudSuffixes) {
-		return ""
+	switch c {
+	case AzurePublic:
+		return ".azurecr.io"
+	case AzureChina:
+		return ".azurecr.cn"
+	case AzureUSGovernment:
+		return ".azurecr.us"
 	}
-	return cloudSuffixes[c]
+	return ""
 }
 
 func (c Cloud) String() string {
@@ -88,8 +87,8 @@ func LoginServer(registryName string, cloud Cloud) (string, error) {
 // neither are deeper names such as a dedicated data endpoint
 // (myacr.westeurope.data.azurecr.io), which never needs registry credentials.
 func IsLoginServer(host string) bool {
-	for _, suffix := range cloudSuffixes {
-		label, ok := strings.CutSuffix(host, suffix)
+	for _, c := range []Cloud{AzurePublic, AzureChina, AzureUSGovernment} {
+		label, ok := strings.CutSuffix(host, c.LoginServerSuffix())
 		if ok && isLabel(label) {
 			return true
 		}

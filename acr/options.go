@@ -115,8 +115,11 @@ func WithProgress(f func(Progress)) Option {
 // WithRetry sets how often a request that failed with 408, 429, 5xx or a dropped
 // connection is tried in all (1 to 10), and the first backoff (up to 30s), which
 // doubles (with jitter) on each try. A Retry-After header from the registry replaces
-// the backoff, up to WithMaxRetryAfter. A blob upload that fails is also started over
-// as often, with the same backoff. The default is 5 attempts starting at 250ms.
+// the backoff, up to WithMaxRetryAfter. A blob upload whose data (a PATCH, which is
+// never resent into the same upload session) failed that way, or that the registry lost
+// (BLOB_UPLOAD_UNKNOWN), is started over from a new session, up to as many uploads in
+// all, with the same backoff. Every wait ends with the call's context. The default is 5
+// attempts starting at 250ms.
 func WithRetry(attempts int, backoff time.Duration) Option {
 	return func(o *options) error {
 		if attempts <= 0 || attempts > 10 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -69,7 +71,14 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 		<-done
 	}
 	if err != nil {
-		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, classify(ref.Context().RegistryStr(), err))
+		err = classify(ref.Context().RegistryStr(), err)
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			// ctx ended the wait before an upload restart: go-containerregistry
+			// reports the failure that led to the wait, the caller needs to know why
+			// the push stopped.
+			err = fmt.Errorf("%w, after: %w", cerr, err)
+		}
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	o.logger.InfoContext(ctx, "pushed", "ref", ref.String(), "digest", digest.String())
 	return digest, nil
@@ -140,11 +149,13 @@ func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remot
 		remote.WithJobs(o.jobs),
 		remote.WithUserAgent(o.userAgent),
 		remote.WithTransport(newRegistryTransport(reg.RegistryStr(), o)),
-		// Status codes are retried below go-containerregistry, where Retry-After is
-		// honoured; go-containerregistry itself retries whole blob uploads.
+		// Status codes and dropped connections are retried below go-containerregistry,
+		// where Retry-After is honoured. go-containerregistry only starts failed blob
+		// uploads over; the predicate decides when and waits, so that the wait is capped
+		// and ends with ctx (go-containerregistry's own backoff sleeps through both).
 		remote.WithRetryStatusCodes(),
-		remote.WithRetryPredicate(retryUpload),
-		remote.WithRetryBackoff(remote.Backoff{Duration: o.backoff, Factor: 2, Jitter: 0.2, Steps: o.attempts}),
+		remote.WithRetryPredicate(o.uploadRestarter(ctx)),
+		remote.WithRetryBackoff(remote.Backoff{Steps: o.attempts}),
 	}
 	switch {
 	case o.auth != nil:
@@ -161,27 +172,46 @@ func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remot
 	return ropts, nil
 }
 
-// retryUpload decides whether go-containerregistry starts a blob or manifest upload
-// over: after a transient status or a dropped connection, and after ACR's intermittent
-// BLOB_UPLOAD_UNKNOWN, which also shows when a commit went through but its answer was
-// lost (the retry then finds the blob in place).
-func retryUpload(err error) bool {
-	if err == nil {
-		return false
+// uploadRestarter returns go-containerregistry's retry predicate for one call. The
+// predicate is asked about two kinds of failure:
+//
+//   - a request's, by go-containerregistry's retrying transport: never retried there,
+//     because registryTransport has already tried it as often as WithRetry allows;
+//   - a blob upload's: started over from a new upload session when its PATCH failed
+//     with a transient status or a dropped connection (registryTransport does not
+//     replay a PATCH into the same session), and after ACR's intermittent
+//     BLOB_UPLOAD_UNKNOWN, which also shows when a commit went through but its answer
+//     was lost (the retry then finds the blob in place). A request other than the
+//     PATCH that still failed after its retries ends the upload.
+//
+// Before a restart it waits with the backoff of WithRetry, doubling with every restart
+// within the call, and gives up when ctx ends.
+func (o *options) uploadRestarter(ctx context.Context) func(error) bool {
+	var restarts atomic.Int64
+	return func(err error) bool {
+		if !restartable(err) {
+			return false
+		}
+		n := restarts.Add(1)
+		wait := backoffFor(o.backoff, int(n))
+		o.logger.WarnContext(ctx, "starting a blob upload over", "error", errString(err), "restart", n, "wait", wait)
+		return sleep(ctx, wait) == nil
 	}
+}
+
+// restartable reports whether a failed blob upload is worth starting over.
+func restartable(err error) bool {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		if terr.Temporary() {
-			return true
-		}
 		for _, d := range terr.Errors {
 			if d.Code == transport.BlobUploadUnknownErrorCode {
 				return true
 			}
 		}
-		return false
+		return terr.Temporary() && terr.Request != nil && terr.Request.Method == http.MethodPatch
 	}
-	return isTransient(err)
+	var uerr *url.Error
+	return errors.As(err, &uerr) && uerr.Op == "Patch" && isTransient(err)
 }
 
 // classify turns credential rejections into *AuthError.

@@ -18,14 +18,16 @@ import (
 // registryTransport sits under go-containerregistry's transports (and under the
 // token exchange). It does two things:
 //
-//   - It never lets credentials follow a redirect to another host.
-//     go-containerregistry's bearer transport writes Authorization into the request it
-//     was given, and net/http copies the headers of that request onto a redirect when
-//     the new host has the same name (a different port of 127.0.0.1, say) or is a
-//     subdomain. ACR redirects blob GETs to Azure Storage with a SAS in the URL, which
-//     rejects a forwarded Authorization, and no other host may see the registry's
-//     token, so a redirected request for a host other than the registry loses its
-//     Authorization and Cookie headers here.
+//   - It never lets credentials follow a redirect to another host. ACR redirects blob
+//     GETs to Azure Storage with a SAS in the URL, which rejects a forwarded
+//     Authorization, and no other host may see the registry's token.
+//     go-containerregistry sets Authorization only on requests for the registry host,
+//     after net/http has taken the copy of the first request's headers that it puts on
+//     redirects, so with it nothing arrives here to strip. But net/http does forward
+//     an Authorization the first request carried to the same host name on another port
+//     or to a subdomain, so as the last layer before the wire, a redirected request for
+//     a host other than the registry loses its Authorization and Cookie headers here,
+//     whoever set them.
 //   - It retries 408, 429 and 5xx answers and dropped connections, waiting as long as
 //     Retry-After says (go-containerregistry's own retry ignores it), with bodies
 //     replayed from Request.GetBody. A PATCH into an upload session is never replayed
@@ -113,12 +115,7 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // classify says whether an answer is worth another try and how long to wait first.
 func (t *registryTransport) classify(resp *http.Response, err error, attempt int) (bool, time.Duration) {
-	backoff := t.backoff
-	for i := 1; i < attempt && backoff < maxBackoff; i++ {
-		backoff *= 2
-	}
-	backoff = min(backoff, maxBackoff)
-	backoff += time.Duration(rand.Int64N(int64(backoff)/5 + 1))
+	backoff := backoffFor(t.backoff, attempt)
 	if err != nil {
 		return isTransient(err), backoff
 	}
@@ -132,6 +129,17 @@ func (t *registryTransport) classify(resp *http.Response, err error, attempt int
 		return true, min(d, t.maxRetryAfter)
 	}
 	return true, backoff
+}
+
+// backoffFor returns the wait before try attempt+1: base doubled for every earlier try,
+// capped at maxBackoff, plus up to a fifth of that as jitter.
+func backoffFor(base time.Duration, attempt int) time.Duration {
+	backoff := base
+	for i := 1; i < attempt && backoff < maxBackoff; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, maxBackoff)
+	return backoff + time.Duration(rand.Int64N(int64(backoff)/5+1))
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

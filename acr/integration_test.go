@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/stretchr/testify/assert"
@@ -446,4 +449,77 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestIntegrationStorageDownHidesSAS pulls through ACR's blob redirect while the
+// storage it redirects to cannot be reached: the layer's error names the storage
+// host, and neither it nor the log holds the SAS signature.
+func TestIntegrationStorageDownHidesSAS(t *testing.T) {
+	isolateCredentials(t)
+	reg := acrtest.Start(t, acrtest.WithBlobRedirect())
+	kc, err := acr.NewAADKeychain(reg.TokenCredential(), acr.WithHosts(reg.LoginServer()))
+	require.NoError(t, err)
+	r := ref(t, reg, "hpc/storage-down:v1")
+	img, err := random.Image(64<<10, 1)
+	require.NoError(t, err)
+	_, err = acr.Push(t.Context(), r, img, acr.WithKeychain(kc))
+	require.NoError(t, err)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := &unreachableStorage{registry: reg.LoginServer(), inner: remote.DefaultTransport, closed: ln.Addr().String()}
+	require.NoError(t, ln.Close())
+	var logBuf syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	pulled, err := acr.Pull(t.Context(), r, acr.WithKeychain(kc), acr.WithTransport(down), acr.WithLogger(logger),
+		acr.WithRetry(2, 10*time.Millisecond))
+	require.NoError(t, err)
+	layers, err := pulled.Layers()
+	require.NoError(t, err)
+	_, err = layers[0].Compressed()
+	require.Error(t, err)
+
+	storageURL := down.lastURL()
+	require.NotNil(t, storageURL, "the layer GET must have been redirected to storage")
+	sig := storageURL.Query().Get("sig")
+	require.NotEmpty(t, sig)
+	// The signature is base64: in a URL it shows percent-encoded.
+	for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), logBuf.String()} {
+		assert.NotContains(t, s, sig)
+		assert.NotContains(t, s, url.QueryEscape(sig))
+	}
+	var uerr *url.Error
+	require.ErrorAs(t, err, &uerr)
+	assert.Contains(t, uerr.URL, storageURL.Host+storageURL.Path)
+	assert.Positive(t, reg.Stats().BlobRedirects)
+}
+
+// unreachableStorage sends requests for the registry on and dials a closed port for
+// every other host, as if the storage ACR redirects to were down.
+type unreachableStorage struct {
+	registry string
+	inner    http.RoundTripper
+	closed   string
+
+	mu   sync.Mutex
+	last *url.URL
+}
+
+func (u *unreachableStorage) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Host == u.registry {
+		return u.inner.RoundTrip(req)
+	}
+	u.mu.Lock()
+	u.last = req.URL
+	u.mu.Unlock()
+	out := req.Clone(req.Context())
+	out.URL.Host = u.closed
+	out.Host = ""
+	return u.inner.RoundTrip(out)
+}
+
+func (u *unreachableStorage) lastURL() *url.URL {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.last
 }

@@ -88,6 +88,9 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 // are read from the registry when the image's layers are read, so ctx must stay live
 // until then. A reference to an index resolves to its linux/amd64 image. The defaults
 // and errors are those of Push.
+//
+// ACR redirects layer reads to Azure Storage with a SAS in the URL. When storage fails,
+// the layer's error names the storage host and path; the SAS query is redacted.
 func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, error) {
 	o, err := makeOptions(opts)
 	if err != nil {
@@ -101,6 +104,16 @@ func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, er
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), err))
 	}
+	// The image goes back unwrapped. A failed read at the storage a layer GET was
+	// redirected to comes back as a *url.Error that net/http builds above
+	// registryTransport, out of its reach, or as a *transport.Error for an error status.
+	// go-containerregistry's blob fetch redacts the *url.Error's query (every parameter
+	// but the registry protocol's own), a *transport.Error's message redacts it too, and
+	// body read errors carry no URL. Wrapping the image to redact again would have to
+	// wrap every layer and still keep the *remote.MountableLayer that lets a later push
+	// mount them; following redirects in registryTransport would bypass
+	// go-containerregistry's redirect checks. TestPulledLayerErrorsHideSAS fails if the
+	// redaction goes.
 	return img, nil
 }
 

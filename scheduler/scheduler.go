@@ -54,12 +54,27 @@ const (
 	StateCancelled
 )
 
-var stateNames = [...]string{"unknown", "pending", "held", "running", "suspended", "error", "done", "failed", "cancelled"}
-
 // String returns the state's lower-case name.
 func (s JobState) String() string {
-	if s >= 0 && int(s) < len(stateNames) {
-		return stateNames[s]
+	switch s {
+	case StateUnknown:
+		return "unknown"
+	case StatePending:
+		return "pending"
+	case StateHeld:
+		return "held"
+	case StateRunning:
+		return "running"
+	case StateSuspended:
+		return "suspended"
+	case StateError:
+		return "error"
+	case StateDone:
+		return "done"
+	case StateFailed:
+		return "failed"
+	case StateCancelled:
+		return "cancelled"
 	}
 	return fmt.Sprintf("JobState(%d)", int(s))
 }

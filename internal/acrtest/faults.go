@@ -17,7 +17,10 @@ type faultInjector struct {
 	rng  *rand.Rand
 }
 
-var faultKinds = [...]Fault{FaultInternalError, FaultUnavailable, FaultTooManyRequests, FaultReset}
+// faultKinds lists the faults the injector chooses among, with equal chances.
+func faultKinds() [4]Fault {
+	return [...]Fault{FaultInternalError, FaultUnavailable, FaultTooManyRequests, FaultReset}
+}
 
 func newFaultInjector(rate float64, seed int64) *faultInjector {
 	return &faultInjector{rate: rate, rng: rand.New(rand.NewPCG(uint64(seed), 0x61637274657374))}
@@ -31,11 +34,12 @@ func (f *faultInjector) next() Fault {
 		return ""
 	}
 	// Always draw both numbers so that the sequence does not depend on the rate's outcome.
-	hit, kind := f.rng.Float64(), f.rng.IntN(len(faultKinds))
+	kinds := faultKinds()
+	hit, kind := f.rng.Float64(), f.rng.IntN(len(kinds))
 	if hit >= f.rate {
 		return ""
 	}
-	return faultKinds[kind]
+	return kinds[kind]
 }
 
 // SetFaultRate changes the share of /v2/ requests that fail from now on, keeping the

@@ -79,7 +79,7 @@ func TestFaultInjector(t *testing.T) {
 	}
 	faults := n - counts[""]
 	assert.InDelta(t, 0.2, float64(faults)/n, 0.03)
-	for _, k := range faultKinds {
+	for _, k := range faultKinds() {
 		assert.InDelta(t, 0.25, float64(counts[k])/float64(faults), 0.06, "share of %s", k)
 	}
 	assert.Equal(t, make([]Fault, 10), draw(0, 7, 10), "rate 0 injects nothing")

@@ -2,7 +2,6 @@ package sge
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/hpcship/hpcship/scheduler"
@@ -129,20 +128,24 @@ func checkJobName(s string) error {
 	return nil
 }
 
-// bashOwnedNames are variables bash keeps read-only or computes itself: an export in the jobscript fails or
-// hands the payload bash's value instead of the job's.
-var bashOwnedNames = []string{
-	"BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_CMDS", "BASH_COMMAND",
-	"BASH_LINENO", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO", "DIRSTACK", "EPOCHREALTIME",
-	"EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HISTCMD", "LINENO", "OPTIND", "PPID", "RANDOM",
-	"SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_",
+// bashOwnsName reports whether bash keeps the variable read-only or computes it itself: an export in the
+// jobscript fails or hands the payload bash's value instead of the job's.
+func bashOwnsName(name string) bool {
+	switch name {
+	case "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_CMDS", "BASH_COMMAND",
+		"BASH_LINENO", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO", "DIRSTACK", "EPOCHREALTIME",
+		"EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HISTCMD", "LINENO", "OPTIND", "PPID", "RANDOM",
+		"SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_":
+		return true
+	}
+	return false
 }
 
 // checkEnvName rejects environment names the jobscript cannot export as given: bash's own variables, the
 // machinefile's HPCSHIP_MACHINEFILE and the jobscript's hpcship_ variables.
 func checkEnvName(name string) error {
 	switch {
-	case slices.Contains(bashOwnedNames, name):
+	case bashOwnsName(name):
 		return fmt.Errorf("%s is set by bash itself", name)
 	case name == "HPCSHIP_MACHINEFILE" || strings.HasPrefix(name, "hpcship_"):
 		return fmt.Errorf("%s is reserved for the jobscript", name)

@@ -142,3 +142,96 @@ func FuzzRegistryErrorCode(f *testing.F) {
 		assert.NotContains(t, code, " ")
 	})
 }
+
+// gatedCredential is a credential whose GetToken waits for a release, or for its
+// caller's context, before answering with its inner credential: it holds an exchange
+// open as a slow Azure AD endpoint would.
+type gatedCredential struct {
+	inner   azcore.TokenCredential
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGatedCredential(inner azcore.TokenCredential) *gatedCredential {
+	return &gatedCredential{inner: inner, entered: make(chan struct{}, 16), release: make(chan struct{})}
+}
+
+func (g *gatedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-g.release:
+		return g.inner.GetToken(ctx, opts)
+	case <-ctx.Done():
+		return azcore.AccessToken{}, ctx.Err()
+	}
+}
+
+type authResult struct {
+	cfg *authn.AuthConfig
+	err error
+}
+
+func authorizeAsync(ctx context.Context, a *AADAuthenticator) <-chan authResult {
+	out := make(chan authResult, 1)
+	go func() {
+		cfg, err := a.AuthorizationContext(ctx)
+		out <- authResult{cfg, err}
+	}()
+	return out
+}
+
+// waitResult returns the result of an authorization, failing the test if none comes
+// while the exchange is held open: a caller that waits longer is blocked behind it.
+func waitResult(t *testing.T, ch <-chan authResult) authResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("the caller is still waiting for an exchange it should not wait for")
+		return authResult{}
+	}
+}
+
+func TestAADAuthenticatorWaitersHonourTheirContext(t *testing.T) {
+	f := newFakeACR(t)
+	gate := newGatedCredential(f.credential())
+	a, err := NewAADAuthenticator(f.host(), gate)
+	require.NoError(t, err)
+
+	first := authorizeAsync(t.Context(), a)
+	<-gate.entered // the first caller is exchanging
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	impatient := waitResult(t, authorizeAsync(ctx, a))
+	require.ErrorIs(t, impatient.err, context.DeadlineExceeded, "a waiter returns when its own context ends")
+
+	patient := authorizeAsync(t.Context(), a)
+	close(gate.release)
+	got, again := waitResult(t, first), waitResult(t, patient)
+	require.NoError(t, got.err)
+	require.NoError(t, again.err)
+	assert.Equal(t, got.cfg.IdentityToken, again.cfg.IdentityToken)
+	assert.EqualValues(t, 1, f.exchanges.Load(), "concurrent callers share one exchange")
+}
+
+func TestAADAuthenticatorWaiterTakesOverCancelledExchange(t *testing.T) {
+	f := newFakeACR(t)
+	gate := newGatedCredential(f.credential())
+	a, err := NewAADAuthenticator(f.host(), gate)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	first := authorizeAsync(ctx, a)
+	<-gate.entered
+	second := authorizeAsync(t.Context(), a)
+	cancel()
+	require.ErrorIs(t, waitResult(t, first).err, context.Canceled)
+
+	<-gate.entered // the waiter exchanges on its own context
+	close(gate.release)
+	got := waitResult(t, second)
+	require.NoError(t, got.err, "the first caller's cancellation is not the waiter's")
+	assert.NotEmpty(t, got.cfg.IdentityToken)
+}

@@ -237,6 +237,14 @@ func (a *AADAuthenticator) String() string {
 // GoString is String, for the %#v verb.
 func (a *AADAuthenticator) GoString() string { return a.String() }
 
+// Format prints String for every verb, so that no verb shows the fields.
+func (a *AADAuthenticator) Format(f fmt.State, verb rune) { formatString(f, verb, a.String()) }
+
+// LogValue shows the login server only.
+func (a *AADAuthenticator) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("source", "azure AD"), slog.String("registry", a.loginServer))
+}
+
 // registryErrorCode returns the first error code of a registry error body
 // ({"errors":[{"code":"UNAUTHORIZED",...}]}), or "" if there is none. Only the code is
 // kept: messages are free text that could echo what was sent.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync/atomic"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -48,7 +49,7 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s: computing the digest: %w", ref, err)
 	}
-	ropts, err := o.remoteOptions(ctx, ref.Context().Registry)
+	ropts, secrets, err := o.remoteOptions(ctx, ref.Context().Registry)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -71,7 +72,7 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 		<-done
 	}
 	if err != nil {
-		err = classify(ref.Context().RegistryStr(), err)
+		err = classify(ref.Context().RegistryStr(), redactError(err, secrets))
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			// ctx ended the wait before an upload restart: go-containerregistry
 			// reports the failure that led to the wait, the caller needs to know why
@@ -96,13 +97,13 @@ func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, er
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := o.remoteOptions(ctx, ref.Context().Registry)
+	ropts, secrets, err := o.remoteOptions(ctx, ref.Context().Registry)
 	if err != nil {
 		return nil, err
 	}
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), err))
+		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), redactError(err, secrets)))
 	}
 	// The image goes back unwrapped. A failed read at the storage a layer GET was
 	// redirected to comes back as a *url.Error that net/http builds above
@@ -124,13 +125,13 @@ func ListTags(ctx context.Context, repo name.Repository, opts ...Option) ([]stri
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := o.remoteOptions(ctx, repo.Registry)
+	ropts, secrets, err := o.remoteOptions(ctx, repo.Registry)
 	if err != nil {
 		return nil, err
 	}
 	tags, err := remote.List(repo, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("listing tags of %s: %w", repo, classify(repo.RegistryStr(), err))
+		return nil, fmt.Errorf("listing tags of %s: %w", repo, classify(repo.RegistryStr(), redactError(err, secrets)))
 	}
 	return tags, nil
 }
@@ -144,45 +145,52 @@ func Catalog(ctx context.Context, reg name.Registry, opts ...Option) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := o.remoteOptions(ctx, reg)
+	ropts, secrets, err := o.remoteOptions(ctx, reg)
 	if err != nil {
 		return nil, err
 	}
 	repos, err := remote.Catalog(ctx, reg, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("listing repositories of %s: %w", reg, classify(reg.RegistryStr(), err))
+		return nil, fmt.Errorf("listing repositories of %s: %w", reg, classify(reg.RegistryStr(), redactError(err, secrets)))
 	}
 	return repos, nil
 }
 
-// remoteOptions translates the options into go-containerregistry's for one registry.
-func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, error) {
+// remoteOptions translates the options into go-containerregistry's for one call to a
+// registry. The secrets the call sends are recorded in the returned set, so that its
+// errors can be redacted.
+func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, *secretSet, error) {
+	secrets := &secretSet{}
+	tr := newRegistryTransport(reg.RegistryStr(), o)
+	tr.secrets = secrets
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithJobs(o.jobs),
 		remote.WithUserAgent(o.userAgent),
-		remote.WithTransport(newRegistryTransport(reg.RegistryStr(), o)),
+		remote.WithTransport(tr),
 		// Status codes and dropped connections are retried below go-containerregistry,
 		// where Retry-After is honoured. go-containerregistry only starts failed blob
 		// uploads over; the predicate decides when and waits, so that the wait is capped
 		// and ends with ctx (go-containerregistry's own backoff sleeps through both).
 		remote.WithRetryStatusCodes(),
-		remote.WithRetryPredicate(o.uploadRestarter(ctx)),
+		remote.WithRetryPredicate(o.uploadRestarter(ctx, secrets)),
 		remote.WithRetryBackoff(remote.Backoff{Steps: o.attempts}),
 	}
 	switch {
-	case o.auth != nil:
+	case o.auth == authn.Anonymous:
 		ropts = append(ropts, remote.WithAuth(o.auth))
+	case o.auth != nil:
+		ropts = append(ropts, remote.WithAuth(&recordingAuth{inner: o.auth, secrets: secrets}))
 	case o.keychain != nil:
-		ropts = append(ropts, remote.WithAuthFromKeychain(o.keychain))
+		ropts = append(ropts, remote.WithAuthFromKeychain(recordingKeychain{inner: o.keychain, secrets: secrets}))
 	default:
 		kc, err := NewKeychain(nil, WithHosts(o.hosts...))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
+		ropts = append(ropts, remote.WithAuthFromKeychain(recordingKeychain{inner: kc, secrets: secrets}))
 	}
-	return ropts, nil
+	return ropts, secrets, nil
 }
 
 // uploadRestarter returns go-containerregistry's retry predicate for one call. The
@@ -199,7 +207,7 @@ func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remot
 //
 // Before a restart it waits with the backoff of WithRetry, doubling with every restart
 // within the call, and gives up when ctx ends.
-func (o *options) uploadRestarter(ctx context.Context) func(error) bool {
+func (o *options) uploadRestarter(ctx context.Context, secrets *secretSet) func(error) bool {
 	var restarts atomic.Int64
 	return func(err error) bool {
 		if !restartable(err) {
@@ -207,7 +215,7 @@ func (o *options) uploadRestarter(ctx context.Context) func(error) bool {
 		}
 		n := restarts.Add(1)
 		wait := backoffFor(o.backoff, int(n))
-		o.logger.WarnContext(ctx, "starting a blob upload over", "error", errString(err), "restart", n, "wait", wait)
+		o.logger.WarnContext(ctx, "starting a blob upload over", "error", secrets.redact(errString(err)), "restart", n, "wait", wait)
 		return sleep(ctx, wait) == nil
 	}
 }

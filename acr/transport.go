@@ -41,6 +41,8 @@ type registryTransport struct {
 	backoff       time.Duration
 	maxRetryAfter time.Duration
 	logger        *slog.Logger
+	// secrets, if not nil, records the credentials of the Authorization headers sent.
+	secrets *secretSet
 }
 
 // maxBackoff caps the doubling backoff between two tries of one request.
@@ -79,6 +81,9 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if foreign {
 			out.Header.Del("Authorization")
 			out.Header.Del("Cookie")
+		}
+		if a := out.Header.Get("Authorization"); a != "" {
+			t.secrets.addAuthorization(a)
 		}
 		if req.GetBody != nil {
 			body, err := req.GetBody()

@@ -21,6 +21,7 @@ type options struct {
 	requestDelay             time.Duration
 	blobRedirect             bool
 	armAudienceDisabled      bool
+	echoCredentials          bool
 	logger                   *slog.Logger
 }
 
@@ -154,6 +155,18 @@ func WithBlobRedirect() Option {
 func WithARMAudienceDisabled() Option {
 	return func(o *options) error {
 		o.armAudienceDisabled = true
+		return nil
+	}
+}
+
+// WithEchoedCredentials makes the token endpoints repeat, in the message of their 401
+// answers, the credentials they were sent: the Authorization header and the password,
+// refresh_token and access_token form fields, as careless registries and proxies do.
+// It tests that clients keep such answers out of their errors and logs. The proxy's own
+// log still never shows them. The default echoes nothing.
+func WithEchoedCredentials() Option {
+	return func(o *options) error {
+		o.echoCredentials = true
 		return nil
 	}
 }

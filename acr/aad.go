@@ -39,6 +39,7 @@ type AADAuthenticator struct {
 	cred        azcore.TokenCredential
 	scope       string
 	tenant      string
+	userAgent   string
 	client      *http.Client
 	logger      *slog.Logger
 	now         func() time.Time
@@ -78,12 +79,12 @@ var (
 // except to loopback hosts. No request is made until the first Authorization call.
 func NewAADAuthenticator(loginServer string, cred azcore.TokenCredential, opts ...Option) (*AADAuthenticator, error) {
 	if cred == nil {
-		return nil, errors.New("azure AD credential must not be nil")
+		return nil, errors.New("acr.NewAADAuthenticator: azure AD credential must not be nil")
 	}
 	if loginServer == "" || strings.ContainsAny(loginServer, "/@ ") {
-		return nil, fmt.Errorf("login server %q must be a bare host or host:port", loginServer)
+		return nil, fmt.Errorf("acr.NewAADAuthenticator: login server %q must be a bare host or host:port", loginServer)
 	}
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.NewAADAuthenticator", callAAD, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +97,7 @@ func newAADAuthenticator(loginServer string, cred azcore.TokenCredential, o *opt
 		cred:        cred,
 		scope:       o.aadScope,
 		tenant:      o.tenant,
+		userAgent:   o.userAgent,
 		client: &http.Client{
 			Transport: newRegistryTransport(loginServer, o),
 			// The request carries an Azure AD token: it goes to the login server or
@@ -190,6 +192,7 @@ func (a *AADAuthenticator) exchange(ctx context.Context) (token string, renewAt 
 		return "", time.Time{}, fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", a.userAgent)
 	resp, err := a.client.Do(req)
 	if err != nil {
 		// *url.Error names the URL only, never the form.

@@ -81,13 +81,17 @@ func (k *hostKeychain) ResolveContext(_ context.Context, r authn.Resource) (auth
 // across pushes. The options are those of NewAADAuthenticator, plus WithHosts; the
 // defaults are the same.
 func NewAADKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.NewAADKeychain", callAADKeychain, opts)
 	if err != nil {
 		return nil, err
 	}
 	if cred == nil {
-		return nil, errors.New("azure AD credential must not be nil")
+		return nil, errors.New("acr.NewAADKeychain: azure AD credential must not be nil")
 	}
+	return newAADKeychain(cred, o), nil
+}
+
+func newAADKeychain(cred azcore.TokenCredential, o *options) authn.Keychain {
 	var mu sync.Mutex
 	byHost := map[string]*AADAuthenticator{}
 	return &hostKeychain{kind: "AADKeychain", hosts: o.hosts, auth: func(host string) authn.Authenticator {
@@ -99,7 +103,7 @@ func NewAADKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain
 			byHost[host] = a
 		}
 		return a
-	}}, nil
+	}}
 }
 
 // NewAdminKeychain returns a keychain that answers with the admin user name and
@@ -129,17 +133,21 @@ func NewAdminKeychain(loginServer, username, password string) authn.Keychain {
 // then used as an identity token. Only WithHosts applies; the default is ACR login
 // servers only.
 func NewEnvKeychain(opts ...Option) (authn.Keychain, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.NewEnvKeychain", callEnvKeychain, opts)
 	if err != nil {
 		return nil, err
 	}
+	return newEnvKeychain(o), nil
+}
+
+func newEnvKeychain(o *options) authn.Keychain {
 	return &hostKeychain{kind: "EnvKeychain", hosts: o.hosts, auth: func(host string) authn.Authenticator {
 		cfg, ok := envCredentials(os.LookupEnv)
 		if !ok {
 			return nil
 		}
 		return fixedCredentials("environment", host, cfg)
-	}}, nil
+	}}
 }
 
 // envCredentials returns the first complete pair of Apptainer or Singularity
@@ -176,19 +184,19 @@ func envCredentials(lookup func(string) (string, bool)) (authn.AuthConfig, bool)
 // The first and third answer for ACR login servers and WithHosts hosts only; the docker
 // config file answers for the hosts it lists. The options are those of NewAADKeychain.
 func NewKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain, error) {
-	env, err := NewEnvKeychain(opts...)
+	o, err := makeOptions("acr.NewKeychain", callKeychain, opts)
 	if err != nil {
 		return nil, err
 	}
-	chain := chainKeychain{env, dockerConfigKeychain{}}
+	return newKeychain(cred, o), nil
+}
+
+func newKeychain(cred azcore.TokenCredential, o *options) authn.Keychain {
+	chain := chainKeychain{newEnvKeychain(o), dockerConfigKeychain{}}
 	if cred != nil {
-		aad, err := NewAADKeychain(cred, opts...)
-		if err != nil {
-			return nil, err
-		}
-		chain = append(chain, aad)
+		chain = append(chain, newAADKeychain(cred, o))
 	}
-	return chain, nil
+	return chain
 }
 
 // chainKeychain is authn.NewMultiKeychain's rule, the first keychain with credentials

@@ -26,13 +26,13 @@ import (
 //
 // Rejected credentials give an *AuthError (errors.Is(err, ErrUnauthorized)).
 func Push(ctx context.Context, ref name.Reference, img v1.Image, opts ...Option) (v1.Hash, error) {
-	return push(ctx, ref, img, opts)
+	return push(ctx, "acr.Push", ref, img, opts)
 }
 
 // PushIndex uploads an image index, every image it lists and their blobs to ref, and
 // returns the index digest. Its defaults and errors are those of Push.
 func PushIndex(ctx context.Context, ref name.Reference, idx v1.ImageIndex, opts ...Option) (v1.Hash, error) {
-	return push(ctx, ref, idx, opts)
+	return push(ctx, "acr.PushIndex", ref, idx, opts)
 }
 
 type taggable interface {
@@ -40,8 +40,8 @@ type taggable interface {
 	Digest() (v1.Hash, error)
 }
 
-func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v1.Hash, error) {
-	o, err := makeOptions(opts)
+func push(ctx context.Context, call string, ref name.Reference, t taggable, opts []Option) (v1.Hash, error) {
+	o, err := makeOptions(call, callPush, opts)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -49,10 +49,7 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s: computing the digest: %w", ref, err)
 	}
-	ropts, secrets, err := o.remoteOptions(ctx, ref.Context().Registry)
-	if err != nil {
-		return v1.Hash{}, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, ref.Context().Registry)
 	var done chan struct{}
 	if o.progress != nil {
 		updates := make(chan v1.Update, 64)
@@ -93,14 +90,11 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 // ACR redirects layer reads to Azure Storage with a SAS in the URL. When storage fails,
 // the layer's error names the storage host and path; the SAS query is redacted.
 func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.Pull", callRead, opts)
 	if err != nil {
 		return nil, err
 	}
-	ropts, secrets, err := o.remoteOptions(ctx, ref.Context().Registry)
-	if err != nil {
-		return nil, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, ref.Context().Registry)
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), redactError(err, secrets)))
@@ -121,14 +115,11 @@ func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, er
 // ListTags returns the tags of a repository, in the registry's order. The defaults and
 // errors are those of Push.
 func ListTags(ctx context.Context, repo name.Repository, opts ...Option) ([]string, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.ListTags", callRead, opts)
 	if err != nil {
 		return nil, err
 	}
-	ropts, secrets, err := o.remoteOptions(ctx, repo.Registry)
-	if err != nil {
-		return nil, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, repo.Registry)
 	tags, err := remote.List(repo, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("listing tags of %s: %w", repo, classify(repo.RegistryStr(), redactError(err, secrets)))
@@ -141,14 +132,11 @@ func ListTags(ctx context.Context, repo name.Repository, opts ...Option) ([]stri
 // reader role are; repository-scoped tokens are not. The defaults and errors are those
 // of Push.
 func Catalog(ctx context.Context, reg name.Registry, opts ...Option) ([]string, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.Catalog", callRead, opts)
 	if err != nil {
 		return nil, err
 	}
-	ropts, secrets, err := o.remoteOptions(ctx, reg)
-	if err != nil {
-		return nil, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, reg)
 	repos, err := remote.Catalog(ctx, reg, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("listing repositories of %s: %w", reg, classify(reg.RegistryStr(), redactError(err, secrets)))
@@ -159,7 +147,7 @@ func Catalog(ctx context.Context, reg name.Registry, opts ...Option) ([]string, 
 // remoteOptions translates the options into go-containerregistry's for one call to a
 // registry. The secrets the call sends are recorded in the returned set, so that its
 // errors can be redacted.
-func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, *secretSet, error) {
+func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, *secretSet) {
 	secrets := &secretSet{}
 	tr := newRegistryTransport(reg.RegistryStr(), o)
 	tr.secrets = secrets
@@ -184,13 +172,10 @@ func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remot
 	case o.keychain != nil:
 		ropts = append(ropts, remote.WithAuthFromKeychain(recordingKeychain{inner: o.keychain, secrets: secrets}))
 	default:
-		kc, err := NewKeychain(nil, WithHosts(o.hosts...))
-		if err != nil {
-			return nil, nil, err
-		}
+		kc := newKeychain(nil, o)
 		ropts = append(ropts, remote.WithAuthFromKeychain(recordingKeychain{inner: kc, secrets: secrets}))
 	}
-	return ropts, secrets, nil
+	return ropts, secrets
 }
 
 // uploadRestarter returns go-containerregistry's retry predicate for one call. The

@@ -13,6 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/hpcship/hpcship/internal/backoff"
 )
 
 // Push uploads img and its blobs to ref and returns the manifest digest. Blobs the
@@ -199,9 +201,9 @@ func (o *options) uploadRestarter(ctx context.Context, secrets *secretSet) func(
 			return false
 		}
 		n := restarts.Add(1)
-		wait := backoffFor(o.backoff, int(n))
+		wait := backoff.Exponential(o.backoff, maxBackoff, int(n))
 		o.logger.WarnContext(ctx, "starting a blob upload over", "error", secrets.redact(errString(err)), "restart", n, "wait", wait)
-		return sleep(ctx, wait) == nil
+		return backoff.Sleep(ctx, wait) == nil
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // TestOptionsFitTheirCall checks that every call refuses options it does not take and
 // invalid values, before any request, with an error naming the call and the option.
 func TestOptionsFitTheirCall(t *testing.T) {
-	f := newFakeACR(t)
+	f := newTestACR(t)
 	ref := mustRef(t, "127.0.0.1:1/hpc/rdma:latest")
 	calls := map[string]func(...Option) error{
 		"acr.Push": func(opts ...Option) error {

@@ -35,7 +35,7 @@ func printed(v any) map[string]string {
 // authenticator they hand out, and checks that no secret shows, in any encoding the
 // secret could be sent in, while the registry does.
 func TestCredentialsPrintNoSecret(t *testing.T) {
-	f := newFakeACR(t)
+	f := newTestACR(t)
 	host := "myacr.azurecr.io"
 	password := "Password-" + randomString(t)
 	refreshToken := "eyJ.Refresh-" + randomString(t) + ".sig"
@@ -83,7 +83,7 @@ func TestCredentialsPrintNoSecret(t *testing.T) {
 		{"env credentials through the default keychain", resolved(chain, host), host},
 		{"docker config credentials", resolved(chain, "other.example"), "other.example"},
 	}
-	secrets := []string{password, refreshToken, configPassword, aadCfg.IdentityToken, f.aadToken}
+	secrets := append([]string{password, refreshToken, configPassword, aadCfg.IdentityToken}, f.cred.tokens()...)
 	for _, s := range []string{password, configPassword} {
 		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte("myacr:"+s)),
 			base64.StdEncoding.EncodeToString([]byte("config-user:"+s)))

@@ -41,9 +41,6 @@ func newOptions(opts []Option) (options, error) {
 			return o, err
 		}
 	}
-	if o.inMemory && o.blobRedirect {
-		return o, errors.New("WithBlobRedirect needs docker-registry's storage: it cannot be combined with WithInMemoryRegistry")
-	}
 	if o.adminPassword == "" {
 		o.adminPassword = rand.Text()
 	}
@@ -193,8 +190,7 @@ func WithARMAudienceDisabled() Option {
 // does: signature, issuer, audience, expiry and the scope each request needs, answering
 // 401 with error="invalid_token" or "insufficient_scope" challenges. Everything else,
 // token endpoints, faults, delays and Stats, is the same. Images live in memory until the
-// test ends; Backend returns "", and WithBlobRedirect is not available. The default is
-// docker-registry.
+// test ends, and Backend returns "". The default is docker-registry.
 func WithInMemoryRegistry() Option {
 	return func(o *options) error {
 		o.inMemory = true

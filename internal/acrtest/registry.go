@@ -44,7 +44,7 @@ type Registry struct {
 	service string // the proxy's host:port: login server, token audience and "service"
 	backend string // docker-registry's host:port; "" for the in-memory registry
 	dataDir string // docker-registry's storage root
-	// backendTransport carries the proxy's requests to docker-registry.
+	// backendTransport carries the proxy's own requests to the registry.
 	backendTransport http.RoundTripper
 
 	acrKey *signer // signs refresh and access tokens; its certificate is the rootcertbundle
@@ -101,7 +101,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 
 	var v2 http.Handler
 	if o.inMemory {
-		v2 = r.inMemoryBackend()
+		v2, err = r.inMemoryBackend(t)
 	} else {
 		v2, err = r.dockerRegistryBackend(t, bin)
 	}
@@ -132,7 +132,7 @@ func newRegistry(t testing.TB, o options) (*Registry, error) {
 // and returns the handler that forwards /v2/ requests to docker-registry.
 func (r *Registry) dockerRegistryBackend(t testing.TB, bin string) (http.Handler, error) {
 	if r.opts.blobRedirect {
-		st, err := startStorage(r)
+		st, err := startStorage(r, r.fileBlobs)
 		if err != nil {
 			return nil, err
 		}
@@ -164,10 +164,21 @@ func (r *Registry) dockerRegistryBackend(t testing.TB, bin string) (http.Handler
 }
 
 // inMemoryBackend returns go-containerregistry's in-memory registry behind the checks
-// docker-registry makes of access tokens.
-func (r *Registry) inMemoryBackend() http.Handler {
+// docker-registry makes of access tokens, and starts storage for it if blobs are
+// redirected.
+func (r *Registry) inMemoryBackend(t testing.TB) (http.Handler, error) {
 	reg := registry.New(registry.Logger(slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)))
-	return r.requireAccessToken(reg)
+	gated := r.requireAccessToken(reg)
+	r.backendTransport = handlerTransport{gated}
+	if r.opts.blobRedirect {
+		st, err := startStorage(r, inMemoryBlobs(reg))
+		if err != nil {
+			return nil, err
+		}
+		r.storage = st
+		t.Cleanup(st.close)
+	}
+	return gated, nil
 }
 
 // serve runs the proxy on ln until t ends: the token endpoints, and /v2/ through the

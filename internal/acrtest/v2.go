@@ -98,7 +98,11 @@ func requiredScope(req *http.Request) string {
 // Authorization, so only authorized requests are redirected; it returns false, having
 // written nothing, when the registry would not serve the blob.
 func (r *Registry) redirectBlob(w http.ResponseWriter, req *http.Request, digest string) bool {
-	head, err := http.NewRequestWithContext(req.Context(), http.MethodHead, "http://"+r.backend+req.URL.Path, nil)
+	backend := r.backend
+	if backend == "" {
+		backend = r.service // the in-memory registry, served in this process
+	}
+	head, err := http.NewRequestWithContext(req.Context(), http.MethodHead, "http://"+backend+req.URL.Path, nil)
 	if err != nil {
 		return false
 	}

@@ -39,6 +39,7 @@ type AADAuthenticator struct {
 	cred        azcore.TokenCredential
 	scope       string
 	tenant      string
+	userAgent   string
 	client      *http.Client
 	logger      *slog.Logger
 	now         func() time.Time
@@ -46,6 +47,20 @@ type AADAuthenticator struct {
 	mu      sync.Mutex
 	token   string
 	renewAt time.Time
+	// pending is the exchange under way, if any: callers that need a token meanwhile
+	// wait for it, or for their own context, rather than start another.
+	pending *exchangeCall
+}
+
+// exchangeCall is one token exchange that concurrent callers share.
+type exchangeCall struct {
+	done  chan struct{} // closed when the fields below are set
+	token string
+	err   error
+	// abandoned means the exchange failed because the context of the caller running
+	// it ended, which says nothing about the credentials: a waiter whose own context
+	// is live runs the exchange again.
+	abandoned bool
 }
 
 var (
@@ -64,12 +79,12 @@ var (
 // except to loopback hosts. No request is made until the first Authorization call.
 func NewAADAuthenticator(loginServer string, cred azcore.TokenCredential, opts ...Option) (*AADAuthenticator, error) {
 	if cred == nil {
-		return nil, errors.New("azure AD credential must not be nil")
+		return nil, errors.New("acr.NewAADAuthenticator: azure AD credential must not be nil")
 	}
 	if loginServer == "" || strings.ContainsAny(loginServer, "/@ ") {
-		return nil, fmt.Errorf("login server %q must be a bare host or host:port", loginServer)
+		return nil, fmt.Errorf("acr.NewAADAuthenticator: login server %q must be a bare host or host:port", loginServer)
 	}
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.NewAADAuthenticator", callAAD, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +97,7 @@ func newAADAuthenticator(loginServer string, cred azcore.TokenCredential, o *opt
 		cred:        cred,
 		scope:       o.aadScope,
 		tenant:      o.tenant,
+		userAgent:   o.userAgent,
 		client: &http.Client{
 			Transport: newRegistryTransport(loginServer, o),
 			// The request carries an Azure AD token: it goes to the login server or
@@ -103,23 +119,61 @@ func (a *AADAuthenticator) Authorization() (*authn.AuthConfig, error) {
 
 // AuthorizationContext implements authn.ContextAuthenticator: it returns the null-GUID
 // user name and a current ACR refresh token as the identity token, exchanging a new
-// one when the cached one is near its expiry.
+// one when the cached one is near its expiry. Concurrent callers share one exchange;
+// each stops waiting for it when its own ctx ends, and if the caller running the
+// exchange gives up, a waiter whose ctx is live runs it again.
 func (a *AADAuthenticator) AuthorizationContext(ctx context.Context) (*authn.AuthConfig, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.token == "" || !a.now().Before(a.renewAt) {
-		if err := a.exchange(ctx); err != nil {
-			return nil, err
+	for {
+		a.mu.Lock()
+		if a.token != "" && a.now().Before(a.renewAt) {
+			token := a.token
+			a.mu.Unlock()
+			return &authn.AuthConfig{Username: NullGUIDUsername, IdentityToken: token}, nil
 		}
+		call := a.pending
+		if call == nil {
+			call = &exchangeCall{done: make(chan struct{})}
+			a.pending = call
+			a.mu.Unlock()
+			a.run(ctx, call)
+		} else {
+			a.mu.Unlock()
+			select {
+			case <-call.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		switch {
+		case call.err == nil:
+			return &authn.AuthConfig{Username: NullGUIDUsername, IdentityToken: call.token}, nil
+		case call.abandoned && ctx.Err() == nil:
+			continue
+		}
+		return nil, call.err
 	}
-	return &authn.AuthConfig{Username: NullGUIDUsername, IdentityToken: a.token}, nil
 }
 
-// exchange gets an Azure AD token and trades it for an ACR refresh token.
-func (a *AADAuthenticator) exchange(ctx context.Context) error {
+// run performs the exchange of call on the caller's context and publishes its result
+// to the callers waiting for it.
+func (a *AADAuthenticator) run(ctx context.Context, call *exchangeCall) {
+	token, renewAt, err := a.exchange(ctx)
+	a.mu.Lock()
+	if err == nil {
+		a.token, a.renewAt = token, renewAt
+	}
+	a.pending = nil
+	a.mu.Unlock()
+	call.token, call.err, call.abandoned = token, err, err != nil && ctx.Err() != nil
+	close(call.done)
+}
+
+// exchange gets an Azure AD token and trades it for an ACR refresh token, which it
+// returns with the time to renew it.
+func (a *AADAuthenticator) exchange(ctx context.Context) (token string, renewAt time.Time, err error) {
 	aad, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}, TenantID: a.tenant})
 	if err != nil {
-		return fmt.Errorf("getting an Azure AD token for %s: %w", a.loginServer, err)
+		return "", time.Time{}, fmt.Errorf("getting an Azure AD token for %s: %w", a.loginServer, err)
 	}
 	form := url.Values{
 		"grant_type":   {"access_token"},
@@ -135,46 +189,46 @@ func (a *AADAuthenticator) exchange(ctx context.Context) error {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
 	if err != nil {
-		return fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
+		return "", time.Time{}, fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", a.userAgent)
 	resp, err := a.client.Do(req)
 	if err != nil {
 		// *url.Error names the URL only, never the form.
-		return fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
+		return "", time.Time{}, fmt.Errorf("exchanging an Azure AD token at %s: %w", a.loginServer, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("exchanging an Azure AD token at %s: reading the answer: %w", a.loginServer, err)
+		return "", time.Time{}, fmt.Errorf("exchanging an Azure AD token at %s: reading the answer: %w", a.loginServer, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return &AuthError{Registry: a.loginServer, StatusCode: resp.StatusCode, Err: &ExchangeError{
+		return "", time.Time{}, &AuthError{Registry: a.loginServer, StatusCode: resp.StatusCode, Err: &ExchangeError{
 			Registry: a.loginServer, StatusCode: resp.StatusCode, Code: registryErrorCode(body)}}
 	case resp.StatusCode != http.StatusOK:
-		return &ExchangeError{Registry: a.loginServer, StatusCode: resp.StatusCode, Code: registryErrorCode(body)}
+		return "", time.Time{}, &ExchangeError{Registry: a.loginServer, StatusCode: resp.StatusCode, Code: registryErrorCode(body)}
 	}
 	var answer struct {
 		RefreshToken string `json:"refresh_token"`
 	}
 	if err := json.Unmarshal(body, &answer); err != nil || answer.RefreshToken == "" {
-		return fmt.Errorf("exchanging an Azure AD token at %s: answer has no refresh_token", a.loginServer)
+		return "", time.Time{}, fmt.Errorf("exchanging an Azure AD token at %s: answer has no refresh_token", a.loginServer)
 	}
 	now := a.now()
-	a.token = answer.RefreshToken
-	a.renewAt = now
+	renewAt = now
 	if exp, err := jwtExpiry(answer.RefreshToken); err == nil {
 		if life := exp.Sub(now); life > 0 {
-			a.renewAt = exp.Add(-min(maxRenewMargin, life/2))
+			renewAt = exp.Add(-min(maxRenewMargin, life/2))
 		}
 		a.logger.DebugContext(ctx, "exchanged an Azure AD token for an ACR refresh token",
-			"registry", a.loginServer, "expires", exp.UTC(), "renew_at", a.renewAt.UTC())
+			"registry", a.loginServer, "expires", exp.UTC(), "renew_at", renewAt.UTC())
 	} else {
 		// Without a readable exp the token is used once and exchanged again next time.
 		a.logger.WarnContext(ctx, "ACR refresh token has no readable expiry", "registry", a.loginServer)
 	}
-	return nil
+	return answer.RefreshToken, renewAt, nil
 }
 
 // String names the login server and hides the refresh token and the credential, so
@@ -185,6 +239,14 @@ func (a *AADAuthenticator) String() string {
 
 // GoString is String, for the %#v verb.
 func (a *AADAuthenticator) GoString() string { return a.String() }
+
+// Format prints String for every verb, so that no verb shows the fields.
+func (a *AADAuthenticator) Format(f fmt.State, verb rune) { formatString(f, verb, a.String()) }
+
+// LogValue shows the login server only.
+func (a *AADAuthenticator) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("source", "azure AD"), slog.String("registry", a.loginServer))
+}
 
 // registryErrorCode returns the first error code of a registry error body
 // ({"errors":[{"code":"UNAUTHORIZED",...}]}), or "" if there is none. Only the code is

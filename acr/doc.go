@@ -1,9 +1,10 @@
 // Package acr pushes and pulls images to and from Azure Container Registry with
-// go-containerregistry, without Docker, the Azure CLI or root, and manages registries
-// through Azure Resource Manager. It replaces `az acr create --sku Basic
-// --admin-enabled true`, `az acr show --query loginServer`, `az acr credential show`,
-// `az acr login` and `docker tag` + `docker push` in the hpcship workflow: an image
-// built by imagebuild goes to ACR with Push, and the cluster pulls it from there.
+// go-containerregistry, without Docker, the Azure CLI or root. It replaces `az acr
+// login` and `docker tag` + `docker push` in the hpcship workflow: an image built by
+// imagebuild goes to ACR with Push, and the cluster pulls it from there. Creating
+// registries and reading their admin keys through Azure Resource Manager (`az acr
+// create`, `az acr show`, `az acr credential show`) is package acr/arm, kept apart so
+// that a program that only pushes does not link the ARM SDK.
 //
 // # Credentials
 //
@@ -15,7 +16,7 @@
 //     Azure CLI. The AAD token is exchanged for an ACR refresh token, which is renewed
 //     before its expiry, so a push that takes hours does not fail halfway.
 //   - The admin user (NewAdminKeychain), as the portal's Access keys show it or
-//     Registries.AdminCredentials returns it.
+//     acr/arm's Registries.AdminCredentials returns it.
 //   - The environment (NewEnvKeychain): APPTAINER_DOCKER_USERNAME/PASSWORD, else
 //     SINGULARITY_DOCKER_USERNAME/PASSWORD, as Apptainer reads them.
 //   - The docker config file, including the identitytoken `az acr login` stores, through
@@ -43,16 +44,13 @@
 // credentials from any request to a host other than the registry, such as ACR's
 // redirects of blob downloads to storage.
 //
-// # Management
+// # Login servers
 //
-// Registries creates registries (idempotently), reads their login server, SKU and
-// admin state, lists admin credentials and checks name availability through
-// armcontainerregistry; no ARM SDK type appears in this package's API. Registry names
-// are checked (ValidateRegistryName) before any call. Always push to the login server
-// ARM reports (Registries.LoginServer): the function LoginServer only builds the
-// conventional one, for when ARM is out of reach.
+// Push to the login server Azure Resource Manager reports (acr/arm: Registry.LoginServer,
+// Registries.LoginServer). Cloud.LoginServer builds the conventional one from a registry
+// name (ValidateRegistryName checks it), for when ARM is out of reach, and IsLoginServer
+// tells whether a host is one, which decides where the keychains hand out credentials.
 //
-// Errors: rejected credentials are *AuthError (ErrUnauthorized); ARM failures are
-// *ManagementError, matching ErrUnauthorized, ErrNotFound or ErrNameTaken; bad names
-// are *NameError (ErrInvalidName). No error or log line contains a password or token.
+// Errors: rejected credentials are *AuthError (ErrUnauthorized); bad names are
+// *NameError (ErrInvalidName). No error or log line contains a password or token.
 package acr

@@ -50,67 +50,6 @@ func ExamplePush_azureAD() {
 	fmt.Println(ref.Context().Digest(digest.String()))
 }
 
-// Push with the admin user, its password taken from Azure Resource Manager as the
-// portal's Access keys show it.
-func ExamplePush_adminKey() {
-	ctx := context.Background()
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	registries, err := acr.NewRegistries("00000000-0000-0000-0000-000000000000", cred)
-	if err != nil {
-		log.Fatal(err)
-	}
-	reg, err := registries.Get(ctx, "hpc-rg", "myacr")
-	if err != nil {
-		log.Fatal(err)
-	}
-	creds, err := registries.AdminCredentials(ctx, "hpc-rg", "myacr")
-	if err != nil {
-		log.Fatal(err)
-	}
-	ref, err := name.ParseReference(reg.LoginServer + "/rdma:latest")
-	if err != nil {
-		log.Fatal(err)
-	}
-	img, err := remote.Image(name.MustParseReference("docker.io/library/centos:7"), remote.WithContext(ctx))
-	if err != nil {
-		log.Fatal(err)
-	}
-	keychain := acr.NewAdminKeychain(reg.LoginServer, creds.Username, creds.Passwords[0])
-	digest, err := acr.Push(ctx, ref, img, acr.WithKeychain(keychain))
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(digest)
-}
-
-// Create a Basic registry with the admin user enabled, as `az acr create --sku Basic
-// --admin-enabled true` does. Running it again returns the same registry.
-func ExampleRegistries_Create() {
-	ctx := context.Background()
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	registries, err := acr.NewRegistries("00000000-0000-0000-0000-000000000000", cred)
-	if err != nil {
-		log.Fatal(err)
-	}
-	reg, err := registries.Create(ctx, acr.CreateSpec{
-		ResourceGroup:    "hpc-rg",
-		Name:             "myacr",
-		Location:         "westeurope",
-		SKU:              acr.SKUBasic,
-		AdminUserEnabled: true,
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(reg.LoginServer)
-}
-
 // Push a small deterministic image to a registry on this machine and print its
 // digest. Hosts other than ACR login servers get no credentials unless named with
 // WithHosts; this registry needs none.
@@ -185,15 +124,15 @@ func ExamplePull() {
 	// hello from hpcship
 }
 
-func ExampleLoginServer() {
+func ExampleCloud_LoginServer() {
 	for _, c := range []acr.Cloud{acr.AzurePublic, acr.AzureChina, acr.AzureUSGovernment} {
-		ls, err := acr.LoginServer("MyACR", c)
+		ls, err := c.LoginServer("MyACR")
 		if err != nil {
 			log.Fatal(err)
 		}
 		fmt.Println(ls)
 	}
-	_, err := acr.LoginServer("my-acr", acr.AzurePublic)
+	_, err := acr.AzurePublic.LoginServer("my-acr")
 	fmt.Println(err)
 	// Output:
 	// myacr.azurecr.io

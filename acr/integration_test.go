@@ -183,30 +183,44 @@ func TestIntegrationDockerConfig(t *testing.T) {
 }
 
 func TestIntegrationWrongPassword(t *testing.T) {
-	isolateCredentials(t)
-	secret := sentinel(t)
-	reg := acrtest.Start(t)
-	user, _ := reg.AdminCredentials()
-	var logBuf bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	img, err := random.Image(1024, 1)
-	require.NoError(t, err)
-	opts := []acr.Option{acr.WithKeychain(acr.NewAdminKeychain(reg.LoginServer(), user, secret)), acr.WithLogger(logger)}
+	for _, echo := range []bool{false, true} {
+		t.Run(fmt.Sprintf("echoed=%v", echo), func(t *testing.T) {
+			isolateCredentials(t)
+			secret := sentinel(t)
+			var regOpts []acrtest.Option
+			if echo {
+				// The token endpoint repeats the password in its 401 body.
+				regOpts = append(regOpts, acrtest.WithEchoedCredentials())
+			}
+			reg := acrtest.Start(t, regOpts...)
+			user, _ := reg.AdminCredentials()
+			var logBuf bytes.Buffer
+			logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			img, err := random.Image(1024, 1)
+			require.NoError(t, err)
+			opts := []acr.Option{acr.WithKeychain(acr.NewAdminKeychain(reg.LoginServer(), user, secret)), acr.WithLogger(logger)}
+			basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + secret))
 
-	_, err = acr.Push(t.Context(), ref(t, reg, "hpc/denied:latest"), img, opts...)
-	require.ErrorIs(t, err, acr.ErrUnauthorized)
-	var aerr *acr.AuthError
-	require.ErrorAs(t, err, &aerr)
-	assert.Equal(t, reg.LoginServer(), aerr.Registry)
-	assert.Equal(t, http.StatusUnauthorized, aerr.StatusCode)
-	assert.NotContains(t, err.Error(), secret)
-	assert.NotContains(t, fmt.Sprintf("%+v", err), secret)
-
-	_, err = acr.Pull(t.Context(), ref(t, reg, "hpc/denied:latest"), opts...)
-	require.ErrorIs(t, err, acr.ErrUnauthorized)
-	assert.NotContains(t, err.Error(), secret)
-	assert.NotContains(t, logBuf.String(), secret)
-	assert.Positive(t, reg.Stats().TokenRefusals)
+			_, pushErr := acr.Push(t.Context(), ref(t, reg, "hpc/denied:latest"), img, opts...)
+			_, pullErr := acr.Pull(t.Context(), ref(t, reg, "hpc/denied:latest"), opts...)
+			for _, err := range []error{pushErr, pullErr} {
+				require.ErrorIs(t, err, acr.ErrUnauthorized)
+				var aerr *acr.AuthError
+				require.ErrorAs(t, err, &aerr)
+				assert.Equal(t, reg.LoginServer(), aerr.Registry)
+				assert.Equal(t, http.StatusUnauthorized, aerr.StatusCode)
+				for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+					assert.NotContains(t, s, secret)
+					assert.NotContains(t, s, basic)
+				}
+				if echo {
+					assert.Contains(t, err.Error(), "REDACTED", "the echoed body is reported, redacted")
+				}
+			}
+			assert.NotContains(t, logBuf.String(), secret)
+			assert.Positive(t, reg.Stats().TokenRefusals)
+		})
+	}
 }
 
 func TestIntegrationRejectedAADToken(t *testing.T) {

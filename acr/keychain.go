@@ -3,6 +3,8 @@ package acr
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -26,6 +28,7 @@ const (
 // authn.Anonymous for every other host, so that authn.NewMultiKeychain moves on to
 // the next keychain.
 type hostKeychain struct {
+	kind  string // the constructor's name, for printing
 	hosts []string
 	// auth returns the authenticator for a host that matched, or nil for none.
 	auth func(host string) authn.Authenticator
@@ -34,7 +37,24 @@ type hostKeychain struct {
 var (
 	_ authn.Keychain        = (*hostKeychain)(nil)
 	_ authn.ContextKeychain = (*hostKeychain)(nil)
+	_ fmt.Formatter         = (*hostKeychain)(nil)
+	_ slog.LogValuer        = (*hostKeychain)(nil)
 )
+
+func (k *hostKeychain) String() string {
+	return fmt.Sprintf("acr.%s{Hosts:%v}", k.kind, k.hosts)
+}
+
+// GoString is String, for %#v.
+func (k *hostKeychain) GoString() string { return k.String() }
+
+// Format prints String for every verb: the keychain holds secrets in its closure.
+func (k *hostKeychain) Format(f fmt.State, verb rune) { formatString(f, verb, k.String()) }
+
+// LogValue shows the kind of keychain and the hosts it answers for.
+func (k *hostKeychain) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("keychain", k.kind), slog.Any("hosts", k.hosts))
+}
 
 // Resolve implements authn.Keychain.
 func (k *hostKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
@@ -61,16 +81,20 @@ func (k *hostKeychain) ResolveContext(_ context.Context, r authn.Resource) (auth
 // across pushes. The options are those of NewAADAuthenticator, plus WithHosts; the
 // defaults are the same.
 func NewAADKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.NewAADKeychain", callAADKeychain, opts)
 	if err != nil {
 		return nil, err
 	}
 	if cred == nil {
-		return nil, errors.New("azure AD credential must not be nil")
+		return nil, errors.New("acr.NewAADKeychain: azure AD credential must not be nil")
 	}
+	return newAADKeychain(cred, o), nil
+}
+
+func newAADKeychain(cred azcore.TokenCredential, o *options) authn.Keychain {
 	var mu sync.Mutex
 	byHost := map[string]*AADAuthenticator{}
-	return &hostKeychain{hosts: o.hosts, auth: func(host string) authn.Authenticator {
+	return &hostKeychain{kind: "AADKeychain", hosts: o.hosts, auth: func(host string) authn.Authenticator {
 		mu.Lock()
 		defer mu.Unlock()
 		a, ok := byHost[host]
@@ -79,7 +103,7 @@ func NewAADKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain
 			byHost[host] = a
 		}
 		return a
-	}}, nil
+	}}
 }
 
 // NewAdminKeychain returns a keychain that answers with the admin user name and
@@ -88,12 +112,12 @@ func NewAADKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain
 // must not be shown to it.
 func NewAdminKeychain(loginServer, username, password string) authn.Keychain {
 	host := strings.ToLower(loginServer)
-	basic := &authn.Basic{Username: username, Password: password}
-	return &hostKeychain{hosts: []string{host}, auth: func(h string) authn.Authenticator {
+	admin := fixedCredentials("admin", host, authn.AuthConfig{Username: username, Password: password})
+	return &hostKeychain{kind: "AdminKeychain", hosts: []string{host}, auth: func(h string) authn.Authenticator {
 		if h != host {
 			return nil
 		}
-		return basic
+		return admin
 	}}
 }
 
@@ -109,17 +133,21 @@ func NewAdminKeychain(loginServer, username, password string) authn.Keychain {
 // then used as an identity token. Only WithHosts applies; the default is ACR login
 // servers only.
 func NewEnvKeychain(opts ...Option) (authn.Keychain, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.NewEnvKeychain", callEnvKeychain, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &hostKeychain{hosts: o.hosts, auth: func(string) authn.Authenticator {
+	return newEnvKeychain(o), nil
+}
+
+func newEnvKeychain(o *options) authn.Keychain {
+	return &hostKeychain{kind: "EnvKeychain", hosts: o.hosts, auth: func(host string) authn.Authenticator {
 		cfg, ok := envCredentials(os.LookupEnv)
 		if !ok {
 			return nil
 		}
-		return authn.FromConfig(cfg)
-	}}, nil
+		return fixedCredentials("environment", host, cfg)
+	}}
 }
 
 // envCredentials returns the first complete pair of Apptainer or Singularity
@@ -156,17 +184,86 @@ func envCredentials(lookup func(string) (string, bool)) (authn.AuthConfig, bool)
 // The first and third answer for ACR login servers and WithHosts hosts only; the docker
 // config file answers for the hosts it lists. The options are those of NewAADKeychain.
 func NewKeychain(cred azcore.TokenCredential, opts ...Option) (authn.Keychain, error) {
-	env, err := NewEnvKeychain(opts...)
+	o, err := makeOptions("acr.NewKeychain", callKeychain, opts)
 	if err != nil {
 		return nil, err
 	}
-	chain := []authn.Keychain{env, authn.DefaultKeychain}
+	return newKeychain(cred, o), nil
+}
+
+func newKeychain(cred azcore.TokenCredential, o *options) authn.Keychain {
+	chain := chainKeychain{newEnvKeychain(o), dockerConfigKeychain{}}
 	if cred != nil {
-		aad, err := NewAADKeychain(cred, opts...)
+		chain = append(chain, newAADKeychain(cred, o))
+	}
+	return chain
+}
+
+// chainKeychain is authn.NewMultiKeychain's rule, the first keychain with credentials
+// for a host wins, in a type that prints its members.
+type chainKeychain []authn.Keychain
+
+var (
+	_ authn.Keychain        = chainKeychain(nil)
+	_ authn.ContextKeychain = chainKeychain(nil)
+	_ fmt.Formatter         = chainKeychain(nil)
+	_ slog.LogValuer        = chainKeychain(nil)
+)
+
+// Resolve implements authn.Keychain.
+func (c chainKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	// The authn.Keychain interface has no context to pass on.
+	return c.ResolveContext(context.Background(), r)
+}
+
+// ResolveContext implements authn.ContextKeychain.
+func (c chainKeychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
+	for _, kc := range c {
+		a, err := authn.Resolve(ctx, kc, r)
 		if err != nil {
 			return nil, err
 		}
-		chain = append(chain, aad)
+		if a != authn.Anonymous {
+			return a, nil
+		}
 	}
-	return authn.NewMultiKeychain(chain...), nil
+	return authn.Anonymous, nil
 }
+
+func (c chainKeychain) String() string {
+	s := make([]string, len(c))
+	for i, kc := range c {
+		s[i] = fmt.Sprint(kc)
+	}
+	return "acr.Keychain[" + strings.Join(s, " ") + "]"
+}
+
+// GoString is String, for %#v.
+func (c chainKeychain) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c chainKeychain) Format(f fmt.State, verb rune) { formatString(f, verb, c.String()) }
+
+// LogValue lists the keychains in their order.
+func (c chainKeychain) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// dockerConfigKeychain is go-containerregistry's authn.DefaultKeychain, whose
+// authenticators it hands out in a type that prints without their secrets.
+type dockerConfigKeychain struct{}
+
+// Resolve implements authn.Keychain.
+func (k dockerConfigKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	// The authn.Keychain interface has no context to pass on.
+	return k.ResolveContext(context.Background(), r)
+}
+
+// ResolveContext implements authn.ContextKeychain.
+func (dockerConfigKeychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
+	a, err := authn.Resolve(ctx, authn.DefaultKeychain, r)
+	if err != nil || a == authn.Anonymous {
+		return a, err
+	}
+	return &credentials{source: "docker config", host: r.RegistryStr(), inner: a}, nil
+}
+
+func (dockerConfigKeychain) String() string { return "acr.DockerConfigKeychain" }

@@ -24,7 +24,7 @@ func resolve(t *testing.T, kc authn.Keychain, host string) *authn.AuthConfig {
 }
 
 func TestAADKeychainHosts(t *testing.T) {
-	f := newFakeACR(t)
+	f := newTestACR(t)
 	kc, err := NewAADKeychain(f.credential(), WithHosts(f.host()))
 	require.NoError(t, err)
 
@@ -34,7 +34,7 @@ func TestAADKeychainHosts(t *testing.T) {
 	assert.NotEmpty(t, got.IdentityToken)
 	again := resolve(t, kc, f.host())
 	assert.Equal(t, got.IdentityToken, again.IdentityToken, "one authenticator per host keeps its refresh token")
-	assert.EqualValues(t, 1, f.exchanges.Load())
+	assert.EqualValues(t, 1, f.exchanges())
 
 	for _, host := range []string{
 		"index.docker.io", "ghcr.io", "myacr.azurecr.io.evil.example", "evil.azurecr.io.attacker.com", "azurecr.io",
@@ -114,7 +114,7 @@ func TestEnvKeychain(t *testing.T) {
 }
 
 func TestNewKeychainOrder(t *testing.T) {
-	f := newFakeACR(t)
+	f := newTestACR(t)
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	t.Setenv(EnvApptainerUsername, "")
 	t.Setenv(EnvSingularityUsername, "env-user")
@@ -144,7 +144,7 @@ func (k fixedKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 }
 
 func TestKeychainsCompose(t *testing.T) {
-	f := newFakeACR(t)
+	f := newTestACR(t)
 	aad, err := NewAADKeychain(f.credential())
 	require.NoError(t, err)
 	other := authn.AuthConfig{Username: "ghcr-user", Password: "ghcr-token"}

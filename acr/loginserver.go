@@ -62,20 +62,21 @@ func ValidateRegistryName(name string) error {
 	return nil
 }
 
-// LoginServer returns the conventional login server of a registry in a cloud, such as
-// myacr.azurecr.io for "myACR" in AzurePublic. Registry names are case-insensitive and
-// login servers are lower case.
+// LoginServer returns the conventional login server of a registry in the cloud, such
+// as myacr.azurecr.io for "myACR" in AzurePublic. Registry names are case-insensitive
+// and login servers are lower case.
 //
 // Azure may assign a different login server (registries created with a domain-name
-// label get a hashed suffix), so prefer Registry.LoginServer from Registries.Get and
-// use this only when ARM is out of reach.
-func LoginServer(registryName string, cloud Cloud) (string, error) {
+// label get a hashed suffix), so prefer the one Azure Resource Manager reports
+// (package acr/arm: Registry.LoginServer, Registries.LoginServer) and use this only
+// when ARM is out of reach.
+func (c Cloud) LoginServer(registryName string) (string, error) {
 	if err := ValidateRegistryName(registryName); err != nil {
 		return "", err
 	}
-	suffix := cloud.LoginServerSuffix()
+	suffix := c.LoginServerSuffix()
 	if suffix == "" {
-		return "", fmt.Errorf("unknown cloud %v", cloud)
+		return "", fmt.Errorf("unknown cloud %v", c)
 	}
 	return strings.ToLower(registryName) + suffix, nil
 }

@@ -31,7 +31,7 @@ func TestLoginServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := LoginServer(tt.registry, tt.cloud)
+			got, err := tt.cloud.LoginServer(tt.registry)
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
 				var nerr *NameError
@@ -116,7 +116,7 @@ func FuzzValidateRegistryName(f *testing.F) {
 			require.ErrorIs(t, err, ErrInvalidName)
 			return
 		}
-		ls, err := LoginServer(name, AzurePublic)
+		ls, err := AzurePublic.LoginServer(name)
 		require.NoError(t, err)
 		assert.True(t, IsLoginServer(ls), ls)
 	})

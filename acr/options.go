@@ -3,7 +3,6 @@ package acr
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -29,10 +28,46 @@ const (
 	defaultMaxRetryAfter = time.Minute
 )
 
-// Option configures the data-plane calls of this package: Push, PushIndex, Pull,
-// ListTags, Catalog, NewAADAuthenticator and the keychains. A call ignores options that
-// have no meaning for it (WithJobs for a keychain, say).
-type Option func(*options) error
+// Option configures a call of this package. Each option applies to some calls only,
+// as its documentation says; a call given an option it does not take, or an invalid
+// value, fails with an *OptionError that names both.
+type Option struct {
+	name  string
+	calls call
+	apply func(*options) error
+}
+
+// call is a set of the calls that take options.
+type call uint8
+
+const (
+	callPush        call = 1 << iota // Push, PushIndex
+	callRead                         // Pull, ListTags, Catalog
+	callAAD                          // NewAADAuthenticator
+	callAADKeychain                  // NewAADKeychain
+	callEnvKeychain                  // NewEnvKeychain
+	callKeychain                     // NewKeychain
+
+	callsRegistry = callPush | callRead
+	callsAAD      = callAAD | callAADKeychain | callKeychain
+	callsHTTP     = callsRegistry | callsAAD
+	callsHosts    = callsRegistry | callAADKeychain | callEnvKeychain | callKeychain
+)
+
+// OptionError reports an option that a call rejected: an invalid value, an option the
+// call does not take, or options that conflict.
+type OptionError struct {
+	// Call is the function that was given the option, such as "acr.Push".
+	Call string
+	// Option is the option's name, such as "WithJobs".
+	Option string
+	Err    error
+}
+
+func (e *OptionError) Error() string { return e.Call + ": " + e.Option + ": " + e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *OptionError) Unwrap() error { return e.Err }
 
 type options struct {
 	logger        *slog.Logger
@@ -50,9 +85,10 @@ type options struct {
 	userAgent     string
 }
 
-func makeOptions(opts []Option) (*options, error) {
+// makeOptions applies opts for the call named name, which is one of c.
+func makeOptions(name string, c call, opts []Option) (*options, error) {
 	o := &options{
-		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:        slog.New(slog.DiscardHandler),
 		jobs:          defaultJobs,
 		attempts:      defaultAttempts,
 		backoff:       defaultBackoff,
@@ -61,13 +97,25 @@ func makeOptions(opts []Option) (*options, error) {
 		aadScope:      DefaultAADScope,
 		userAgent:     "hpcship-acr",
 	}
+	given := map[string]bool{}
 	for _, opt := range opts {
-		if err := opt(o); err != nil {
-			return nil, err
+		switch {
+		case opt.apply == nil:
+			return nil, &OptionError{Call: name, Option: "Option{}", Err: errors.New("the zero Option is not an option")}
+		case opt.calls&c == 0:
+			return nil, &OptionError{Call: name, Option: opt.name, Err: errors.New("not an option of this call")}
 		}
+		if err := opt.apply(o); err != nil {
+			return nil, &OptionError{Call: name, Option: opt.name, Err: err}
+		}
+		given[opt.name] = true
 	}
-	if o.auth != nil && o.keychain != nil {
-		return nil, errors.New("WithAuth and WithKeychain are mutually exclusive")
+	switch {
+	case given["WithAuth"] && given["WithKeychain"]:
+		return nil, &OptionError{Call: name, Option: "WithAuth", Err: errors.New("cannot be combined with WithKeychain")}
+	case given["WithHosts"] && c&callsRegistry != 0 && (given["WithAuth"] || given["WithKeychain"]):
+		return nil, &OptionError{Call: name, Option: "WithHosts", Err: errors.New(
+			"applies to the default keychain only: pass the hosts to the keychain given with WithKeychain")}
 	}
 	return o, nil
 }
@@ -79,37 +127,38 @@ type Progress struct {
 }
 
 // WithLogger sets where the package logs retries, token renewals and skipped
-// credentials. Log records never contain passwords, tokens or query strings.
-// The default is a logger that discards everything.
+// credentials. Log records never contain passwords, tokens or query strings. It applies
+// to every call but NewEnvKeychain, which logs nothing. The default is a logger that
+// discards everything.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) error {
+	return Option{name: "WithLogger", calls: callsHTTP, apply: func(o *options) error {
 		if l == nil {
 			return errors.New("logger must not be nil")
 		}
 		o.logger = l
 		return nil
-	}
+	}}
 }
 
-// WithJobs sets how many blobs upload at once. The default is 4, as in
-// go-containerregistry.
+// WithJobs sets how many blobs Push and PushIndex upload at once. The default is 4, as
+// in go-containerregistry.
 func WithJobs(n int) Option {
-	return func(o *options) error {
+	return Option{name: "WithJobs", calls: callPush, apply: func(o *options) error {
 		if n <= 0 {
 			return fmt.Errorf("jobs must be positive, got %d", n)
 		}
 		o.jobs = n
 		return nil
-	}
+	}}
 }
 
 // WithProgress sets a function that Push and PushIndex call, from one goroutine at a
 // time, as bytes reach the registry. The default is no progress reporting.
 func WithProgress(f func(Progress)) Option {
-	return func(o *options) error {
+	return Option{name: "WithProgress", calls: callPush, apply: func(o *options) error {
 		o.progress = f
 		return nil
-	}
+	}}
 }
 
 // WithRetry sets how often a request that failed with 408, 429, 5xx or a dropped
@@ -118,10 +167,11 @@ func WithProgress(f func(Progress)) Option {
 // the backoff, up to WithMaxRetryAfter. A blob upload whose data (a PATCH, which is
 // never resent into the same upload session) failed that way, or that the registry lost
 // (BLOB_UPLOAD_UNKNOWN), is started over from a new session, up to as many uploads in
-// all, with the same backoff. Every wait ends with the call's context. The default is 5
-// attempts starting at 250ms.
+// all, with the same backoff. Every wait ends with the call's context. It applies to
+// every call but NewEnvKeychain, which makes no request. The default is 5 attempts
+// starting at 250ms.
 func WithRetry(attempts int, backoff time.Duration) Option {
-	return func(o *options) error {
+	return Option{name: "WithRetry", calls: callsHTTP, apply: func(o *options) error {
 		if attempts <= 0 || attempts > 10 {
 			return fmt.Errorf("retry attempts must be 1 to 10, got %d", attempts)
 		}
@@ -130,40 +180,42 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 		}
 		o.attempts, o.backoff = attempts, backoff
 		return nil
-	}
+	}}
 }
 
 // WithMaxRetryAfter caps how long one wait requested by a Retry-After header may be.
-// The default is one minute.
+// It applies to every call but NewEnvKeychain. The default is one minute.
 func WithMaxRetryAfter(d time.Duration) Option {
-	return func(o *options) error {
+	return Option{name: "WithMaxRetryAfter", calls: callsHTTP, apply: func(o *options) error {
 		if d < 0 {
 			return fmt.Errorf("max Retry-After must not be negative, got %v", d)
 		}
 		o.maxRetryAfter = d
 		return nil
-	}
+	}}
 }
 
 // WithTransport sets the HTTP transport under the package's retry and
-// credential-stripping layer. The default is go-containerregistry's
-// remote.DefaultTransport.
+// credential-stripping layer. It applies to every call but NewEnvKeychain. The default
+// is go-containerregistry's remote.DefaultTransport.
 func WithTransport(t http.RoundTripper) Option {
-	return func(o *options) error {
+	return Option{name: "WithTransport", calls: callsHTTP, apply: func(o *options) error {
 		if t == nil {
 			return errors.New("transport must not be nil")
 		}
 		o.transport = t
 		return nil
-	}
+	}}
 }
 
 // WithHosts adds registry hosts, matched exactly including any port (such as
 // "127.0.0.1:5000" or "registry.internal.example"), for which the keychains of this
 // package hand out credentials in addition to ACR login servers (see IsLoginServer).
-// The default is ACR login servers only.
+// It applies to the keychains, and to Push, PushIndex, Pull, ListTags and Catalog when
+// they use the default keychain (given neither WithAuth nor WithKeychain). The default
+// is ACR login servers only.
 func WithHosts(hosts ...string) Option {
-	return func(o *options) error {
+	return Option{name: "WithHosts", calls: callsHosts, apply: func(o *options) error {
 		for _, h := range hosts {
 			if h == "" || strings.ContainsAny(h, "/@ ") {
 				return fmt.Errorf("host %q must be a bare host or host:port", h)
@@ -171,62 +223,64 @@ func WithHosts(hosts ...string) Option {
 			o.hosts = append(o.hosts, strings.ToLower(h))
 		}
 		return nil
-	}
+	}}
 }
 
-// WithAuth sets the credentials Push, Pull, ListTags and Catalog use. It cannot be
+// WithAuth sets the credentials Push, PushIndex, Pull, ListTags and Catalog use. It cannot be
 // combined with WithKeychain. The default is NewKeychain(nil): the environment, then
 // the docker config file.
 func WithAuth(a authn.Authenticator) Option {
-	return func(o *options) error {
+	return Option{name: "WithAuth", calls: callsRegistry, apply: func(o *options) error {
 		if a == nil {
 			return errors.New("authenticator must not be nil")
 		}
 		o.auth = a
 		return nil
-	}
+	}}
 }
 
-// WithKeychain sets the keychain Push, Pull, ListTags and Catalog take credentials
-// from. It cannot be combined with WithAuth. The default is NewKeychain(nil): the
+// WithKeychain sets the keychain Push, PushIndex, Pull, ListTags and Catalog take
+// credentials from. It cannot be combined with WithAuth. The default is NewKeychain(nil): the
 // environment, then the docker config file.
 func WithKeychain(k authn.Keychain) Option {
-	return func(o *options) error {
+	return Option{name: "WithKeychain", calls: callsRegistry, apply: func(o *options) error {
 		if k == nil {
 			return errors.New("keychain must not be nil")
 		}
 		o.keychain = k
 		return nil
-	}
+	}}
 }
 
 // WithAADScope sets the Azure AD scope requested for the token exchanged at
 // /oauth2/exchange. ACR also accepts Azure Resource Manager tokens unless the registry
-// disabled that ("https://management.azure.com/.default"). The default is
-// DefaultAADScope.
+// disabled that ("https://management.azure.com/.default"). It applies to
+// NewAADAuthenticator, NewAADKeychain and NewKeychain. The default is DefaultAADScope.
 func WithAADScope(scope string) Option {
-	return func(o *options) error {
+	return Option{name: "WithAADScope", calls: callsAAD, apply: func(o *options) error {
 		if scope == "" {
 			return errors.New("AAD scope must not be empty")
 		}
 		o.aadScope = scope
 		return nil
-	}
+	}}
 }
 
 // WithTenant sets the Azure AD tenant that tokens are requested from and that is sent
-// to /oauth2/exchange. The default is the credential's own tenant, and none is sent.
+// to /oauth2/exchange. It applies to NewAADAuthenticator, NewAADKeychain and
+// NewKeychain. The default is the credential's own tenant, and none is sent.
 func WithTenant(tenantID string) Option {
-	return func(o *options) error {
+	return Option{name: "WithTenant", calls: callsAAD, apply: func(o *options) error {
 		o.tenant = tenantID
 		return nil
-	}
+	}}
 }
 
-// WithUserAgent sets the User-Agent of registry requests. The default is "hpcship-acr".
+// WithUserAgent sets the User-Agent of registry requests, token exchanges included. It
+// applies to every call but NewEnvKeychain. The default is "hpcship-acr".
 func WithUserAgent(ua string) Option {
-	return func(o *options) error {
+	return Option{name: "WithUserAgent", calls: callsHTTP, apply: func(o *options) error {
 		o.userAgent = ua
 		return nil
-	}
+	}}
 }

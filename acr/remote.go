@@ -8,10 +8,13 @@ import (
 	"net/url"
 	"sync/atomic"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/hpcship/hpcship/internal/backoff"
 )
 
 // Push uploads img and its blobs to ref and returns the manifest digest. Blobs the
@@ -25,13 +28,13 @@ import (
 //
 // Rejected credentials give an *AuthError (errors.Is(err, ErrUnauthorized)).
 func Push(ctx context.Context, ref name.Reference, img v1.Image, opts ...Option) (v1.Hash, error) {
-	return push(ctx, ref, img, opts)
+	return push(ctx, "acr.Push", ref, img, opts)
 }
 
 // PushIndex uploads an image index, every image it lists and their blobs to ref, and
 // returns the index digest. Its defaults and errors are those of Push.
 func PushIndex(ctx context.Context, ref name.Reference, idx v1.ImageIndex, opts ...Option) (v1.Hash, error) {
-	return push(ctx, ref, idx, opts)
+	return push(ctx, "acr.PushIndex", ref, idx, opts)
 }
 
 type taggable interface {
@@ -39,8 +42,8 @@ type taggable interface {
 	Digest() (v1.Hash, error)
 }
 
-func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v1.Hash, error) {
-	o, err := makeOptions(opts)
+func push(ctx context.Context, call string, ref name.Reference, t taggable, opts []Option) (v1.Hash, error) {
+	o, err := makeOptions(call, callPush, opts)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -48,10 +51,7 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s: computing the digest: %w", ref, err)
 	}
-	ropts, err := o.remoteOptions(ctx, ref.Context().Registry)
-	if err != nil {
-		return v1.Hash{}, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, ref.Context().Registry)
 	var done chan struct{}
 	if o.progress != nil {
 		updates := make(chan v1.Update, 64)
@@ -71,7 +71,7 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 		<-done
 	}
 	if err != nil {
-		err = classify(ref.Context().RegistryStr(), err)
+		err = classify(ref.Context().RegistryStr(), redactError(err, secrets))
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			// ctx ended the wait before an upload restart: go-containerregistry
 			// reports the failure that led to the wait, the caller needs to know why
@@ -92,17 +92,14 @@ func push(ctx context.Context, ref name.Reference, t taggable, opts []Option) (v
 // ACR redirects layer reads to Azure Storage with a SAS in the URL. When storage fails,
 // the layer's error names the storage host and path; the SAS query is redacted.
 func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.Pull", callRead, opts)
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := o.remoteOptions(ctx, ref.Context().Registry)
-	if err != nil {
-		return nil, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, ref.Context().Registry)
 	img, err := remote.Image(ref, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), err))
+		return nil, fmt.Errorf("pulling %s: %w", ref, classify(ref.Context().RegistryStr(), redactError(err, secrets)))
 	}
 	// The image goes back unwrapped. A failed read at the storage a layer GET was
 	// redirected to comes back as a *url.Error that net/http builds above
@@ -120,17 +117,14 @@ func Pull(ctx context.Context, ref name.Reference, opts ...Option) (v1.Image, er
 // ListTags returns the tags of a repository, in the registry's order. The defaults and
 // errors are those of Push.
 func ListTags(ctx context.Context, repo name.Repository, opts ...Option) ([]string, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.ListTags", callRead, opts)
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := o.remoteOptions(ctx, repo.Registry)
-	if err != nil {
-		return nil, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, repo.Registry)
 	tags, err := remote.List(repo, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("listing tags of %s: %w", repo, classify(repo.RegistryStr(), err))
+		return nil, fmt.Errorf("listing tags of %s: %w", repo, classify(repo.RegistryStr(), redactError(err, secrets)))
 	}
 	return tags, nil
 }
@@ -140,49 +134,50 @@ func ListTags(ctx context.Context, repo name.Repository, opts ...Option) ([]stri
 // reader role are; repository-scoped tokens are not. The defaults and errors are those
 // of Push.
 func Catalog(ctx context.Context, reg name.Registry, opts ...Option) ([]string, error) {
-	o, err := makeOptions(opts)
+	o, err := makeOptions("acr.Catalog", callRead, opts)
 	if err != nil {
 		return nil, err
 	}
-	ropts, err := o.remoteOptions(ctx, reg)
-	if err != nil {
-		return nil, err
-	}
+	ropts, secrets := o.remoteOptions(ctx, reg)
 	repos, err := remote.Catalog(ctx, reg, ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("listing repositories of %s: %w", reg, classify(reg.RegistryStr(), err))
+		return nil, fmt.Errorf("listing repositories of %s: %w", reg, classify(reg.RegistryStr(), redactError(err, secrets)))
 	}
 	return repos, nil
 }
 
-// remoteOptions translates the options into go-containerregistry's for one registry.
-func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, error) {
+// remoteOptions translates the options into go-containerregistry's for one call to a
+// registry. The secrets the call sends are recorded in the returned set, so that its
+// errors can be redacted.
+func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remote.Option, *secretSet) {
+	secrets := &secretSet{}
+	tr := newRegistryTransport(reg.RegistryStr(), o)
+	tr.secrets = secrets
 	ropts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithJobs(o.jobs),
 		remote.WithUserAgent(o.userAgent),
-		remote.WithTransport(newRegistryTransport(reg.RegistryStr(), o)),
+		remote.WithTransport(tr),
 		// Status codes and dropped connections are retried below go-containerregistry,
 		// where Retry-After is honoured. go-containerregistry only starts failed blob
 		// uploads over; the predicate decides when and waits, so that the wait is capped
 		// and ends with ctx (go-containerregistry's own backoff sleeps through both).
 		remote.WithRetryStatusCodes(),
-		remote.WithRetryPredicate(o.uploadRestarter(ctx)),
+		remote.WithRetryPredicate(o.uploadRestarter(ctx, secrets)),
 		remote.WithRetryBackoff(remote.Backoff{Steps: o.attempts}),
 	}
 	switch {
-	case o.auth != nil:
+	case o.auth == authn.Anonymous:
 		ropts = append(ropts, remote.WithAuth(o.auth))
+	case o.auth != nil:
+		ropts = append(ropts, remote.WithAuth(&recordingAuth{inner: o.auth, secrets: secrets}))
 	case o.keychain != nil:
-		ropts = append(ropts, remote.WithAuthFromKeychain(o.keychain))
+		ropts = append(ropts, remote.WithAuthFromKeychain(recordingKeychain{inner: o.keychain, secrets: secrets}))
 	default:
-		kc, err := NewKeychain(nil, WithHosts(o.hosts...))
-		if err != nil {
-			return nil, err
-		}
-		ropts = append(ropts, remote.WithAuthFromKeychain(kc))
+		kc := newKeychain(nil, o)
+		ropts = append(ropts, remote.WithAuthFromKeychain(recordingKeychain{inner: kc, secrets: secrets}))
 	}
-	return ropts, nil
+	return ropts, secrets
 }
 
 // uploadRestarter returns go-containerregistry's retry predicate for one call. The
@@ -199,16 +194,16 @@ func (o *options) remoteOptions(ctx context.Context, reg name.Registry) ([]remot
 //
 // Before a restart it waits with the backoff of WithRetry, doubling with every restart
 // within the call, and gives up when ctx ends.
-func (o *options) uploadRestarter(ctx context.Context) func(error) bool {
+func (o *options) uploadRestarter(ctx context.Context, secrets *secretSet) func(error) bool {
 	var restarts atomic.Int64
 	return func(err error) bool {
 		if !restartable(err) {
 			return false
 		}
 		n := restarts.Add(1)
-		wait := backoffFor(o.backoff, int(n))
-		o.logger.WarnContext(ctx, "starting a blob upload over", "error", errString(err), "restart", n, "wait", wait)
-		return sleep(ctx, wait) == nil
+		wait := backoff.Exponential(o.backoff, maxBackoff, int(n))
+		o.logger.WarnContext(ctx, "starting a blob upload over", "error", secrets.redact(errString(err)), "restart", n, "wait", wait)
+		return backoff.Sleep(ctx, wait) == nil
 	}
 }
 

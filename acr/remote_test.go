@@ -22,8 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestPushPullFakeACR(t *testing.T) {
-	f := newFakeACR(t)
+func TestPushPull(t *testing.T) {
+	f := newTestACR(t)
+	adminUser, adminPass := f.AdminCredentials()
 	aad, err := NewAADKeychain(f.credential(), WithHosts(f.host()))
 	require.NoError(t, err)
 	tests := []struct {
@@ -31,7 +32,7 @@ func TestPushPullFakeACR(t *testing.T) {
 		auth Option
 	}{
 		{name: "azure AD", auth: WithKeychain(aad)},
-		{name: "admin", auth: WithKeychain(NewAdminKeychain(f.host(), f.adminUser, f.adminPass))},
+		{name: "admin", auth: WithKeychain(NewAdminKeychain(f.host(), adminUser, adminPass))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,20 +71,22 @@ func TestPushPullFakeACR(t *testing.T) {
 	}
 }
 
-func TestPushIndexFakeACR(t *testing.T) {
-	f := newFakeACR(t)
+func TestPushIndex(t *testing.T) {
+	f := newTestACR(t)
+	adminUser, adminPass := f.AdminCredentials()
 	idx, err := random.Index(1024, 2, 2)
 	require.NoError(t, err)
 	ref := mustRef(t, f.host()+"/hpc/multi:v1")
-	got, err := PushIndex(t.Context(), ref, idx, WithKeychain(NewAdminKeychain(f.host(), f.adminUser, f.adminPass)))
+	got, err := PushIndex(t.Context(), ref, idx, WithKeychain(NewAdminKeychain(f.host(), adminUser, adminPass)))
 	require.NoError(t, err)
 	want, err := idx.Digest()
 	require.NoError(t, err)
 	assert.Equal(t, want, got)
 }
 
-func TestPushWrongPasswordFakeACR(t *testing.T) {
-	f := newFakeACR(t)
+func TestPushWrongPassword(t *testing.T) {
+	f := newTestACR(t)
+	adminUser, _ := f.AdminCredentials()
 	sentinel := "Sentinel-" + randomString(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -91,7 +94,7 @@ func TestPushWrongPasswordFakeACR(t *testing.T) {
 	require.NoError(t, err)
 	ref := mustRef(t, f.host()+"/hpc/rdma:latest")
 
-	_, err = Push(t.Context(), ref, img, WithKeychain(NewAdminKeychain(f.host(), f.adminUser, sentinel)), WithLogger(logger))
+	_, err = Push(t.Context(), ref, img, WithKeychain(NewAdminKeychain(f.host(), adminUser, sentinel)), WithLogger(logger))
 	require.ErrorIs(t, err, ErrUnauthorized)
 	var aerr *AuthError
 	require.ErrorAs(t, err, &aerr)
@@ -99,13 +102,13 @@ func TestPushWrongPasswordFakeACR(t *testing.T) {
 	assert.NotContains(t, err.Error(), sentinel)
 	assert.NotContains(t, logs.String(), sentinel)
 
-	_, err = Pull(t.Context(), ref, WithAuth(&staticBasic{user: f.adminUser, pass: sentinel}))
+	_, err = Pull(t.Context(), ref, WithAuth(&staticBasic{user: adminUser, pass: sentinel}))
 	require.ErrorIs(t, err, ErrUnauthorized)
 	assert.NotContains(t, err.Error(), sentinel)
 }
 
 func TestOptionsConflict(t *testing.T) {
-	f := newFakeACR(t)
+	f := newTestACR(t)
 	img, err := random.Image(512, 1)
 	require.NoError(t, err)
 	ref := mustRef(t, f.host()+"/x:y")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/hpcship/hpcship/internal/backoff"
 )
 
 // registryTransport sits under go-containerregistry's transports (and under the
@@ -41,6 +42,8 @@ type registryTransport struct {
 	backoff       time.Duration
 	maxRetryAfter time.Duration
 	logger        *slog.Logger
+	// secrets, if not nil, records the credentials of the Authorization headers sent.
+	secrets *secretSet
 }
 
 // maxBackoff caps the doubling backoff between two tries of one request.
@@ -80,6 +83,9 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			out.Header.Del("Authorization")
 			out.Header.Del("Cookie")
 		}
+		if a := out.Header.Get("Authorization"); a != "" {
+			t.secrets.addAuthorization(a)
+		}
 		if req.GetBody != nil {
 			body, err := req.GetBody()
 			if err != nil {
@@ -94,7 +100,7 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			// Nothing to replay, but a throttled upload still waits as asked before
 			// go-containerregistry starts it over.
 			if retry && !inPlace && resp != nil && resp.Header.Get("Retry-After") != "" {
-				if werr := sleep(ctx, wait); werr != nil {
+				if werr := backoff.Sleep(ctx, wait); werr != nil {
 					resp.Body.Close()
 					return nil, werr
 				}
@@ -107,7 +113,7 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
@@ -115,9 +121,9 @@ func (t *registryTransport) RoundTrip(req *http.Request) (*http.Response, error)
 
 // classify says whether an answer is worth another try and how long to wait first.
 func (t *registryTransport) classify(resp *http.Response, err error, attempt int) (bool, time.Duration) {
-	backoff := backoffFor(t.backoff, attempt)
+	wait := backoff.Exponential(t.backoff, maxBackoff, attempt)
 	if err != nil {
-		return isTransient(err), backoff
+		return isTransient(err), wait
 	}
 	switch resp.StatusCode {
 	case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
@@ -128,18 +134,7 @@ func (t *registryTransport) classify(resp *http.Response, err error, attempt int
 	if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 		return true, min(d, t.maxRetryAfter)
 	}
-	return true, backoff
-}
-
-// backoffFor returns the wait before try attempt+1: base doubled for every earlier try,
-// capped at maxBackoff, plus up to a fifth of that as jitter.
-func backoffFor(base time.Duration, attempt int) time.Duration {
-	backoff := base
-	for i := 1; i < attempt && backoff < maxBackoff; i++ {
-		backoff *= 2
-	}
-	backoff = min(backoff, maxBackoff)
-	return backoff + time.Duration(rand.Int64N(int64(backoff)/5+1))
+	return true, wait
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
@@ -170,20 +165,6 @@ func isTransient(err error) bool {
 	}
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }
 
 func statusOf(resp *http.Response) int {

@@ -17,7 +17,7 @@ import (
 
 func testTransport(t *testing.T, host string, opts ...Option) *registryTransport {
 	t.Helper()
-	o, err := makeOptions(append([]Option{WithRetry(3, time.Millisecond)}, opts...))
+	o, err := makeOptions("acr.Push", callPush, append([]Option{WithRetry(3, time.Millisecond)}, opts...))
 	require.NoError(t, err)
 	return newRegistryTransport(host, o)
 }
@@ -212,7 +212,7 @@ func TestBackoffIsCapped(t *testing.T) {
 
 func TestWithRetryBounds(t *testing.T) {
 	for _, opt := range []Option{WithRetry(0, 0), WithRetry(11, 0), WithRetry(3, -time.Second), WithRetry(3, time.Hour), WithMaxRetryAfter(-1)} {
-		_, err := makeOptions([]Option{opt})
+		_, err := makeOptions("acr.Push", callPush, []Option{opt})
 		assert.Error(t, err)
 	}
 }

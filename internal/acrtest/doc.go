@@ -2,8 +2,9 @@
 // integration tests and examples of the acr package and the workflow built on it.
 //
 // Start launches a real Debian docker-registry (distribution 2.8) with token
-// authentication, and in front of it an in-process proxy on the same host:port that
-// clients use, as ACR serves its token endpoints from the login server itself:
+// authentication, or go-containerregistry's in-memory registry (WithInMemoryRegistry),
+// and in front of it an in-process proxy on the host:port that clients use, as ACR
+// serves its token endpoints from the login server itself:
 //
 //	ggcr / acr client                proxy 127.0.0.1:P (LoginServer)            docker-registry 127.0.0.1:B
 //	─────────────────                ──────────────────────────────             ─────────────────────────
@@ -41,6 +42,12 @@
 // counts exchanges, grants, expired tokens, faults, and any Authorization header that
 // reached storage.
 //
-// Requirements: /usr/bin/docker-registry (Debian package docker-registry). Without it Start
-// skips the test, or fails it under HPCSHIP_INTEGRATION=1 (see internal/testenv).
+// WithInMemoryRegistry puts go-containerregistry's in-memory registry behind the same
+// proxy instead of docker-registry: the proxy then checks access tokens as docker-registry
+// would, and nothing needs installing. Unit tests and examples use it; integration tests
+// use docker-registry.
+//
+// Requirements: /usr/bin/docker-registry (Debian package docker-registry), unless
+// WithInMemoryRegistry. Without it Start skips the test, or fails it under
+// HPCSHIP_INTEGRATION=1 (see internal/testenv).
 package acrtest

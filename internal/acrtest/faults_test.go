@@ -139,7 +139,11 @@ func TestSlowPushOutlivesAccessToken(t *testing.T) {
 }
 
 func TestBlobRedirect(t *testing.T) {
-	r := acrtest.Start(t, acrtest.WithBlobRedirect())
+	forEachBackend(t, testBlobRedirect)
+}
+
+func testBlobRedirect(t *testing.T, opts ...acrtest.Option) {
+	r := acrtest.Start(t, append(opts, acrtest.WithBlobRedirect())...)
 	user, password := r.AdminCredentials()
 
 	// ggcr: the blobs come from storage and no credential goes with them, for basic and

@@ -92,7 +92,11 @@ func roundTrip(ctx context.Context, t *testing.T, r *acrtest.Registry, repo stri
 }
 
 func TestPushPull(t *testing.T) {
-	r := acrtest.Start(t)
+	forEachBackend(t, testPushPull)
+}
+
+func testPushPull(t *testing.T, opts ...acrtest.Option) {
+	r := acrtest.Start(t, opts...)
 	user, password := r.AdminCredentials()
 
 	tests := []struct {
@@ -127,4 +131,11 @@ func TestPushPull(t *testing.T) {
 			assert.Greater(t, r.Stats().AccessTokens[tt.grant], before, "access tokens granted by %s", tt.grant)
 		})
 	}
+}
+
+// forEachBackend runs test against docker-registry and against the in-memory registry,
+// which must behave alike behind the proxy.
+func forEachBackend(t *testing.T, test func(t *testing.T, opts ...acrtest.Option)) {
+	t.Run("docker-registry", func(t *testing.T) { test(t) })
+	t.Run("in-memory", func(t *testing.T) { test(t, acrtest.WithInMemoryRegistry()) })
 }

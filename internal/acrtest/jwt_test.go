@@ -108,9 +108,20 @@ func mustSignF(f *testing.F, s *signer) string {
 }
 
 // TestRegistryAcceptsAccessTokens checks with docker-registry itself that the access
-// tokens are in the format it accepts, and that it refuses the variants it must.
+// tokens are in the format it accepts, and that it refuses the variants it must; and
+// that the in-memory registry's token check, behind the proxy, agrees.
 func TestRegistryAcceptsAccessTokens(t *testing.T) {
-	r := Start(t)
+	t.Run("docker-registry", func(t *testing.T) {
+		r := Start(t)
+		testRegistryAcceptsAccessTokens(t, r, r.Backend())
+	})
+	t.Run("in-memory", func(t *testing.T) {
+		r := Start(t, WithInMemoryRegistry())
+		testRegistryAcceptsAccessTokens(t, r, r.LoginServer())
+	})
+}
+
+func testRegistryAcceptsAccessTokens(t *testing.T, r *Registry, host string) {
 	now := time.Now()
 	valid := acrClaims{
 		Iss: issuer, Aud: r.service, Sub: "admin", Nbf: now.Unix(), Iat: now.Unix(), Exp: now.Add(time.Minute).Unix(),
@@ -145,7 +156,7 @@ func TestRegistryAcceptsAccessTokens(t *testing.T) {
 				c = tt.claims(c)
 			}
 			token := mustSign(t, tt.signer, c)
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+r.Backend()+"/v2/demo/app/tags/list", nil)
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+host+"/v2/demo/app/tags/list", nil)
 			require.NoError(t, err)
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)

@@ -47,7 +47,8 @@ const (
 	msgTooManyRequests = "Too many requests. Please visit https://aka.ms/acr/skus#sku-feature-matrix to view limits of all service tiers."
 )
 
-// writeErrors answers with ACR's error body. The message must not contain secrets.
+// writeErrors answers with ACR's error body. The message contains no secret unless
+// WithEchoedCredentials asks for them.
 func writeErrors(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -88,8 +89,26 @@ func (r *Registry) refuse(w http.ResponseWriter, req *http.Request, err error) {
 	msg := re.reason
 	if re.status == http.StatusUnauthorized {
 		msg = msgUnauthorized + " " + re.reason
+		if r.opts.echoCredentials {
+			msg += " (sent: " + sentCredentials(req) + ")"
+		}
 	}
 	writeErrors(w, re.status, re.code, msg)
+}
+
+// sentCredentials lists the credentials a token request carried, for
+// WithEchoedCredentials.
+func sentCredentials(req *http.Request) string {
+	var sent []string
+	if a := req.Header.Get("Authorization"); a != "" {
+		sent = append(sent, "Authorization: "+a)
+	}
+	for _, k := range []string{"username", "password", "refresh_token", "access_token"} {
+		if v := req.PostForm.Get(k); v != "" {
+			sent = append(sent, k+"="+v)
+		}
+	}
+	return strings.Join(sent, ", ")
 }
 
 // parseForm reads a form-encoded body (and the query) of at most 1 MiB.

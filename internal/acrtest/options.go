@@ -1,6 +1,7 @@
 package acrtest
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,32 @@ type options struct {
 	requestDelay             time.Duration
 	blobRedirect             bool
 	armAudienceDisabled      bool
+	echoCredentials          bool
+	inMemory                 bool
 	logger                   *slog.Logger
+}
+
+// newOptions applies opts over the defaults and rejects combinations that cannot work.
+func newOptions(opts []Option) (options, error) {
+	o := options{
+		adminUser:  "admin",
+		refreshTTL: defaultRefreshTTL,
+		accessTTL:  defaultAccessTTL,
+		retryAfter: time.Second,
+		logger:     slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	if o.adminPassword == "" {
+		o.adminPassword = rand.Text()
+	}
+	if o.tenant == "" {
+		o.tenant = newGUID()
+	}
+	return o, nil
 }
 
 // ACR's token lifetimes as observed on real registries (see the package documentation).
@@ -154,6 +180,32 @@ func WithBlobRedirect() Option {
 func WithARMAudienceDisabled() Option {
 	return func(o *options) error {
 		o.armAudienceDisabled = true
+		return nil
+	}
+}
+
+// WithInMemoryRegistry serves /v2/ from go-containerregistry's in-memory registry
+// (pkg/registry) in the test process instead of docker-registry, so that Start needs no
+// binary and never skips. The proxy then checks access tokens itself as docker-registry
+// does: signature, issuer, audience, expiry and the scope each request needs, answering
+// 401 with error="invalid_token" or "insufficient_scope" challenges. Everything else,
+// token endpoints, faults, delays and Stats, is the same. Images live in memory until the
+// test ends, and Backend returns "". The default is docker-registry.
+func WithInMemoryRegistry() Option {
+	return func(o *options) error {
+		o.inMemory = true
+		return nil
+	}
+}
+
+// WithEchoedCredentials makes the token endpoints repeat, in the message of their 401
+// answers, the credentials they were sent: the Authorization header and the password,
+// refresh_token and access_token form fields, as careless registries and proxies do.
+// It tests that clients keep such answers out of their errors and logs. The proxy's own
+// log still never shows them. The default echoes nothing.
+func WithEchoedCredentials() Option {
+	return func(o *options) error {
+		o.echoCredentials = true
 		return nil
 	}
 }

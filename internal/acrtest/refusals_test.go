@@ -272,7 +272,11 @@ func sleepPast(t *testing.T, exp any) {
 }
 
 func TestChallenge(t *testing.T) {
-	r := acrtest.Start(t)
+	forEachBackend(t, testChallenge)
+}
+
+func testChallenge(t *testing.T, opts ...acrtest.Option) {
+	r := acrtest.Start(t, opts...)
 	ls := r.LoginServer()
 	_, port, _ := strings.Cut(ls, ":")
 	tests := []struct {
@@ -311,7 +315,11 @@ func TestChallenge(t *testing.T) {
 // Check that errors from the token endpoint surface in ggcr as transport errors, so the
 // acr package's typed errors can be built on them.
 func TestRefusalIsTransportError(t *testing.T) {
-	r := acrtest.Start(t)
+	forEachBackend(t, testRefusalIsTransportError)
+}
+
+func testRefusalIsTransportError(t *testing.T, opts ...acrtest.Option) {
+	r := acrtest.Start(t, opts...)
 	ref, err := name.ParseReference(r.LoginServer() + "/demo/app:v1")
 	require.NoError(t, err)
 	_, err = remote.Image(ref, remote.WithContext(t.Context()), remote.WithAuth(&authn.Basic{Username: acrtest.NullGUID, Password: "x.y.z"}))

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
+
 	"github.com/hpcship/hpcship/internal/testenv"
 )
 
@@ -40,8 +42,10 @@ type Registry struct {
 	opts    options
 	log     *slog.Logger
 	service string // the proxy's host:port: login server, token audience and "service"
-	backend string // docker-registry's host:port
+	backend string // docker-registry's host:port; "" for the in-memory registry
 	dataDir string // docker-registry's storage root
+	// backendTransport carries the proxy's own requests to the registry.
+	backendTransport http.RoundTripper
 
 	acrKey *signer // signs refresh and access tokens; its certificate is the rootcertbundle
 	aadKey *signer // the Azure AD stand-in's token signing key
@@ -58,40 +62,60 @@ type Registry struct {
 // a free 127.0.0.1 port, and in front of it, on another free 127.0.0.1 port, a proxy that
 // serves ACR's /oauth2/exchange and /oauth2/token and forwards /v2/ to the registry
 // keeping the client's Host header. Clients use LoginServer; the registry's 401 challenges
-// name the proxy as realm and service, as ACR names the login server.
+// name the proxy as realm and service, as ACR names the login server. With
+// WithInMemoryRegistry the proxy serves /v2/ from go-containerregistry's in-memory
+// registry instead, checking the access tokens itself.
 //
 // Start skips t when docker-registry is not installed (fails it under
-// HPCSHIP_INTEGRATION=1) and stops everything when t ends. Defaults: admin user "admin"
-// with a random password (WithAdmin), a random tenant (WithTenant), refresh tokens valid
-// for 3h15m (WithRefreshTokenTTL), access tokens for 75 minutes (WithAccessTokenTTL), no
-// faults (WithFaults, WithTokenEndpointFaults, WithRetryAfter 1 s), no added latency
-// (WithRequestDelay), blobs served by the registry (WithBlobRedirect), Azure AD tokens for
-// ACR's and ARM's audiences accepted (WithARMAudienceDisabled), and a logger that discards
-// (WithLogger).
+// HPCSHIP_INTEGRATION=1) and stops everything when t ends. Defaults: docker-registry
+// (WithInMemoryRegistry), admin user "admin" with a random password (WithAdmin), a random
+// tenant (WithTenant), refresh tokens valid for 3h15m (WithRefreshTokenTTL), access tokens
+// for 75 minutes (WithAccessTokenTTL), no faults (WithFaults, WithTokenEndpointFaults,
+// WithRetryAfter 1 s), no added latency (WithRequestDelay), blobs served by the registry
+// (WithBlobRedirect), Azure AD tokens for ACR's and ARM's audiences accepted
+// (WithARMAudienceDisabled), error bodies without the credentials sent
+// (WithEchoedCredentials), and a logger that discards (WithLogger).
 func Start(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
-	bin := testenv.Require(t, "docker-registry")
-	if bin == nil {
-		return nil
+	o, err := newOptions(opts)
+	if err != nil {
+		t.Fatalf("acrtest: %v", err)
 	}
-	o := options{
-		adminUser:  "admin",
-		refreshTTL: defaultRefreshTTL,
-		accessTTL:  defaultAccessTTL,
-		retryAfter: time.Second,
-		logger:     slog.New(slog.DiscardHandler),
-	}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			t.Fatalf("acrtest: %v", err)
+	var bin string
+	if !o.inMemory {
+		paths := testenv.Require(t, "docker-registry")
+		if paths == nil {
+			return nil
 		}
+		bin = paths[0]
 	}
-	if o.adminPassword == "" {
-		o.adminPassword = rand.Text()
+	r, err := newRegistry(t, o)
+	if err != nil {
+		t.Fatalf("acrtest: %v", err)
 	}
-	if o.tenant == "" {
-		o.tenant = newGUID()
+	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("acrtest: listening for the proxy: %v", err)
 	}
+	r.service = proxyLn.Addr().String()
+
+	var v2 http.Handler
+	if o.inMemory {
+		v2, err = r.inMemoryBackend(t)
+	} else {
+		v2, err = r.dockerRegistryBackend(t, bin)
+	}
+	if err != nil {
+		proxyLn.Close()
+		t.Fatalf("acrtest: %v", err)
+	}
+	r.serve(t, proxyLn, v2)
+	r.log.Info("acrtest registry started", "login_server", r.service, "backend", r.backend, "in_memory", o.inMemory)
+	return r
+}
+
+// newRegistry makes the registry's keys and counters.
+func newRegistry(t testing.TB, o options) (*Registry, error) {
 	r := &Registry{
 		t:       t,
 		opts:    o,
@@ -101,37 +125,32 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		stats:   newStats(),
 		dataDir: filepath.Join(t.TempDir(), "data"),
 	}
-	if err := r.generateKeys(); err != nil {
-		t.Fatalf("acrtest: %v", err)
-	}
+	return r, r.generateKeys()
+}
 
-	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("acrtest: listening for the proxy: %v", err)
-	}
-	r.service = proxyLn.Addr().String()
-
-	if o.blobRedirect {
-		r.storage, err = startStorage(r)
+// dockerRegistryBackend starts docker-registry, and storage if blobs are redirected,
+// and returns the handler that forwards /v2/ requests to docker-registry.
+func (r *Registry) dockerRegistryBackend(t testing.TB, bin string) (http.Handler, error) {
+	if r.opts.blobRedirect {
+		st, err := startStorage(r, r.fileBlobs)
 		if err != nil {
-			proxyLn.Close()
-			t.Fatalf("acrtest: %v", err)
+			return nil, err
 		}
-		t.Cleanup(r.storage.close)
+		r.storage = st
+		t.Cleanup(st.close)
 	}
-
-	if err := r.startBackend(t, bin[0]); err != nil {
-		proxyLn.Close()
-		t.Fatalf("acrtest: %v", err)
+	if err := r.startBackend(t, bin); err != nil {
+		return nil, err
 	}
-
 	backendURL := &url.URL{Scheme: "http", Host: r.backend}
 	transport := &http.Transport{
 		Proxy:               nil,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	rp := &httputil.ReverseProxy{
+	t.Cleanup(transport.CloseIdleConnections)
+	r.backendTransport = transport
+	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(backendURL)
 			// Keep the client's Host: docker-registry builds upload Locations from it, and
@@ -141,23 +160,41 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		Transport:      transport,
 		ModifyResponse: r.rewriteChallenge,
 		ErrorLog:       slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+	}, nil
+}
+
+// inMemoryBackend returns go-containerregistry's in-memory registry behind the checks
+// docker-registry makes of access tokens, and starts storage for it if blobs are
+// redirected.
+func (r *Registry) inMemoryBackend(t testing.TB) (http.Handler, error) {
+	reg := registry.New(registry.Logger(slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)))
+	gated := r.requireAccessToken(reg)
+	r.backendTransport = handlerTransport{gated}
+	if r.opts.blobRedirect {
+		st, err := startStorage(r, inMemoryBlobs(reg))
+		if err != nil {
+			return nil, err
+		}
+		r.storage = st
+		t.Cleanup(st.close)
 	}
+	return gated, nil
+}
+
+// serve runs the proxy on ln until t ends: the token endpoints, and /v2/ through the
+// proxy's own checks to v2.
+func (r *Registry) serve(t testing.TB, ln net.Listener, v2 http.Handler) {
 	mux := http.NewServeMux()
 	mux.Handle("/oauth2/exchange", r.tokenEndpoint(r.serveExchange))
 	mux.Handle("/oauth2/token", r.tokenEndpoint(r.serveToken))
-	mux.Handle("/v2/", r.v2Handler(rp, transport))
+	mux.Handle("/v2/", r.v2Handler(v2))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
-	go srv.Serve(proxyLn) // Serve returns ErrServerClosed on Close.
-	t.Cleanup(func() {
-		srv.Close()
-		transport.CloseIdleConnections()
-	})
-	r.log.Info("acrtest registry started", "login_server", r.service, "backend", r.backend)
-	return r
+	go srv.Serve(ln) // Serve returns ErrServerClosed on Close.
+	t.Cleanup(func() { srv.Close() })
 }
 
 // LoginServer returns the proxy's address, "127.0.0.1:PORT": what clients use as the
@@ -165,7 +202,8 @@ func Start(t testing.TB, opts ...Option) *Registry {
 func (r *Registry) LoginServer() string { return r.service }
 
 // Backend returns docker-registry's own address, "127.0.0.1:PORT", for checks that bypass
-// the proxy. It still requires tokens, see AccessToken.
+// the proxy. It still requires tokens, see AccessToken. With WithInMemoryRegistry it
+// returns "": that registry has no address of its own.
 func (r *Registry) Backend() string { return r.backend }
 
 // AdminCredentials returns the admin user and password.

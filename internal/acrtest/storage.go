@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,24 +18,28 @@ import (
 )
 
 // storage stands in for Azure Blob Storage behind ACR's blob redirects: it serves blobs
-// straight from docker-registry's filesystem to anyone holding a signed, unexpired URL,
-// and, like Azure Storage, refuses requests that carry an Authorization header.
+// straight from the registry's storage to anyone holding a signed, unexpired URL, and,
+// like Azure Storage, refuses requests that carry an Authorization header.
 type storage struct {
 	r    *Registry
 	host string // host:port of the listener
 	key  []byte // signs the URLs' "sig", as a storage account key signs a SAS
 	srv  *http.Server
+	blob blobServer
 }
+
+// blobServer answers a GET or HEAD of the blob sha256:hex from the registry's storage.
+type blobServer func(w http.ResponseWriter, req *http.Request, hex string)
 
 // sasTTL is how long a redirect URL stays valid.
 const sasTTL = 10 * time.Minute
 
-func startStorage(r *Registry) (*storage, error) {
+func startStorage(r *Registry, blob blobServer) (*storage, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listening for storage: %w", err)
 	}
-	s := &storage{r: r, host: ln.Addr().String(), key: []byte(rand.Text())}
+	s := &storage{r: r, host: ln.Addr().String(), key: []byte(rand.Text()), blob: blob}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) // Serve returns ErrServerClosed on Close.
 	return s, nil
@@ -92,7 +97,16 @@ func (s *storage) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			"Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.")
 		return
 	}
-	f, err := os.Open(filepath.Join(s.r.dataDir, filepath.FromSlash(req.URL.Path)))
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Server", "Windows-Azure-Blob/1.0")
+	w.Header().Set("X-Ms-Blob-Type", "BlockBlob")
+	w.Header().Set("Etag", `"`+m[2]+`"`)
+	s.blob(w, req, m[2])
+}
+
+// fileBlobs serves blobs from docker-registry's filesystem.
+func (r *Registry) fileBlobs(w http.ResponseWriter, req *http.Request, hex string) {
+	f, err := os.Open(filepath.Join(r.dataDir, filepath.FromSlash(req.URL.Path)))
 	if err != nil {
 		storageError(w, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.")
 		return
@@ -103,11 +117,51 @@ func (s *storage) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		storageError(w, http.StatusInternalServerError, "InternalError", "The server encountered an internal error.")
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Server", "Windows-Azure-Blob/1.0")
-	w.Header().Set("X-Ms-Blob-Type", "BlockBlob")
-	w.Header().Set("Etag", `"`+m[2]+`"`)
 	http.ServeContent(w, req, "", fi.ModTime(), f)
+}
+
+// inMemoryBlobs serves blobs from go-containerregistry's in-memory registry, whose blob
+// store is shared by all repositories, asking it without credentials as storage does.
+func inMemoryBlobs(reg http.Handler) blobServer {
+	return func(w http.ResponseWriter, req *http.Request, hex string) {
+		get := req.Clone(req.Context())
+		get.URL.Path = "/v2/storage/blobs/sha256:" + hex
+		get.URL.RawQuery = ""
+		reg.ServeHTTP(&blobNotFound{ResponseWriter: w}, get)
+	}
+}
+
+// blobNotFound passes a registry's answer on, except that a 404 becomes Azure
+// Storage's BlobNotFound.
+type blobNotFound struct {
+	http.ResponseWriter
+	missing bool
+}
+
+func (b *blobNotFound) WriteHeader(status int) {
+	if status == http.StatusNotFound {
+		b.missing = true
+		storageError(b.ResponseWriter, status, "BlobNotFound", "The specified blob does not exist.")
+		return
+	}
+	b.ResponseWriter.WriteHeader(status)
+}
+
+func (b *blobNotFound) Write(p []byte) (int, error) {
+	if b.missing {
+		return len(p), nil
+	}
+	return b.ResponseWriter.Write(p)
+}
+
+// handlerTransport serves the proxy's own requests to the in-memory registry in this
+// process.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, req)
+	return rec.Result(), nil
 }
 
 // storageError answers as Azure Storage does: an XML error body.

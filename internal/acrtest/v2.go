@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
 
 // v2Handler serves /v2/: it counts, injects faults, refuses expired access tokens,
 // redirects blob downloads to storage when enabled, and forwards the rest to the registry.
-func (r *Registry) v2Handler(forward http.Handler, transport http.RoundTripper) http.Handler {
+func (r *Registry) v2Handler(forward http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.count(func(s *Stats) { s.V2Requests++ })
 		if d := r.opts.requestDelay; d > 0 {
@@ -32,7 +33,7 @@ func (r *Registry) v2Handler(forward http.Handler, transport http.RoundTripper) 
 			return
 		}
 		if r.storage != nil && req.Method == http.MethodGet {
-			if m := blobPath.FindStringSubmatch(req.URL.Path); m != nil && r.redirectBlob(w, req, transport, m[2]) {
+			if m := blobPath.FindStringSubmatch(req.URL.Path); m != nil && r.redirectBlob(w, req, m[2]) {
 				return
 			}
 		}
@@ -96,8 +97,12 @@ func requiredScope(req *http.Request) string {
 // signed storage URL, as ACR does. It asks the registry with HEAD and the client's own
 // Authorization, so only authorized requests are redirected; it returns false, having
 // written nothing, when the registry would not serve the blob.
-func (r *Registry) redirectBlob(w http.ResponseWriter, req *http.Request, transport http.RoundTripper, digest string) bool {
-	head, err := http.NewRequestWithContext(req.Context(), http.MethodHead, "http://"+r.backend+req.URL.Path, nil)
+func (r *Registry) redirectBlob(w http.ResponseWriter, req *http.Request, digest string) bool {
+	backend := r.backend
+	if backend == "" {
+		backend = r.service // the in-memory registry, served in this process
+	}
+	head, err := http.NewRequestWithContext(req.Context(), http.MethodHead, "http://"+backend+req.URL.Path, nil)
 	if err != nil {
 		return false
 	}
@@ -105,7 +110,7 @@ func (r *Registry) redirectBlob(w http.ResponseWriter, req *http.Request, transp
 	if a := req.Header.Get("Authorization"); a != "" {
 		head.Header.Set("Authorization", a)
 	}
-	resp, err := transport.RoundTrip(head)
+	resp, err := r.backendTransport.RoundTrip(head)
 	if err != nil {
 		return false
 	}
@@ -116,5 +121,47 @@ func (r *Registry) redirectBlob(w http.ResponseWriter, req *http.Request, transp
 	r.count(func(s *Stats) { s.BlobRedirects++ })
 	w.Header().Set("Docker-Content-Digest", digest)
 	http.Redirect(w, req, r.storage.signedURL(digest), http.StatusTemporaryRedirect)
+	return true
+}
+
+// requireAccessToken refuses, as docker-registry does, a request without an access token
+// that this registry issued, for this service, unexpired, and granting the scope the
+// request needs: 401 with a challenge that says what is missing.
+func (r *Registry) requireAccessToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			w.Header().Set("WWW-Authenticate", r.challenge(req, ""))
+			writeErrors(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+		var c acrClaims
+		err := r.acrKey.verify(token, &c)
+		if err != nil || c.Iss != issuer || c.Aud != r.service || time.Now().Unix() >= c.Exp {
+			w.Header().Set("WWW-Authenticate", r.challenge(req, "invalid_token"))
+			writeErrors(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+		if scope := requiredScope(req); scope != "" && !grants(c.Access, scope) {
+			w.Header().Set("WWW-Authenticate", r.challenge(req, "insufficient_scope"))
+			writeErrors(w, http.StatusUnauthorized, "UNAUTHORIZED", "authentication required")
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// grants reports whether the access entries allow every action of scope
+// ("type:name:action[,action...]").
+func grants(access []accessEntry, scope string) bool {
+	i, j := strings.Index(scope, ":"), strings.LastIndex(scope, ":")
+	typ, name, actions := scope[:i], scope[i+1:j], strings.Split(scope[j+1:], ",")
+	for _, action := range actions {
+		if !slices.ContainsFunc(access, func(e accessEntry) bool {
+			return e.Type == typ && e.Name == name && (slices.Contains(e.Actions, action) || slices.Contains(e.Actions, "*"))
+		}) {
+			return false
+		}
+	}
 	return true
 }

@@ -1,4 +1,4 @@
-package acr
+package arm
 
 import (
 	"context"
@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerregistry/armcontainerregistry"
+
+	"github.com/hpcship/hpcship/acr"
 )
 
 // SKU is a registry's service tier.
@@ -75,7 +77,7 @@ func (c AdminCredentials) String() string {
 }
 
 // GoString shows the user name and hides the passwords.
-func (c AdminCredentials) GoString() string { return "acr.AdminCredentials" + c.String() }
+func (c AdminCredentials) GoString() string { return "arm.AdminCredentials" + c.String() }
 
 // LogValue shows the user name and hides the passwords.
 func (c AdminCredentials) LogValue() slog.Value {
@@ -96,51 +98,51 @@ type NameAvailability struct {
 // Resource Manager, as `az acr create/show/credential show/check-name` do.
 type Registries struct {
 	client       *armcontainerregistry.RegistriesClient
-	cloud        Cloud
+	cloud        acr.Cloud
 	pollInterval time.Duration
 }
 
-// ManagementOption configures NewRegistries.
-type ManagementOption func(*managementOptions) error
+// Option configures NewRegistries.
+type Option func(*options) error
 
-type managementOptions struct {
-	cloud        Cloud
-	transport    policy.Transporter
+type options struct {
+	cloud        acr.Cloud
+	client       *http.Client
 	pollInterval time.Duration
 }
 
 // WithCloud sets the Azure cloud whose Resource Manager is called. The credential must
 // belong to the same cloud (azidentity's ClientOptions.Cloud). The default is
 // AzurePublic.
-func WithCloud(c Cloud) ManagementOption {
-	return func(o *managementOptions) error {
+func WithCloud(c acr.Cloud) Option {
+	return func(o *options) error {
 		if c.LoginServerSuffix() == "" {
-			return fmt.Errorf("unknown cloud %v", c)
+			return fmt.Errorf("WithCloud: unknown cloud %v", c)
 		}
 		o.cloud = c
 		return nil
 	}
 }
 
-// WithARMTransport sets the HTTP transport for Resource Manager calls, such as a
-// proxy-aware client or armcontainerregistry/fake's server transport in tests. The
-// default is azcore's.
-func WithARMTransport(t policy.Transporter) ManagementOption {
-	return func(o *managementOptions) error {
-		if t == nil {
-			return errors.New("transport must not be nil")
+// WithHTTPClient sets the HTTP client that sends Resource Manager requests, such as one
+// with a proxy or a custom transport. Azure's authentication, retry and logging policies
+// still run above it. The default is azcore's shared client.
+func WithHTTPClient(c *http.Client) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("WithHTTPClient: client must not be nil")
 		}
-		o.transport = t
+		o.client = c
 		return nil
 	}
 }
 
 // WithPollInterval sets how often Create asks whether a new registry is ready. The
 // default is 5s.
-func WithPollInterval(d time.Duration) ManagementOption {
-	return func(o *managementOptions) error {
+func WithPollInterval(d time.Duration) Option {
+	return func(o *options) error {
 		if d <= 0 {
-			return fmt.Errorf("poll interval must be positive, got %v", d)
+			return fmt.Errorf("WithPollInterval: poll interval must be positive, got %v", d)
 		}
 		o.pollInterval = d
 		return nil
@@ -151,35 +153,38 @@ func WithPollInterval(d time.Duration) ManagementOption {
 // authenticated by cred, which needs the Contributor role (or
 // Microsoft.ContainerRegistry/registries/write, read and listCredentials/action).
 //
-// It calls the Azure public cloud (WithCloud), through azcore's HTTP transport
-// (WithARMTransport), and polls a registry being created every 5s (WithPollInterval).
-func NewRegistries(subscriptionID string, cred azcore.TokenCredential, opts ...ManagementOption) (*Registries, error) {
+// It calls the Azure public cloud (WithCloud), through azcore's shared HTTP client
+// (WithHTTPClient), and polls a registry being created every 5s (WithPollInterval).
+func NewRegistries(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*Registries, error) {
 	if subscriptionID == "" {
-		return nil, errors.New("subscription ID must not be empty")
+		return nil, errors.New("arm.NewRegistries: subscription ID must not be empty")
 	}
 	if cred == nil {
-		return nil, errors.New("azure credential must not be nil")
+		return nil, errors.New("arm.NewRegistries: azure credential must not be nil")
 	}
-	o := &managementOptions{cloud: AzurePublic, pollInterval: 5 * time.Second}
+	o := &options{cloud: acr.AzurePublic, pollInterval: 5 * time.Second}
 	for _, opt := range opts {
 		if err := opt(o); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("arm.NewRegistries: %w", err)
 		}
 	}
-	copts := &arm.ClientOptions{}
-	copts.Cloud = [...]cloud.Configuration{
-		AzurePublic:       cloud.AzurePublic,
-		AzureChina:        cloud.AzureChina,
-		AzureUSGovernment: cloud.AzureGovernment,
-	}[o.cloud]
-	if o.transport != nil {
-		copts.Transport = o.transport
+	copts := &azarm.ClientOptions{}
+	copts.Cloud = clouds[o.cloud]
+	if o.client != nil {
+		copts.Transport = o.client
 	}
 	client, err := armcontainerregistry.NewRegistriesClient(subscriptionID, credentialErrors{cred}, copts)
 	if err != nil {
 		return nil, fmt.Errorf("creating the registries client: %w", err)
 	}
 	return &Registries{client: client, cloud: o.cloud, pollInterval: o.pollInterval}, nil
+}
+
+// clouds maps acr's clouds to azcore's configurations.
+var clouds = map[acr.Cloud]cloud.Configuration{
+	acr.AzurePublic:       cloud.AzurePublic,
+	acr.AzureChina:        cloud.AzureChina,
+	acr.AzureUSGovernment: cloud.AzureGovernment,
 }
 
 // credentialErrors marks the credential's own failures as ErrUnauthorized, so a
@@ -189,7 +194,7 @@ type credentialErrors struct{ azcore.TokenCredential }
 func (c credentialErrors) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	tok, err := c.TokenCredential.GetToken(ctx, opts)
 	if err != nil && ctx.Err() == nil {
-		return tok, fmt.Errorf("%w: getting an Azure token: %w", ErrUnauthorized, err)
+		return tok, fmt.Errorf("%w: getting an Azure token: %w", acr.ErrUnauthorized, err)
 	}
 	return tok, err
 }
@@ -197,7 +202,7 @@ func (c credentialErrors) GetToken(ctx context.Context, opts policy.TokenRequest
 // Get returns the registry called name in a resource group. A registry that does not
 // exist gives a *ManagementError matching ErrNotFound.
 func (r *Registries) Get(ctx context.Context, resourceGroup, name string) (*Registry, error) {
-	if err := ValidateRegistryName(name); err != nil {
+	if err := acr.ValidateRegistryName(name); err != nil {
 		return nil, err
 	}
 	resp, err := r.client.Get(ctx, resourceGroup, name, nil)
@@ -218,7 +223,7 @@ func (r *Registries) LoginServer(ctx context.Context, resourceGroup, name string
 	if reg.LoginServer != "" {
 		return reg.LoginServer, nil
 	}
-	return LoginServer(name, r.cloud)
+	return r.cloud.LoginServer(name)
 }
 
 // Create makes a registry as spec says and waits until Azure reports it ready, like
@@ -226,7 +231,7 @@ func (r *Registries) LoginServer(ctx context.Context, resourceGroup, name string
 // group is returned as it is, unchanged, and no error. A name that is taken elsewhere
 // gives a *ManagementError matching ErrNameTaken, before anything is created.
 func (r *Registries) Create(ctx context.Context, spec CreateSpec) (*Registry, error) {
-	if err := ValidateRegistryName(spec.Name); err != nil {
+	if err := acr.ValidateRegistryName(spec.Name); err != nil {
 		return nil, err
 	}
 	if spec.ResourceGroup == "" || spec.Location == "" {
@@ -269,7 +274,7 @@ func (r *Registries) Create(ctx context.Context, spec CreateSpec) (*Registry, er
 // AdminCredentials returns the admin user name and passwords of a registry, as the
 // portal's Access keys show them. The admin user must be enabled.
 func (r *Registries) AdminCredentials(ctx context.Context, resourceGroup, name string) (AdminCredentials, error) {
-	if err := ValidateRegistryName(name); err != nil {
+	if err := acr.ValidateRegistryName(name); err != nil {
 		return AdminCredentials{}, err
 	}
 	resp, err := r.client.ListCredentials(ctx, resourceGroup, name, nil)
@@ -292,7 +297,7 @@ func (r *Registries) AdminCredentials(ctx context.Context, resourceGroup, name s
 // CheckName asks Azure whether a registry name is free. Names are global across
 // Azure, so a name can be taken by someone else's subscription.
 func (r *Registries) CheckName(ctx context.Context, name string) (NameAvailability, error) {
-	if err := ValidateRegistryName(name); err != nil {
+	if err := acr.ValidateRegistryName(name); err != nil {
 		return NameAvailability{}, err
 	}
 	resp, err := r.client.CheckNameAvailability(ctx, armcontainerregistry.RegistryNameCheckRequest{

@@ -1,4 +1,4 @@
-package acr
+package arm
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerregistry/armcontainerregistry/fake"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/acr"
 )
 
 // fakeARM is a small stateful Resource Manager for registries, built on the SDK's own
@@ -114,11 +116,21 @@ func (f *fakeARM) server() *fake.RegistriesServer {
 	}
 }
 
+// fakeClient sends requests to the SDK's fake server for srv, through an *http.Client
+// as a user's own client would be.
+func fakeClient(srv *fake.RegistriesServer) *http.Client {
+	return &http.Client{Transport: roundTripFunc(fake.NewRegistriesServerTransport(srv).Do)}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func newTestRegistries(t *testing.T) (*Registries, *fakeARM, *azfake.TokenCredential) {
 	t.Helper()
 	f := &fakeARM{registries: map[string]armcontainerregistry.Registry{}, takenAbroad: map[string]bool{"contoso": true}}
 	cred := &azfake.TokenCredential{}
-	r, err := NewRegistries("sub", cred, WithARMTransport(fake.NewRegistriesServerTransport(f.server())), WithPollInterval(time.Millisecond))
+	r, err := NewRegistries("sub", cred, WithHTTPClient(fakeClient(f.server())), WithPollInterval(time.Millisecond))
 	require.NoError(t, err)
 	return r, f, cred
 }
@@ -154,8 +166,8 @@ func TestRegistriesLoginServerFallback(t *testing.T) {
 	f := &fakeARM{registries: map[string]armcontainerregistry.Registry{
 		"hpc/newacr1": {Name: ptr("newacr1"), Properties: &armcontainerregistry.RegistryProperties{}},
 	}}
-	r, err := NewRegistries("sub", &azfake.TokenCredential{}, WithCloud(AzureChina),
-		WithARMTransport(fake.NewRegistriesServerTransport(f.server())))
+	r, err := NewRegistries("sub", &azfake.TokenCredential{}, WithCloud(acr.AzureChina),
+		WithHTTPClient(fakeClient(f.server())))
 	require.NoError(t, err)
 	ls, err := r.LoginServer(t.Context(), "hpc", "newacr1")
 	require.NoError(t, err)
@@ -224,7 +236,7 @@ func TestRegistriesErrors(t *testing.T) {
 				_, err := r.Create(ctx, CreateSpec{ResourceGroup: "hpc", Name: "hpcimages", Location: "westeurope"})
 				return err
 			},
-			wantErr: ErrUnauthorized,
+			wantErr: acr.ErrUnauthorized,
 		},
 		{
 			name: "credential fails",
@@ -235,7 +247,7 @@ func TestRegistriesErrors(t *testing.T) {
 				_, err := r.Get(ctx, "hpc", "hpcimages")
 				return err
 			},
-			wantErr: ErrUnauthorized,
+			wantErr: acr.ErrUnauthorized,
 		},
 		{
 			name: "invalid name makes no call",
@@ -246,7 +258,7 @@ func TestRegistriesErrors(t *testing.T) {
 				_, err := r.Create(ctx, CreateSpec{ResourceGroup: "hpc", Name: "hpc-images", Location: "westeurope"})
 				return err
 			},
-			wantErr: ErrInvalidName,
+			wantErr: acr.ErrInvalidName,
 		},
 	}
 	for _, tt := range tests {
@@ -258,7 +270,7 @@ func TestRegistriesErrors(t *testing.T) {
 			err := tt.call(t.Context(), r)
 			require.ErrorIs(t, err, tt.wantErr)
 			assert.Equal(t, tt.creates, f.creates)
-			if !errors.Is(err, ErrInvalidName) {
+			if !errors.Is(err, acr.ErrInvalidName) {
 				var merr *ManagementError
 				require.ErrorAs(t, err, &merr)
 				assert.NotEmpty(t, merr.Op)
@@ -302,7 +314,7 @@ func TestRegistriesCheckName(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, NameAvailability{Available: true}, got)
 	_, err = r.CheckName(t.Context(), "no")
-	require.ErrorIs(t, err, ErrInvalidName)
+	require.ErrorIs(t, err, acr.ErrInvalidName)
 }
 
 func TestNewRegistriesArguments(t *testing.T) {
@@ -311,10 +323,10 @@ func TestNewRegistriesArguments(t *testing.T) {
 	require.Error(t, err)
 	_, err = NewRegistries("sub", nil)
 	require.Error(t, err)
-	_, err = NewRegistries("sub", cred, WithCloud(Cloud(9)))
+	_, err = NewRegistries("sub", cred, WithCloud(acr.Cloud(9)))
 	require.Error(t, err)
 	_, err = NewRegistries("sub", cred, WithPollInterval(0))
 	require.Error(t, err)
-	_, err = NewRegistries("sub", cred, WithCloud(AzureChina))
+	_, err = NewRegistries("sub", cred, WithCloud(acr.AzureChina))
 	require.NoError(t, err)
 }

@@ -1,0 +1,104 @@
+package acr
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// echoingRegistry is a registry whose token endpoint and API repeat, in their error
+// bodies, the credentials they were sent, as careless registries and proxies do.
+type echoingRegistry struct {
+	token string // the access token the token endpoint grants, "" to refuse
+	raw   bool   // plain-text error bodies rather than the registry's JSON errors
+}
+
+func (e echoingRegistry) refuse(w http.ResponseWriter, status int, what string) {
+	if e.raw {
+		http.Error(w, "refused "+what, status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{
+		"code": "UNAUTHORIZED", "message": "refused " + what, "detail": map[string]string{"sent": what},
+	}}})
+}
+
+func (e echoingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	auth := r.Header.Get("Authorization")
+	switch {
+	case r.URL.Path == "/token":
+		user, pass, _ := r.BasicAuth()
+		if e.token == "" {
+			e.refuse(w, http.StatusUnauthorized, fmt.Sprintf("user %s password %s header %q", user, pass, auth))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"token": e.token})
+	case auth == "":
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="echo"`, r.Host))
+		e.refuse(w, http.StatusUnauthorized, "anonymous")
+	default:
+		e.refuse(w, http.StatusForbidden, "header "+auth)
+	}
+}
+
+// TestRegistryErrorsHideEchoedSecrets checks that credentials a registry repeats in
+// its error bodies, the password, its Basic encoding or an access token, do not reach
+// the caller's error, while the error still says what failed.
+func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
+	password := "Sentinel-" + randomString(t)
+	token := "Token-" + randomString(t)
+	tests := []struct {
+		name     string
+		registry echoingRegistry
+		status   int
+	}{
+		{name: "token endpoint, JSON errors", registry: echoingRegistry{}, status: http.StatusUnauthorized},
+		{name: "token endpoint, text errors", registry: echoingRegistry{raw: true}, status: http.StatusUnauthorized},
+		{name: "registry, access token", registry: echoingRegistry{token: token}, status: http.StatusForbidden},
+		{name: "registry, access token, text errors", registry: echoingRegistry{token: token, raw: true}, status: http.StatusForbidden},
+	}
+	secrets := []string{password, token, base64.StdEncoding.EncodeToString([]byte("admin:" + password))}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.registry)
+			defer srv.Close()
+			host := strings.TrimPrefix(srv.URL, "http://")
+			img, err := random.Image(256, 1)
+			require.NoError(t, err)
+			auth := WithAuth(&staticBasic{user: "admin", pass: password})
+			ref := mustRef(t, host+"/hpc/rdma:latest")
+
+			_, pushErr := Push(t.Context(), ref, img, auth, WithRetry(1, 0))
+			_, pullErr := Pull(t.Context(), ref, auth, WithRetry(1, 0))
+			_, tagsErr := ListTags(t.Context(), ref.Context(), auth, WithRetry(1, 0))
+			for _, err := range []error{pushErr, pullErr, tagsErr} {
+				require.ErrorIs(t, err, ErrUnauthorized)
+				var aerr *AuthError
+				require.ErrorAs(t, err, &aerr)
+				assert.Equal(t, tt.status, aerr.StatusCode)
+				var terr *transport.Error
+				require.ErrorAs(t, err, &terr, "the registry's answer stays reachable")
+				assert.Equal(t, tt.status, terr.StatusCode)
+				if !strings.Contains(err.Error(), "HEAD responses have no body") {
+					assert.Contains(t, err.Error(), "REDACTED", "the body is reported, redacted")
+				}
+				for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), terr.Error(), fmt.Sprintf("%+v", terr.Errors)} {
+					for _, secret := range secrets {
+						assert.NotContains(t, s, secret)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,42 @@
+// Package backoff holds the waits of hpcship's retry loops: a sleep that ends with its
+// context, and an exponential backoff with jitter that is capped, so that a retry never
+// outlasts the caller's context nor waits without bound.
+package backoff
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// Sleep waits for d or until ctx ends, whichever comes first, and returns ctx's error
+// if it ended. A d of zero or less returns at once, with ctx's error if it has ended.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// Exponential returns the wait after try number attempt (counted from 1) has failed:
+// base doubled for every earlier try, capped at limit, plus up to a fifth of that as
+// jitter, so that clients that failed together do not retry together. A base of zero
+// or less gives no wait.
+func Exponential(base, limit time.Duration, attempt int) time.Duration {
+	if base <= 0 {
+		return 0
+	}
+	wait := min(base, limit)
+	for i := 1; i < attempt && wait < limit; i++ {
+		wait *= 2
+	}
+	wait = min(wait, limit)
+	return wait + time.Duration(rand.Int64N(int64(wait)/5+1))
+}

@@ -299,8 +299,8 @@ func (l *layout) writeInode(n *node) error {
 		} else {
 			rec = l.inodeHeader(n, t).u32(uint32(start)).u32(f.frag).u32(f.fragOff).u32(uint32(f.size))
 		}
-		for _, b := range f.blocks {
-			rec = rec.u32(b)
+		for i := range f.size / uint64(l.opts.blockSize) {
+			rec = rec.u32(f.block(i))
 		}
 	case TypeSymlink:
 		if ext {

@@ -463,7 +463,9 @@ func baseName(p string) string {
 func (w *Writer) addContent(ctx context.Context, e Entry) (*fileData, error) {
 	size := uint64(e.Size)
 	bs := uint64(w.opts.blockSize)
-	f := &fileData{size: size, frag: noFragment, blocks: make([]uint32, size/bs)}
+	// The block list grows as blocks are written, never from the declared
+	// size: a hostile entry may declare exabytes and supply nothing.
+	f := &fileData{size: size, frag: noFragment}
 	if w.hasher != nil {
 		w.hasher.Reset()
 	}
@@ -477,7 +479,7 @@ func (w *Writer) addContent(ctx context.Context, e Entry) (*fileData, error) {
 		}
 		return nil, entryErr(e.Path, fmt.Errorf("reading content: %w", err), "")
 	}
-	for i := range f.blocks {
+	for i := range size / bs {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -25,6 +27,23 @@ const (
 	maxName     = 255
 	maxSymlinks = 40
 	maxWalk     = 2 * maxPath
+
+	// maxXattrName and maxXattrValue are Linux's XATTR_NAME_MAX and
+	// XATTR_SIZE_MAX, the longest xattr name and value setxattr(2) takes.
+	maxXattrName  = 255
+	maxXattrValue = 64 << 10
+	// maxRecords and maxRecordBytes bound the xattrs and other PAX records an
+	// entry keeps, names and values counted together: room for the largest
+	// value Linux takes with 64 KiB more of others, while real entries carry
+	// a capability or an ACL of a few dozen bytes.
+	maxRecords     = 128
+	maxRecordBytes = 128 << 10
+	// maxOwnerName is Linux's LOGIN_NAME_MAX.
+	maxOwnerName = 256
+	// maxDevMajor and maxDevMinor are the largest device numbers Linux's
+	// dev_t (MINORBITS 20) and squashfs can hold.
+	maxDevMajor = 1<<12 - 1
+	maxDevMinor = 1<<20 - 1
 )
 
 type recordKind uint8
@@ -84,14 +103,16 @@ func cleanName(name string) ([]string, *pathError) {
 
 // readLayer reads every tar header of layer li once, keeping metadata only, and
 // drains the stream so that a digest-verifying reader (ggcr's) checks it.
-// entries counts the headers of all layers read so far.
-func readLayer(ctx context.Context, li int, l Layer, o *options, entries *int) ([]*record, error) {
+// total counts what the layers read so far hold.
+func readLayer(ctx context.Context, li int, l Layer, o *options, total *totals) ([]*record, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %d: %w", li, err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	cr := &countingReader{r: rc}
+	tr := tar.NewReader(cr)
+	budget := contentBudget{o: o, layer: li, total: total}
 	var recs []*record
 	for idx := 0; ; idx++ {
 		if err := ctx.Err(); err != nil {
@@ -99,21 +120,36 @@ func readLayer(ctx context.Context, li int, l Layer, o *options, entries *int) (
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			if err := budget.stored(cr.n); err != nil {
+				return nil, err
+			}
 			break
 		}
 		if err != nil {
 			return nil, readError(li, idx, err)
 		}
-		if *entries++; *entries > o.maxEntries {
+		if err := budget.stored(cr.n); err != nil {
+			return nil, err
+		}
+		if total.entries++; total.entries > o.maxEntries {
 			return nil, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: fmt.Sprintf("the layers hold more than %d entries", o.maxEntries), Err: ErrTooManyEntries}
 		}
 		rec, keep, err := parseHeader(li, idx, hdr, o)
 		if err != nil {
 			return nil, err
 		}
-		if keep {
-			recs = append(recs, rec)
+		if !keep {
+			continue
 		}
+		if err := budget.metadata(rec); err != nil {
+			return nil, err
+		}
+		if rec.kind == kindAdd && rec.meta.Type == TypeRegular {
+			if err := budget.add(idx, hdr.Name, rec.meta.Size, cr.n); err != nil {
+				return nil, err
+			}
+		}
+		recs = append(recs, rec)
 	}
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, fmt.Errorf("verifying layer %d: %w", li, err)
@@ -202,9 +238,10 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	case tar.TypeSymlink:
 		m.Type, m.Linkname = TypeSymlink, hdr.Linkname
 		rec.link = strings.Split(hdr.Linkname, "/")
-		// symlink(2) refuses targets of PATH_MAX bytes or more.
-		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
-			return reject("symlink target has a NUL byte or is 4096 bytes or longer", ErrUnsafePath)
+		// symlink(2) refuses empty targets and those of PATH_MAX bytes or
+		// more; an empty one would otherwise resolve to its own directory.
+		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
+			return reject("symlink target is empty, has a NUL byte or is 4096 bytes or longer", ErrUnsafePath)
 		}
 	case tar.TypeLink:
 		m.Type = TypeHardlink
@@ -218,8 +255,10 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 		if hdr.Typeflag == tar.TypeBlock {
 			m.Type = TypeBlockDevice
 		}
-		if m.Devmajor < 0 || m.Devminor < 0 {
-			return reject("negative device number", ErrInvalidLayer)
+		// Linux's dev_t holds a 12-bit major and a 20-bit minor, and squashfs
+		// stores exactly that; larger numbers would wrap into other devices.
+		if m.Devmajor < 0 || m.Devminor < 0 || m.Devmajor > maxDevMajor || m.Devminor > maxDevMinor {
+			return reject(fmt.Sprintf("device %d:%d outside 0:0 to %d:%d", m.Devmajor, m.Devminor, maxDevMajor, maxDevMinor), ErrInvalidLayer)
 		}
 	case tar.TypeFifo:
 		m.Type = TypeFIFO
@@ -229,24 +268,54 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	if m.Type != TypeDir && len(comps) == 0 {
 		return reject("non-directory entry for the root", ErrInvalidLayer)
 	}
-	for k, v := range hdr.PAXRecords {
-		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
-			if m.Xattrs == nil {
-				m.Xattrs = map[string]string{}
-			}
-			m.Xattrs[name] = v
-			continue
-		}
-		if reflectedPAX(k) {
-			continue
-		}
-		if m.PAXRecords == nil {
-			m.PAXRecords = map[string]string{}
-		}
-		m.PAXRecords[k] = v
+	if len(m.Uname) > maxOwnerName || len(m.Gname) > maxOwnerName {
+		return reject(fmt.Sprintf("owner name of %d bytes, longer than %d", max(len(m.Uname), len(m.Gname)), maxOwnerName), ErrInvalidLayer)
+	}
+	if m.Xattrs, m.PAXRecords, err = keptRecords(hdr.PAXRecords); err != nil {
+		return reject(err.Error(), ErrInvalidLayer)
 	}
 	rec.meta = m
 	return rec, true, nil
+}
+
+// keptRecords splits the PAX records an entry keeps into xattrs and others,
+// refusing what Linux cannot hold or beyond the bounds per entry.
+func keptRecords(records map[string]string) (xattrs, others map[string]string, err error) {
+	count, size := 0, 0
+	// Sorted, so that of several faults the same one is reported every time.
+	for _, k := range slices.Sorted(maps.Keys(records)) {
+		v := records[k]
+		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
+			switch {
+			case name == "" || len(name) > maxXattrName:
+				return nil, nil, fmt.Errorf("xattr name of %d bytes, not 1 to %d", len(name), maxXattrName)
+			case len(v) > maxXattrValue:
+				return nil, nil, fmt.Errorf("xattr %q has a value of %d bytes, more than %d", name, len(v), maxXattrValue)
+			}
+			if xattrs == nil {
+				xattrs = map[string]string{}
+			}
+			xattrs[name] = v
+			k = name
+		} else {
+			if reflectedPAX(k) {
+				continue
+			}
+			if others == nil {
+				others = map[string]string{}
+			}
+			others[k] = v
+		}
+		count++
+		size += len(k) + len(v)
+		switch {
+		case count > maxRecords:
+			return nil, nil, fmt.Errorf("more than %d xattrs and PAX records", maxRecords)
+		case size > maxRecordBytes:
+			return nil, nil, fmt.Errorf("xattrs and PAX records of more than %d bytes", maxRecordBytes)
+		}
+	}
+	return xattrs, others, nil
 }
 
 // reflectedPAX reports whether the PAX record k is already reflected in the

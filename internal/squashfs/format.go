@@ -23,6 +23,15 @@ const (
 	// metaUncompressed marks a metadata block stored as is.
 	metaUncompressed = 1 << 15
 
+	// maxXattrName and maxXattrValue are Linux's XATTR_NAME_MAX and
+	// XATTR_SIZE_MAX: setxattr(2), and so unsquashfs, refuses longer ones.
+	// maxXattrs and maxXattrBytes bound an entry's set as the layer flattener
+	// does, room for the largest value with 64 KiB of others.
+	maxXattrName  = 255
+	maxXattrValue = 64 << 10
+	maxXattrs     = 128
+	maxXattrBytes = 128 << 10
+
 	maxNameLen  = 256
 	maxDirCount = 256
 	// maxSymlinkLen is the longest symlink target Linux creates (PATH_MAX

@@ -58,6 +58,9 @@ type Entry struct {
 	// Devmajor and Devminor number a device; major < 4096, minor < 1<<20.
 	Devmajor, Devminor uint32
 	// Xattrs maps names with a user., trusted. or security. prefix to values.
+	// Names are at most 255 bytes, prefix included, and values at most 64 KiB,
+	// as Linux takes them; an entry has at most 128 xattrs of at most 128 KiB
+	// together, names and values counted.
 	Xattrs map[string]string
 	// Content supplies exactly Size bytes for a TypeRegular entry. Add reads
 	// it to the end and does not close it.
@@ -382,6 +385,9 @@ func newNode(e Entry) (*node, error) {
 	default:
 		return nil, entryErr(e.Path, ErrInvalidEntry, "unknown type %d", e.Type)
 	}
+	if err := checkXattrs(e.Xattrs); err != nil {
+		return nil, entryErr(e.Path, ErrXattr, "%s", err)
+	}
 	for name, value := range e.Xattrs {
 		x, ok := splitXattr(name)
 		if !ok {
@@ -399,9 +405,32 @@ func newNode(e Entry) (*node, error) {
 	return n, nil
 }
 
+// checkXattrs holds an entry's xattrs to what Linux can set and unsquashfs
+// can restore: names of at most 255 bytes, values of at most 64 KiB, and at
+// most 128 xattrs of 128 KiB together, names and values counted.
+func checkXattrs(xs map[string]string) error {
+	if len(xs) > maxXattrs {
+		return fmt.Errorf("%d xattrs, more than %d", len(xs), maxXattrs)
+	}
+	total := 0
+	for name, value := range xs {
+		switch {
+		case len(name) > maxXattrName:
+			return fmt.Errorf("name of %d bytes, longer than %d", len(name), maxXattrName)
+		case len(value) > maxXattrValue:
+			return fmt.Errorf("%q has a value of %d bytes, more than %d", name, len(value), maxXattrValue)
+		}
+		total += len(name) + len(value)
+	}
+	if total > maxXattrBytes {
+		return fmt.Errorf("xattrs of %d bytes together, more than %d", total, maxXattrBytes)
+	}
+	return nil
+}
+
 func splitXattr(name string) (xattr, bool) {
 	for i, p := range xattrPrefixes() {
-		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" && len(rest) < math.MaxUint16 {
+		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
 			return xattr{prefix: uint16(i), name: rest}, true
 		}
 	}

@@ -169,12 +169,12 @@ func readError(li, idx int, err error) error {
 // parseHeader validates and classifies one header. keep is false for entries
 // without meaning in a merged tree (PAX global headers, AUFS bookkeeping).
 func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bool, err error) {
-	reject := func(reason string, sentinel error) (*record, bool, error) {
-		return nil, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
-	}
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		o.logger.Debug("ignoring PAX global header", "layer", li, "entry", idx)
 		return nil, false, nil
+	}
+	reject := func(reason string, sentinel error) (*record, bool, error) {
+		return nil, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
 	}
 	comps, perr := cleanName(hdr.Name)
 	if perr != nil {
@@ -183,37 +183,71 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	if strings.HasPrefix(hdr.Name, "/") {
 		o.logger.Debug("treating absolute name as relative to the root", "layer", li, "entry", idx, "name", hdr.Name)
 	}
+	switch aufs, reason := whiteoutComponents(comps); {
+	case aufs:
+		o.logger.Debug("ignoring AUFS metadata entry", "layer", li, "entry", idx, "name", hdr.Name)
+		return nil, false, nil
+	case reason != "":
+		return reject(reason, ErrInvalidLayer)
+	}
 	rec = &record{index: idx, name: hdr.Name, comps: comps}
+	if reason, err := classifyWhiteout(rec); err != nil {
+		return reject(reason, err)
+	}
+	if rec.kind != kindAdd {
+		return rec, true, nil
+	}
+	if reason, err := rec.parseMeta(li, hdr); err != nil {
+		return reject(reason, err)
+	}
+	return rec, true, nil
+}
+
+// whiteoutComponents checks the components of a name, in order, for AUFS
+// bookkeeping (a ".wh..wh." name other than a final opaque marker), which
+// makes the entry meaningless, and for a whiteout name used as a directory.
+func whiteoutComponents(comps []string) (aufs bool, reason string) {
 	for i, c := range comps {
 		last := i == len(comps)-1
 		switch {
 		case strings.HasPrefix(c, whiteoutMetaPrefix) && !(last && c == opaqueWhiteout):
-			o.logger.Debug("ignoring AUFS metadata entry", "layer", li, "entry", idx, "name", hdr.Name)
-			return nil, false, nil
+			return true, ""
 		case strings.HasPrefix(c, whiteoutPrefix) && !last:
-			return reject("whiteout name used as a directory", ErrInvalidLayer)
+			return false, "whiteout name used as a directory"
 		}
 	}
-	if n := len(comps); n > 0 && strings.HasPrefix(comps[n-1], whiteoutPrefix) {
-		// Any entry type counts as a whiteout: only the name matters, as in
-		// containerd's and umoci's appliers.
-		base := comps[n-1]
-		rec.comps = comps[:n-1]
-		if base == opaqueWhiteout {
-			rec.kind = kindOpaque
-			return rec, true, nil
-		}
-		rec.kind = kindWhiteout
-		rec.target = strings.TrimPrefix(base, whiteoutPrefix)
-		switch rec.target {
-		case "":
-			return reject("whiteout without a name", ErrInvalidLayer)
-		case ".", "..":
-			return reject(fmt.Sprintf("whiteout of %q", rec.target), ErrUnsafePath)
-		}
-		return rec, true, nil
-	}
+	return false, ""
+}
 
+// classifyWhiteout makes rec a whiteout or opaque marker when its basename
+// says so; whiteoutComponents has vetted the other components. Any entry type
+// counts: only the name matters, as in containerd's and umoci's appliers.
+func classifyWhiteout(rec *record) (string, error) {
+	comps := rec.comps
+	n := len(comps)
+	if n == 0 || !strings.HasPrefix(comps[n-1], whiteoutPrefix) {
+		return "", nil
+	}
+	base := comps[n-1]
+	rec.comps = comps[:n-1]
+	if base == opaqueWhiteout {
+		rec.kind = kindOpaque
+		return "", nil
+	}
+	rec.kind = kindWhiteout
+	rec.target = strings.TrimPrefix(base, whiteoutPrefix)
+	switch rec.target {
+	case "":
+		return "whiteout without a name", ErrInvalidLayer
+	case ".", "..":
+		return fmt.Sprintf("whiteout of %q", rec.target), ErrUnsafePath
+	}
+	return "", nil
+}
+
+// parseMeta fills in the metadata of an addition from its header, refusing
+// what Linux cannot hold.
+func (rec *record) parseMeta(li int, hdr *tar.Header) (string, error) {
 	m := Entry{
 		Mode:     uint32(hdr.Mode & 0o7777),
 		UID:      hdr.Uid,
@@ -224,12 +258,32 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 		Devmajor: hdr.Devmajor,
 		Devminor: hdr.Devminor,
 		Nlink:    1,
-		Source:   Source{Layer: li, Entry: idx},
+		Source:   Source{Layer: li, Entry: rec.index},
 	}
 	// Linux owners are 32-bit (uid_t, gid_t); PAX records can carry any number.
 	if m.UID < 0 || m.GID < 0 || m.UID > math.MaxUint32 || m.GID > math.MaxUint32 {
-		return reject(fmt.Sprintf("owner %d:%d outside 0 to %d", m.UID, m.GID, uint32(math.MaxUint32)), ErrInvalidLayer)
+		return fmt.Sprintf("owner %d:%d outside 0 to %d", m.UID, m.GID, uint32(math.MaxUint32)), ErrInvalidLayer
 	}
+	if reason, err := rec.parseType(hdr, &m); err != nil {
+		return reason, err
+	}
+	if m.Type != TypeDir && len(rec.comps) == 0 {
+		return "non-directory entry for the root", ErrInvalidLayer
+	}
+	if len(m.Uname) > maxOwnerName || len(m.Gname) > maxOwnerName {
+		return fmt.Sprintf("owner name of %d bytes, longer than %d", max(len(m.Uname), len(m.Gname)), maxOwnerName), ErrInvalidLayer
+	}
+	var err error
+	if m.Xattrs, m.PAXRecords, err = keptRecords(hdr.PAXRecords); err != nil {
+		return err.Error(), ErrInvalidLayer
+	}
+	rec.meta = m
+	return "", nil
+}
+
+// parseType sets the type of m and what the type adds: size, link target or
+// device number.
+func (rec *record) parseType(hdr *tar.Header, m *Entry) (string, error) {
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
 		m.Type, m.Size = TypeRegular, hdr.Size
@@ -241,13 +295,13 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 		// symlink(2) refuses empty targets and those of PATH_MAX bytes or
 		// more; an empty one would otherwise resolve to its own directory.
 		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
-			return reject("symlink target is empty, has a NUL byte or is 4096 bytes or longer", ErrUnsafePath)
+			return "symlink target is empty, has a NUL byte or is 4096 bytes or longer", ErrUnsafePath
 		}
 	case tar.TypeLink:
 		m.Type = TypeHardlink
 		link, perr := cleanName(hdr.Linkname)
 		if perr != nil {
-			return reject("hardlink target: "+perr.reason, perr.err)
+			return "hardlink target: " + perr.reason, perr.err
 		}
 		rec.link = link
 	case tar.TypeChar, tar.TypeBlock:
@@ -258,24 +312,14 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 		// Linux's dev_t holds a 12-bit major and a 20-bit minor, and squashfs
 		// stores exactly that; larger numbers would wrap into other devices.
 		if m.Devmajor < 0 || m.Devminor < 0 || m.Devmajor > maxDevMajor || m.Devminor > maxDevMinor {
-			return reject(fmt.Sprintf("device %d:%d outside 0:0 to %d:%d", m.Devmajor, m.Devminor, maxDevMajor, maxDevMinor), ErrInvalidLayer)
+			return fmt.Sprintf("device %d:%d outside 0:0 to %d:%d", m.Devmajor, m.Devminor, maxDevMajor, maxDevMinor), ErrInvalidLayer
 		}
 	case tar.TypeFifo:
 		m.Type = TypeFIFO
 	default:
-		return reject(fmt.Sprintf("unsupported entry type %q", hdr.Typeflag), ErrInvalidLayer)
+		return fmt.Sprintf("unsupported entry type %q", hdr.Typeflag), ErrInvalidLayer
 	}
-	if m.Type != TypeDir && len(comps) == 0 {
-		return reject("non-directory entry for the root", ErrInvalidLayer)
-	}
-	if len(m.Uname) > maxOwnerName || len(m.Gname) > maxOwnerName {
-		return reject(fmt.Sprintf("owner name of %d bytes, longer than %d", max(len(m.Uname), len(m.Gname)), maxOwnerName), ErrInvalidLayer)
-	}
-	if m.Xattrs, m.PAXRecords, err = keptRecords(hdr.PAXRecords); err != nil {
-		return reject(err.Error(), ErrInvalidLayer)
-	}
-	rec.meta = m
-	return rec, true, nil
+	return "", nil
 }
 
 // keptRecords splits the PAX records an entry keeps into xattrs and others,

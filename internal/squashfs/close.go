@@ -112,6 +112,26 @@ func (l *layout) write(ctx context.Context) error {
 		return ErrTooManyIDs
 	}
 
+	sb := l.superblock(imageTime)
+	out := &tableWriter{w: l.w, pos: l.pipe.pos}
+	if err := l.writeTables(out, comp, &sb); err != nil {
+		return err
+	}
+	sb.BytesUsed = out.pos
+	if _, err := l.w.WriteAt(sb.bytes(), 0); err != nil {
+		return fmt.Errorf("writing superblock: %w", err)
+	}
+	if err := out.pad(l.pipe.high); err != nil {
+		return err
+	}
+	l.opts.logger.DebugContext(ctx, "squashfs image written", "bytes", sb.BytesUsed, "inodes", sb.InodeCount,
+		"fragments", sb.FragmentCount, "ids", sb.IDCount, "xattr_sets", len(l.xattrIDs))
+	return nil
+}
+
+// superblock returns the superblock but for the table positions and the
+// bytes used, which writeTables and write fill in.
+func (l *layout) superblock(imageTime uint32) superblock {
 	sb := superblock{
 		Magic:             magic,
 		InodeCount:        l.count,
@@ -132,7 +152,12 @@ func (l *layout) write(ctx context.Context) error {
 	if l.opts.level == 0 {
 		sb.Flags |= flagUncompressedInodes | flagUncompressedData | flagUncompressedFragments | flagUncompressedXattrs | flagUncompressedIDs
 	}
-	out := &tableWriter{w: l.w, pos: l.pipe.pos}
+	return sb
+}
+
+// writeTables writes the tables after the data, in the order the kernel
+// expects them, and records their positions and flags in sb.
+func (l *layout) writeTables(out *tableWriter, comp *compressor, sb *superblock) error {
 	inodeTable, err := l.inodes.bytes()
 	if err != nil {
 		return err
@@ -173,19 +198,7 @@ func (l *layout) write(ctx context.Context) error {
 	} else if sb.XattrIDTableStart, err = l.writeXattrs(out, comp); err != nil {
 		return err
 	}
-	if out.err != nil {
-		return out.err
-	}
-	sb.BytesUsed = out.pos
-	if _, err := l.w.WriteAt(sb.bytes(), 0); err != nil {
-		return fmt.Errorf("writing superblock: %w", err)
-	}
-	if err := out.pad(l.pipe.high); err != nil {
-		return err
-	}
-	l.opts.logger.DebugContext(ctx, "squashfs image written", "bytes", sb.BytesUsed, "inodes", sb.InodeCount,
-		"fragments", sb.FragmentCount, "ids", sb.IDCount, "xattr_sets", len(l.xattrIDs))
-	return nil
+	return out.err
 }
 
 // sortAndDate sorts every directory's entries by name and dates implied

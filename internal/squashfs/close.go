@@ -92,7 +92,7 @@ type layout struct {
 }
 
 func (l *layout) write(ctx context.Context) error {
-	comp, err := newCompressor(l.opts.level)
+	comp, err := newCompressor(l.opts.comp, l.opts.level, l.opts.blockSize)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,8 @@ func (l *layout) write(ctx context.Context) error {
 		return err
 	}
 	sb.BytesUsed = out.pos
-	if _, err := l.w.WriteAt(sb.bytes(), 0); err != nil {
+	head := append(sb.bytes(), compressorOptions(l.opts.comp, l.opts.level)...)
+	if _, err := l.w.WriteAt(head, 0); err != nil {
 		return fmt.Errorf("writing superblock: %w", err)
 	}
 	if err := out.pad(l.pipe.high); err != nil {
@@ -138,7 +139,7 @@ func (l *layout) superblock(imageTime uint32) superblock {
 		ModTime:           imageTime,
 		BlockSize:         uint32(l.opts.blockSize),
 		FragmentCount:     uint32(len(l.frags)),
-		Compressor:        compressorZlib,
+		Compressor:        uint16(l.opts.comp),
 		BlockLog:          uint16(bits.TrailingZeros(uint(l.opts.blockSize))),
 		IDCount:           uint16(len(l.ids)),
 		VersionMajor:      4,
@@ -151,6 +152,9 @@ func (l *layout) superblock(imageTime uint32) superblock {
 	}
 	if l.opts.level == 0 {
 		sb.Flags |= flagUncompressedInodes | flagUncompressedData | flagUncompressedFragments | flagUncompressedXattrs | flagUncompressedIDs
+	}
+	if compressorOptions(l.opts.comp, l.opts.level) != nil {
+		sb.Flags |= flagCompressorOptions
 	}
 	return sb
 }

@@ -99,7 +99,7 @@ type pipeline struct {
 	err error
 }
 
-func newPipeline(w io.WriterAt, start uint64, workers, blockSize, level int) (*pipeline, error) {
+func newPipeline(w io.WriterAt, start uint64, workers, blockSize int, comp Compressor, level int) (*pipeline, error) {
 	slots := 2*workers + 2
 	p := &pipeline{
 		w:     w,
@@ -111,7 +111,7 @@ func newPipeline(w io.WriterAt, start uint64, workers, blockSize, level int) (*p
 	}
 	comps := make([]*compressor, workers)
 	for i := range comps {
-		c, err := newCompressor(level)
+		c, err := newCompressor(comp, level, blockSize)
 		if err != nil {
 			return nil, err
 		}

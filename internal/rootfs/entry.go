@@ -74,6 +74,8 @@ type Entry struct {
 	// Linkname is a symlink's target, verbatim (it is data, never resolved on the
 	// host), or for TypeHardlink the Path of the inode's first entry.
 	Linkname string
+	// Devmajor and Devminor number a device, major below 4096 and minor below
+	// 1048576 as Linux's dev_t holds them; 0 for other types.
 	Devmajor int64
 	Devminor int64
 	// Xattrs holds the extended attributes from SCHILY.xattr.* PAX records,

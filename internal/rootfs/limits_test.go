@@ -249,3 +249,33 @@ func peakHeap(t *testing.T, fn func()) uint64 {
 	<-done
 	return peak.Load()
 }
+
+// A sparse map that does not match the data only shows when the content is
+// read; the reader then fails with a *LayerError, not archive/tar's error.
+func TestMalformedContentIsInvalidLayer(t *testing.T) {
+	// The map says 4 bytes of data; the entry holds 600.
+	bad := paxEntry("s", map[string]string{
+		"GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.size": "100",
+		"GNU.sparse.numblocks": "1", "GNU.sparse.map": "0,4",
+	}, strings.Repeat("d", 600))
+	tree, err := rootfs.Flatten(t.Context(), []rootfs.Layer{rawLayer(bad)})
+	require.NoError(t, err)
+	err = tree.WalkContents(t.Context(), func(_ rootfs.Entry, r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	require.ErrorIs(t, err, rootfs.ErrInvalidLayer)
+	var le *rootfs.LayerError
+	require.ErrorAs(t, err, &le)
+	assert.Equal(t, []any{0, 0, "s"}, []any{le.Layer, le.Entry, le.Name})
+}
+
+// Device numbers in the header of a non-device are not kept: they mean
+// nothing there and could be anything.
+func TestDeviceNumbersOnlyForDevices(t *testing.T) {
+	tree, err := rootfs.Flatten(t.Context(), []rootfs.Layer{gnuLayer(t, tar.Header{Typeflag: tar.TypeReg, Name: "f", Mode: 0o644, Devmajor: 1<<32 + 1, Devminor: 1 << 40})})
+	require.NoError(t, err)
+	e, ok := tree.Lookup("f")
+	require.True(t, ok)
+	assert.Equal(t, [2]int64{0, 0}, [2]int64{e.Devmajor, e.Devminor})
+}

@@ -249,16 +249,14 @@ func classifyWhiteout(rec *record) (string, error) {
 // what Linux cannot hold.
 func (rec *record) parseMeta(li int, hdr *tar.Header) (string, error) {
 	m := Entry{
-		Mode:     uint32(hdr.Mode & 0o7777),
-		UID:      hdr.Uid,
-		GID:      hdr.Gid,
-		Uname:    hdr.Uname,
-		Gname:    hdr.Gname,
-		ModTime:  hdr.ModTime,
-		Devmajor: hdr.Devmajor,
-		Devminor: hdr.Devminor,
-		Nlink:    1,
-		Source:   Source{Layer: li, Entry: rec.index},
+		Mode:    uint32(hdr.Mode & 0o7777),
+		UID:     hdr.Uid,
+		GID:     hdr.Gid,
+		Uname:   hdr.Uname,
+		Gname:   hdr.Gname,
+		ModTime: hdr.ModTime,
+		Nlink:   1,
+		Source:  Source{Layer: li, Entry: rec.index},
 	}
 	// Linux owners are 32-bit (uid_t, gid_t); PAX records can carry any number.
 	if m.UID < 0 || m.GID < 0 || m.UID > math.MaxUint32 || m.GID > math.MaxUint32 {
@@ -305,7 +303,8 @@ func (rec *record) parseType(hdr *tar.Header, m *Entry) (string, error) {
 		}
 		rec.link = link
 	case tar.TypeChar, tar.TypeBlock:
-		m.Type = TypeCharDevice
+		// Other types' headers may carry any numbers there; only devices keep them.
+		m.Type, m.Devmajor, m.Devminor = TypeCharDevice, hdr.Devmajor, hdr.Devminor
 		if hdr.Typeflag == tar.TypeBlock {
 			m.Type = TypeBlockDevice
 		}

@@ -48,8 +48,9 @@
 //
 // # Path safety
 //
-// Every path of the result is relative, clean and inside the root
-// (fs.ValidPath holds). The choices, each matching what containerd's applier
+// Every path of the result is relative, clean and inside the root: what
+// fs.ValidPath asks for, except that a name may hold any bytes but NUL and
+// "/", as Linux allows, where fs.ValidPath also wants UTF-8. The choices, each matching what containerd's applier
 // or umoci's securejoin-based unpacker do on disk:
 //
 //   - A leading "/" is dropped: "/etc/passwd" is "etc/passwd" in the root.

@@ -53,8 +53,9 @@ type Source struct {
 // the Tree and must not be modified.
 type Entry struct {
 	// Path is slash-separated, relative and clean: "." for the root, otherwise
-	// without "." or ".." elements and without leading or trailing slash, so that
-	// fs.ValidPath(Path) always holds.
+	// without empty, "." or ".." elements and without leading or trailing
+	// slash. Its bytes are those of the layer, which need not be UTF-8, so
+	// fs.ValidPath(Path) holds for UTF-8 paths only.
 	Path string
 	Type Type
 	// Mode holds the permission bits together with setuid, setgid and sticky

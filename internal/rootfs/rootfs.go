@@ -156,8 +156,11 @@ func WithLogger(l *slog.Logger) Option {
 //
 // By default nothing is logged (WithLogger), the layers may hold 5,000,000
 // entries together (WithMaxEntries), a layer may hold 64 GiB of file content
-// (WithMaxLayerBytes) and all layers 128 GiB (WithMaxImageBytes), and a
-// sparse file may unpack to 1024 times its stored size (WithMaxSparseRatio).
+// (WithMaxLayerBytes) and all layers 128 GiB (WithMaxImageBytes), a sparse
+// file may unpack to 1024 times its stored size (WithMaxSparseRatio), and
+// names, link targets, xattrs and PAX records may take 1 GiB
+// (WithMaxMetadataBytes). Layers beyond a limit yield a *LayerError wrapping
+// ErrTooManyEntries or ErrTooLarge that names the entry crossing it.
 func Flatten(ctx context.Context, layers []Layer, opts ...Option) (*Tree, error) {
 	o := options{
 		logger:           slog.New(slog.DiscardHandler),

@@ -7,8 +7,11 @@
 //
 // File contents stream: Add reads a file block by block (128 KiB by default),
 // compresses blocks with zlib (squashfs "gzip", the compressor every
-// Singularity and Apptainer installation reads) on all cores and writes them
-// in order, so the image is byte-identical for any number of workers. Memory
+// Singularity and Apptainer installation reads) or, with
+// WithCompression(Zstd, level), Zstandard, on all cores and writes them in
+// order, so the image is byte-identical for any number of workers. A level
+// other than mksquashfs' default (9 for gzip, 15 for zstd) is recorded in
+// compressor options after the superblock, as mksquashfs records it. Memory
 // holds the metadata (a few hundred bytes per entry) plus 2×workers+2 block
 // buffers; packing a 1 GB tree of 20,000 files peaks at about 24 MB of RSS.
 // Close writes the tables and the superblock.
@@ -18,7 +21,8 @@
 //
 //	0      ┌────────────────────────────────────────────────────────────┐
 //	       │ superblock (96 bytes): counts, block size, table offsets   │ written last
-//	96     ├────────────────────────────────────────────────────────────┤
+//	96     │ [compressor options: level (gzip: + window, strategies)]   │
+//	       ├────────────────────────────────────────────────────────────┤
 //	       │ data: each file's blocks in the order files were added,    │ streamed by Add
 //	       │ zlib or stored (bit 24), all-zero blocks omitted (size 0); │
 //	       │ fragment blocks packing small files and tails              │

@@ -23,7 +23,7 @@
 #   BENCH_PEER=(mksquashfs "$tree" "$work/mk.sqfs" -noappend -comp gzip -quiet -no-progress)
 #   bench_compare section=squashfs input=synthetic ours=hpcship-l6 peer=mksquashfs-l9 \
 #       ours_out="$work/our.sqfs" peer_out="$work/mk.sqfs" level=6
-#   echo "${BENCH[wall_ratio]}"   # every summary field, for derived figures
+#   echo "${BENCH[wall_ratio]}"   # every summary field, for derived figures; ${BENCH[line]} is the summary line
 #
 # bench_compare's keys: section, input, ours, peer (names; required); ours_out, peer_out (a file or directory
 # whose size is printed and summarised); prepare=FUNC (called untimed before every run with "ours" or "peer",
@@ -189,6 +189,7 @@ bench_compare() {
 		"${BENCH[wall_peer_min]}" "${BENCH[wall_peer_med]}" "${BENCH[cpu_peer_min]}" "${BENCH[cpu_peer_med]}" "${BENCH[rss_peer_med]}"
 	printf '  peer/ours (medians): wall %sx, cpu %sx, rss %sx%s; load %s-%s\n' "${BENCH[wall_ratio]}" "${BENCH[cpu_ratio]}" \
 		"${BENCH[rss_ratio]}" "${BENCH[size_ratio]:+, size ${BENCH[size_ratio]}x}" "${BENCH[load_min]}" "${BENCH[load_max]}"
+	BENCH[line]=$line
 	echo "$line"
 	BENCH_OURS=() BENCH_PEER=()
 }

@@ -1,9 +1,12 @@
-// Command benchpush generates the benchmark image of scripts/bench/acr.sh as an OCI
-// layout and pushes it with acr.Push, printing the time each push took.
+// Command benchpush generates the benchmark images of scripts/bench/acr.sh as OCI
+// layouts and pushes them with acr.Push. The script times it as a whole process, as it
+// times skopeo, so start-up, reading the layout and the push all count.
 //
 //	benchpush -layout DIR generate            write 5 layers × 100 MB (half random, half text) to DIR
-//	benchpush -layout DIR push HOST/REPO:TAG  push the layout's image, print "seconds bytes"
-//	                                          (-jobs N: blobs at once, default 4)
+//	benchpush -layout DIR generate SRC...     write one layer per source directory to DIR, holding
+//	                                          its files under the directory's base name
+//	benchpush -layout DIR push HOST/REPO:TAG  push the layout's image (plain HTTP to 127.0.0.1), print its digest
+//	                                          and compressed size (-jobs N: blobs at once, default 4)
 package main
 
 import (
@@ -15,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/signal"
@@ -54,6 +58,8 @@ func run(ctx context.Context, dir string, layers int, size int64, jobs int, args
 	switch {
 	case args[0] == "generate" && len(args) == 1:
 		return generate(dir, layers, size)
+	case args[0] == "generate":
+		return generateFrom(dir, args[1:])
 	case args[0] == "push" && len(args) == 2:
 		return push(ctx, dir, args[1], jobs)
 	}
@@ -88,6 +94,99 @@ func generate(dir string, layers int, size int64) error {
 		return err
 	}
 	return p.AppendImage(img)
+}
+
+// generateFrom writes an image with one layer per source directory, each holding the
+// directory's files, links and subdirectories under its base name.
+func generateFrom(dir string, srcs []string) error {
+	tmp, err := os.MkdirTemp("", "benchpush-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	for i, src := range srcs {
+		path := filepath.Join(tmp, fmt.Sprintf("layer%d.tar", i))
+		if err := writeDirTar(path, src); err != nil {
+			return err
+		}
+		l, err := tarball.LayerFromFile(path, tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithMediaType(types.OCILayer))
+		if err != nil {
+			return err
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			return err
+		}
+	}
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	return p.AppendImage(img)
+}
+
+func writeDirTar(path, src string) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	tw := tar.NewWriter(bw)
+	base := filepath.Base(src)
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(filepath.Join(base, rel))
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil
+		}
+		r, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		_, err = io.Copy(tw, r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 func writeLayerTar(path string, seed int, size int64) error {
@@ -157,11 +256,11 @@ func push(ctx context.Context, dir, refStr string, jobs int) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	if _, err := acr.Push(ctx, ref, img, acr.WithJobs(jobs)); err != nil {
+	digest, err := acr.Push(ctx, ref, img, acr.WithJobs(jobs))
+	if err != nil {
 		return err
 	}
-	fmt.Printf("%.3f %d\n", time.Since(start).Seconds(), bytes)
+	fmt.Println(digest, bytes)
 	return nil
 }
 

@@ -66,7 +66,7 @@ same_contents() {
 	rm -rf "$work/x1" "$work/x2"
 }
 
-for input in synthetic real; do
+for input in real synthetic; do
 	tree=$work/$input
 	bench_warm "$tree"
 	printf 'squashfs/%s: %d entries, %d bytes\n' "$input" "$(find "$tree" | wc -l)" "$(bench_size "$tree")"

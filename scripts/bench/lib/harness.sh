@@ -31,11 +31,13 @@
 # stderr go to a log that is printed if a command fails (which fails the section).
 #
 # Measuring: wall time is bash's $EPOCHREALTIME around `/usr/bin/time` (microseconds; it includes time(1)'s own
-# fork and exec, about a millisecond, on both sides); CPU (user+sys, 10 ms resolution) and peak RSS (the largest
-# of the process and its waited-for children, as getrusage reports it) come from `/usr/bin/time -f '%U %S %M'`.
+# fork and exec, about a millisecond, on both sides); CPU (user+sys, 10 ms resolution) and peak RSS come from
+# `/usr/bin/time -f '%U %S %M'`. CPU counts the process and all the children it waited for (a `sh -c` pipeline
+# counts whole); peak RSS is that of the largest single process among them, not their sum.
 #
-# Helpers: bench_on_exit CMD (clean-up at exit; do not set your own EXIT trap), bench_load (prints the load average), bench_warm PATH... (reads files into the page cache),
-# bench_real_tree DIR (the real input: the Go toolchain and the system's shared libraries), bench_size PATH.
+# Helpers: bench_on_exit CMD (clean-up at exit; do not set your own EXIT trap), bench_load (prints the load
+# average), bench_warm PATH... (reads files into the page cache), bench_real_tree DIR (the real input: the Go
+# toolchain and the system's shared libraries), bench_size PATH (bytes of a file or directory).
 # Environment: BENCH_RUNS (default 3).
 
 # shellcheck source=scripts/lib.sh

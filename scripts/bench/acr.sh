@@ -80,7 +80,7 @@ log "acr bench: generating ${LAYERS:-5} x ${LAYER_MB:-100} MB layers"
 "$work/benchpush" -layout "$work/synthetic-oci" -layers "${LAYERS:-5}" -layer-size $((${LAYER_MB:-100} << 20)) generate
 bench_real_tree "$work/real"
 log "acr bench: generating the real tree's image"
-"$work/benchpush" -layout "$work/real-oci" generate "$work/real/go" "$work/real/lib"
+"$work/benchpush" -layout "$work/real-oci" -root "$work/real" generate "${BENCH_REAL_DIRS[@]}"
 rm -rf "$work/real"
 skopeo_version=$(skopeo --version | awk '{print $3}')
 reg_port[ours]=$(free_port)

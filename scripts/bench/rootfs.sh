@@ -18,7 +18,7 @@ bench_on_exit "rm -rf '$work'"
 go build -o "$work/rootfsbench" ./internal/rootfs/cmd/rootfsbench
 "$work/rootfsbench" -layout "$work/synthetic" gen
 bench_real_tree "$work/real"
-"$work/rootfsbench" -layout "$work/real-oci" gen "$work/real/go" "$work/real/lib"
+"$work/rootfsbench" -layout "$work/real-oci" -root "$work/real" gen "${BENCH_REAL_DIRS[@]}"
 rm -rf "$work/real"
 mv "$work/real-oci" "$work/real"
 

@@ -3,8 +3,9 @@
 // times skopeo, so start-up, reading the layout and the push all count.
 //
 //	benchpush -layout DIR generate            write 5 layers × 100 MB (half random, half text) to DIR
-//	benchpush -layout DIR generate SRC...     write one layer per source directory to DIR, holding
-//	                                          its files under the directory's base name
+//	benchpush -layout DIR [-root R] generate SRC...  write one layer per source directory to DIR,
+//	                                          its files named by their path from R (by default, from
+//	                                          the directory's parent)
 //	benchpush -layout DIR push HOST/REPO:TAG  push the layout's image (plain HTTP to 127.0.0.1), print its digest
 //	                                          and compressed size (-jobs N: blobs at once, default 4)
 package main
@@ -42,16 +43,17 @@ func main() {
 	layers := flag.Int("layers", 5, "number of layers to generate")
 	size := flag.Int64("layer-size", 100<<20, "uncompressed bytes per layer")
 	jobs := flag.Int("jobs", 4, "blobs pushed at once")
+	root := flag.String("root", "", "generate SRC...: name files by their path from this directory")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *layers, *size, *jobs, flag.Args()); err != nil {
+	if err := run(ctx, *dir, *root, *layers, *size, *jobs, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "benchpush:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, dir string, layers int, size int64, jobs int, args []string) error {
+func run(ctx context.Context, dir, root string, layers int, size int64, jobs int, args []string) error {
 	if dir == "" || len(args) == 0 {
 		return errors.New("usage: benchpush -layout DIR generate | push REF")
 	}
@@ -59,7 +61,7 @@ func run(ctx context.Context, dir string, layers int, size int64, jobs int, args
 	case args[0] == "generate" && len(args) == 1:
 		return generate(dir, layers, size)
 	case args[0] == "generate":
-		return generateFrom(dir, args[1:])
+		return generateFrom(dir, root, args[1:])
 	case args[0] == "push" && len(args) == 2:
 		return push(ctx, dir, args[1], jobs)
 	}
@@ -97,8 +99,9 @@ func generate(dir string, layers int, size int64) error {
 }
 
 // generateFrom writes an image with one layer per source directory, each holding the
-// directory's files, links and subdirectories under its base name.
-func generateFrom(dir string, srcs []string) error {
+// directory's files, links and subdirectories, named by their path from root (by
+// default the source's parent).
+func generateFrom(dir, root string, srcs []string) error {
 	tmp, err := os.MkdirTemp("", "benchpush-")
 	if err != nil {
 		return err
@@ -108,7 +111,7 @@ func generateFrom(dir string, srcs []string) error {
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	for i, src := range srcs {
 		path := filepath.Join(tmp, fmt.Sprintf("layer%d.tar", i))
-		if err := writeDirTar(path, src); err != nil {
+		if err := writeDirTar(path, root, src); err != nil {
 			return err
 		}
 		l, err := tarball.LayerFromFile(path, tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithMediaType(types.OCILayer))
@@ -126,7 +129,10 @@ func generateFrom(dir string, srcs []string) error {
 	return p.AppendImage(img)
 }
 
-func writeDirTar(path, src string) (err error) {
+func writeDirTar(path, root, src string) (err error) {
+	if root == "" {
+		root = filepath.Dir(src)
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -138,7 +144,6 @@ func writeDirTar(path, src string) (err error) {
 	}()
 	bw := bufio.NewWriterSize(f, 1<<20)
 	tw := tar.NewWriter(bw)
-	base := filepath.Base(src)
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -157,11 +162,11 @@ func writeDirTar(path, src string) (err error) {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
+		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
-		hdr.Name = filepath.ToSlash(filepath.Join(base, rel))
+		hdr.Name = filepath.ToSlash(rel)
 		if fi.IsDir() {
 			hdr.Name += "/"
 		}

@@ -37,7 +37,7 @@
 #
 # Helpers: bench_on_exit CMD (clean-up at exit; do not set your own EXIT trap), bench_load (prints the load
 # average), bench_warm PATH... (reads files into the page cache), bench_real_tree DIR (the real input: the Go
-# toolchain and the system's shared libraries), bench_size PATH (bytes of a file or directory).
+# toolchain and the system's shared libraries; sets BENCH_REAL_DIRS), bench_size PATH (bytes of a file or directory).
 # Environment: BENCH_RUNS (default 3).
 
 # shellcheck source=scripts/lib.sh
@@ -52,6 +52,7 @@ if ! [[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]]; then
 fi
 BENCH_OURS=()
 BENCH_PEER=()
+BENCH_REAL_DIRS=()
 declare -gA BENCH=()
 BENCH_TMP=$(mktemp -d)
 _bench_on_exit=()
@@ -81,19 +82,22 @@ bench_size() {
 # bench_warm reads every file under the given paths, so neither side pays for a cold page cache.
 bench_warm() { find "$@" -type f -print0 | xargs -0 -r cat >/dev/null 2>&1 || true; }
 
-# bench_real_tree DIR makes DIR/go (the Go toolchain, $(go env GOROOT)) and DIR/lib (/usr/lib/<multiarch>, the
-# system's shared libraries): real files, present on any Debian machine with Go. Hard links when DIR is on the
-# same filesystem (no copy), else a copy. Prints the number of entries and bytes.
+# bench_real_tree DIR copies the real input under DIR at its own paths: the Go toolchain ($(go env GOROOT), e.g.
+# DIR/usr/local/go) and the system's shared libraries (DIR/usr/lib/<multiarch>): real files, present on any Debian
+# machine with Go, whose relative symlinks resolve inside DIR as on the host. Hard links when DIR is on the same
+# filesystem (no copy), else a copy. Sets BENCH_REAL_DIRS to the two directories; prints entries and bytes.
 bench_real_tree() {
 	local dir=$1 goroot libdir
 	goroot=$(go env GOROOT)
 	libdir=/usr/lib/$(gcc -print-multiarch 2>/dev/null || dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 	if [ ! -d "$dir" ]; then
-		mkdir -p "$dir.tmp"
-		cp -al "$goroot" "$dir.tmp/go" 2>/dev/null || { rm -rf "$dir.tmp/go" && cp -a "$goroot" "$dir.tmp/go"; }
-		cp -al "$libdir" "$dir.tmp/lib" 2>/dev/null || { rm -rf "$dir.tmp/lib" && cp -a "$libdir" "$dir.tmp/lib"; }
+		mkdir -p "$dir.tmp$(dirname "$goroot")" "$dir.tmp$(dirname "$libdir")"
+		cp -al "$goroot" "$dir.tmp$goroot" 2>/dev/null || { rm -rf "$dir.tmp$goroot" && cp -a "$goroot" "$dir.tmp$goroot"; }
+		cp -al "$libdir" "$dir.tmp$libdir" 2>/dev/null || { rm -rf "$dir.tmp$libdir" && cp -a "$libdir" "$dir.tmp$libdir"; }
 		mv "$dir.tmp" "$dir"
 	fi
+	# shellcheck disable=SC2034 # used by the sections
+	BENCH_REAL_DIRS=("$dir$goroot" "$dir$libdir")
 	printf 'real tree %s: %s + %s, %d entries, %d bytes\n' "$dir" "$goroot" "$libdir" \
 		"$(find "$dir" | wc -l)" "$(bench_size "$dir")"
 }

@@ -6,9 +6,10 @@
 //
 //	rootfsbench -layout DIR gen              three layers of 20,000 small files; the upper two
 //	                                         replace a tenth of the files below and white out a tenth
-//	rootfsbench -layout DIR gen SRC...       one layer per source directory (its files under the
-//	                                         directory's base name), then a layer that replaces every
-//	                                         tenth regular file and whites out the next one
+//	rootfsbench -layout DIR [-root R] gen SRC...  one layer per source directory (its files under
+//	                                         their path from R, by default under the directory's base
+//	                                         name), then a layer that replaces every tenth regular file
+//	                                         and whites out the next one
 //	rootfsbench -layout DIR flatten [-list FILE]   merge with rootfs, read every file
 //	rootfsbench -layout DIR extract [-list FILE]   merge with mutate.Extract, read every file
 //
@@ -52,15 +53,16 @@ func main() {
 	log.SetFlags(0)
 	dir := flag.String("layout", "", "OCI layout directory")
 	list := flag.String("list", "", "write the merged tree's listing to this file")
+	root := flag.String("root", "", "gen: name files by their path from this directory")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *list, flag.Args()); err != nil {
+	if err := run(ctx, *dir, *list, *root, flag.Args()); err != nil {
 		log.Fatalf("rootfsbench: %v", err)
 	}
 }
 
-func run(ctx context.Context, dir, list string, args []string) error {
+func run(ctx context.Context, dir, list, root string, args []string) error {
 	if dir == "" || len(args) == 0 {
 		return errors.New("usage: rootfsbench -layout DIR gen [SRC...] | flatten | extract")
 	}
@@ -69,7 +71,7 @@ func run(ctx context.Context, dir, list string, args []string) error {
 		if len(args) == 1 {
 			return writeImage(dir, syntheticLayers())
 		}
-		return writeImage(dir, realLayers(args[1:]))
+		return writeImage(dir, realLayers(root, args[1:]))
 	case "flatten", "extract":
 		if len(args) != 1 {
 			break
@@ -315,14 +317,14 @@ func syntheticLayers() []layerFunc {
 
 // realLayers holds one layer per source directory and a last layer that replaces
 // every tenth regular file of them and whites out the one after it.
-func realLayers(srcs []string) []layerFunc {
+func realLayers(root string, srcs []string) []layerFunc {
 	var out []layerFunc
 	for _, src := range srcs {
-		out = append(out, func(tw *tar.Writer) error { return walk(src, tw, true) })
+		out = append(out, func(tw *tar.Writer) error { return walk(root, src, tw, true) })
 	}
 	out = append(out, func(tw *tar.Writer) error {
 		for _, src := range srcs {
-			if err := walk(src, tw, false); err != nil {
+			if err := walk(root, src, tw, false); err != nil {
 				return err
 			}
 		}
@@ -331,19 +333,22 @@ func realLayers(srcs []string) []layerFunc {
 	return out
 }
 
-// walk writes src under its base name; with all false, only the changes of the last layer.
-func walk(src string, tw *tar.Writer, all bool) error {
-	base := filepath.Base(src)
+// walk writes src with names relative to root (by default src's parent); with all
+// false, only the changes of the last layer.
+func walk(root, src string, tw *tar.Writer, all bool) error {
+	if root == "" {
+		root = filepath.Dir(src)
+	}
 	n := 0
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
+		rel, err := filepath.Rel(root, p)
 		if err != nil {
 			return err
 		}
-		name := filepath.ToSlash(filepath.Join(base, rel))
+		name := filepath.ToSlash(rel)
 		if !all {
 			if !d.Type().IsRegular() {
 				return nil

@@ -60,19 +60,24 @@ type Launch struct {
 	// Intel MPI and Open MPI.
 	Launcher string
 	// MachineFile is passed as -machinefile (Intel MPI, MPICH) or --hostfile (Open
-	// MPI). It is passed as given: "$TMPDIR/u_machines" stays for a job script's shell
-	// to expand. Empty leaves host selection to the launcher (or the scheduler).
+	// MPI), as one argument, never expanded by a shell. In a batch job, pass
+	// scheduler.MachinefileArg ("$HPCSHIP_MACHINEFILE"): the jobscript writes the
+	// job's machinefile from its allocation and puts that file's path in its place.
+	// Empty leaves host selection to the launcher (or the scheduler).
 	MachineFile string
-	// Ranks is the total number of ranks, -np. Required.
+	// Ranks is the total number of ranks, -np. Required. In a scheduler.Job, Validate
+	// refuses more ranks than the job's Slots.
 	Ranks int
 	// RanksPerNode places this many consecutive ranks on each host: -ppn (Intel MPI,
-	// MPICH) or --map-by ppr:N:node (Open MPI). 0 leaves placement to the launcher.
+	// MPICH) or --map-by ppr:N:node (Open MPI). 0 leaves placement to the launcher;
+	// more than Ranks is an error.
 	RanksPerNode int
 	// Bootstrap is how the launcher starts its proxies on the hosts: -bootstrap for
 	// Intel MPI, -launcher for MPICH (fork runs everything on the local host). Open MPI
 	// has no such option.
 	Bootstrap string
-	// PerHost is Intel MPI's -perhost. MPICH and Open MPI reject it; use RanksPerNode.
+	// PerHost is Intel MPI's -perhost; more than Ranks is an error. MPICH and Open MPI
+	// reject it; use RanksPerNode.
 	PerHost int
 	// RoundRobin is Intel MPI's -rr (one rank per host in turn). MPICH and Open MPI
 	// reject it; use RanksPerNode 1.
@@ -168,6 +173,14 @@ func (l Launch) validate() error {
 	}
 	if l.RanksPerNode < 0 {
 		return &SettingError{Variable: "-ppn", Value: strconv.Itoa(l.RanksPerNode), Reason: "must not be negative", Err: ErrInvalidSetting}
+	}
+	if l.RanksPerNode > l.Ranks {
+		return &SettingError{Variable: "-ppn", Value: strconv.Itoa(l.RanksPerNode), Err: ErrInvalidSetting,
+			Reason: "more ranks per node than the " + strconv.Itoa(l.Ranks) + " ranks of the launch"}
+	}
+	if l.PerHost > l.Ranks {
+		return &SettingError{Variable: "-perhost", Value: strconv.Itoa(l.PerHost), Err: ErrInvalidSetting,
+			Reason: "more ranks per host than the " + strconv.Itoa(l.Ranks) + " ranks of the launch"}
 	}
 	if len(l.Command) == 0 || l.Command[0] == "" {
 		return &SettingError{Variable: "Command", Reason: "the program to run is required", Err: ErrInvalidSetting}

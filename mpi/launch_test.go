@@ -66,6 +66,8 @@ func TestLaunchErrors(t *testing.T) {
 		{name: "no flavor", launch: Launch{Ranks: 1, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "no ranks", launch: Launch{Flavor: IntelMPI, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "negative ppn", launch: Launch{Flavor: IntelMPI, Ranks: 1, RanksPerNode: -1, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "more ranks per node than ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 4, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "more ranks per host than ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: 3, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "no command", launch: Launch{Flavor: MPICH, Ranks: 1}, wantErr: ErrInvalidSetting},
 		{name: "command looks like an option", launch: Launch{Flavor: MPICH, Ranks: 1, Command: []string{"-app"}}, wantErr: ErrInvalidSetting},
 		{name: "machinefile looks like an option", launch: Launch{Flavor: MPICH, Ranks: 1, MachineFile: "-x", Command: cmd}, wantErr: ErrInvalidSetting},

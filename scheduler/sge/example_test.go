@@ -23,11 +23,11 @@ func rdmaJob() scheduler.Job {
 		Machinefile: scheduler.Machinefile{Name: "u_machines"},
 		JoinOutput:  true,
 		Source:      []string{"/opt/intel/impi/5.1.3.223/bin64/mpivars.sh"},
-		Env: map[string]string{
-			"I_MPI_FABRICS":            "shm:dapl",
-			"I_MPI_DAPL_PROVIDER":      "ofa-v2-ib0",
-			"I_MPI_DYNAMIC_CONNECTION": "0",
-			"SINGULARITY_BINDPATH":     "/etc/rdma/dat.conf",
+		Env: []string{
+			"I_MPI_FABRICS=shm:dapl",
+			"I_MPI_DAPL_PROVIDER=ofa-v2-ib0",
+			"I_MPI_DYNAMIC_CONNECTION=0",
+			"SINGULARITY_BINDPATH=/etc/rdma/dat.conf",
 		},
 		Command: []string{
 			"mpirun", "-machinefile", scheduler.MachinefileArg, "-np", "2", "-ppn", "1",
@@ -62,9 +62,9 @@ func ExampleSGE_Jobscript() {
 	// #$ -pe mpi 32
 	// #$ -j y
 	// source /opt/intel/impi/5.1.3.223/bin64/mpivars.sh
+	// export I_MPI_FABRICS=shm:dapl
 	// export I_MPI_DAPL_PROVIDER=ofa-v2-ib0
 	// export I_MPI_DYNAMIC_CONNECTION=0
-	// export I_MPI_FABRICS=shm:dapl
 	// export SINGULARITY_BINDPATH=/etc/rdma/dat.conf
 	// mpirun -machinefile "$HPCSHIP_MACHINEFILE" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong || hpcship_status=$?
 }

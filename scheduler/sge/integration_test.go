@@ -292,9 +292,12 @@ func TestEnvRoundTrip(t *testing.T) {
 		}
 		return string(b)
 	}
-	env := map[string]string{}
+	want := map[string]string{}
+	var env []string
 	for i := range 5000 {
-		env[fmt.Sprintf("HPCSHIP_RT_%04d", i)] = random()
+		name := fmt.Sprintf("HPCSHIP_RT_%04d", i)
+		want[name] = random()
+		env = append(env, name+"="+want[name])
 	}
 	args := make([]string, 5000)
 	for i := range args {
@@ -334,10 +337,10 @@ func TestEnvRoundTrip(t *testing.T) {
 			gotEnv[name] = value
 		}
 	}
-	require.Len(t, gotEnv, len(env))
-	for _, name := range slices.Sorted(maps.Keys(env)) {
-		if env[name] != gotEnv[name] {
-			require.Equal(t, []byte(env[name]), []byte(gotEnv[name]), "variable %s", name)
+	require.Len(t, gotEnv, len(want))
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if want[name] != gotEnv[name] {
+			require.Equal(t, []byte(want[name]), []byte(gotEnv[name]), "variable %s", name)
 		}
 	}
 }

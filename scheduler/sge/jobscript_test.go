@@ -55,11 +55,15 @@ func TestJobscriptRejects(t *testing.T) {
 		{"machinefile path", plain, ok(func(j *scheduler.Job) {
 			j.ParallelEnv, j.Slots, j.Machinefile.Name = "mpi", 2, "../x"
 		}), "Machinefile.Name"},
-		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A-B": "x"} }), "Env"},
-		{"bash's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"SHELLOPTS": "errexit"} }), "Env"},
-		{"jobscript's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"hpcship_tmpdir": "/"} }), "Env"},
-		{"machinefile variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"HPCSHIP_MACHINEFILE": "x"} }), "Env"},
-		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A": "x\x00"} }), "Env[A]"},
+		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = []string{"A-B=x"} }), "Env[0]"},
+		{"bash's variable", plain, ok(func(j *scheduler.Job) { j.Env = []string{"A=1", "SHELLOPTS=errexit"} }), "Env[1]"},
+		{"PIPESTATUS", plain, ok(func(j *scheduler.Job) { j.Env = []string{"PIPESTATUS=0"} }), "Env[0]"},
+		{"jobscript's variable", plain, ok(func(j *scheduler.Job) { j.Env = []string{"hpcship_tmpdir=/"} }), "Env[0]"},
+		{"machinefile variable", plain, ok(func(j *scheduler.Job) { j.Env = []string{"HPCSHIP_MACHINEFILE=x"} }), "Env[0]"},
+		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = []string{"A=x\x00"} }), "Env[0]"},
+		{"first bad resource by name", plain, ok(func(j *scheduler.Job) {
+			j.Resources = map[string]string{"z": "a b", "m": "c,d", "a": "ok"}
+		}), "Resources[m]"},
 		{"arg NUL", plain, ok(func(j *scheduler.Job) { j.Command = []string{"echo", "\x00"} }), "Command[1]"},
 		{"directive in script", plain, scheduler.Job{Script: "true\n#$ -q evil.q\n"}, "Script"},
 		{"relative workdir", plain, ok(func(j *scheduler.Job) { j.WorkDir = "run" }), "WorkDir"},
@@ -92,7 +96,7 @@ func TestJobscriptRejects(t *testing.T) {
 func TestJobscriptKeepsSecretsOutOfErrors(t *testing.T) {
 	s, err := New()
 	require.NoError(t, err)
-	_, err = s.Jobscript(scheduler.Job{Command: []string{"true"}, Env: map[string]string{"TOKEN": "s3cr3t\x00"}})
+	_, err = s.Jobscript(scheduler.Job{Command: []string{"true"}, Env: []string{"TOKEN=s3cr3t\x00"}})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cr3t")
 }
@@ -185,7 +189,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 	t.Run("TMPDIR in Env", func(t *testing.T) {
 		other := t.TempDir()
 		out, code := run(t, scheduler.Job{
-			ParallelEnv: "mpi", Slots: 8, Env: map[string]string{"TMPDIR": other},
+			ParallelEnv: "mpi", Slots: 8, Env: []string{"TMPDIR=" + other},
 			Command: []string{"cat", scheduler.MachinefileArg},
 		})
 		require.Equal(t, 0, code, out)

@@ -105,7 +105,7 @@ if [ ! -r "$hpcship_hostfile" ]; then
 fi
 hpcship_size=$(wc -c <"$hpcship_hostfile") || exit 1
 [ "$hpcship_size" -le %MAXFILE% ] || hpcship_fail "$hpcship_size bytes, more than %MAXFILE%"
-if LC_ALL=C grep -q '[^	 -~]' "$hpcship_hostfile"; then
+if LC_ALL=C grep -aq '[^	 -~]' "$hpcship_hostfile"; then
 	hpcship_fail "holds a byte that is not printable ASCII"
 fi
 hpcship_hosts=()

@@ -166,10 +166,12 @@ exec mpiexec -machinefile "$1" -np 2 bash -c 'echo "rank $PMI_RANK of $PMI_SIZE 
 			f, err := os.Open(filepath.Join(dir, "pe_hostfile"))
 			require.NoError(t, err)
 			defer f.Close()
-			hf, err := scheduler.ParsePEHostfile(f)
+			hf, err := sge.ParsePEHostfile(f)
 			require.NoError(t, err)
 			assert.Equal(t, 2, hf.Slots())
-			assert.Equal(t, string(hf.Machinefile(tc.format)), readFile(t, filepath.Join(dir, "machinefile")),
+			mf, err := hf.Machinefile(tc.format)
+			require.NoError(t, err)
+			assert.Equal(t, string(mf), readFile(t, filepath.Join(dir, "machinefile")),
 				"the jobscript's machinefile and PEHostfile.Machinefile agree")
 		})
 	}

@@ -119,10 +119,15 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 	hostfile := filepath.Join(dir, "pe_hostfile")
 	const hosts = "node1 4 hpc.q@node1 UNDEFINED\nnode2 08 hpc.q@node2 UNDEFINED\n\nnode1 2 htc.q@node1 0,1:0,2\n"
 	require.NoError(t, os.WriteFile(hostfile, []byte(hosts), 0o644))
-	hf, err := scheduler.ParsePEHostfile(strings.NewReader(hosts))
+	hf, err := ParsePEHostfile(strings.NewReader(hosts))
 	require.NoError(t, err)
 	s, err := New()
 	require.NoError(t, err)
+	render := func(f scheduler.MachinefileFormat) string {
+		mf, err := hf.Machinefile(f)
+		require.NoError(t, err)
+		return string(mf)
+	}
 
 	run := func(t *testing.T, j scheduler.Job) (string, int) {
 		script, err := s.Jobscript(j)
@@ -144,7 +149,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 		return out.String(), code
 	}
 
-	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHosts, scheduler.MachinefileHostSlots, scheduler.MachinefileSlots} {
+	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHosts, scheduler.MachinefileHostSlots, scheduler.MachinefileSlots, scheduler.MachinefileOpenMPI} {
 		t.Run(f.String(), func(t *testing.T) {
 			out, code := run(t, scheduler.Job{
 				ParallelEnv: "mpi", Slots: 8, Machinefile: scheduler.Machinefile{Format: f},
@@ -153,7 +158,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			machinefile, rest, ok := strings.Cut(out, "tmp=")
 			require.True(t, ok, out)
-			assert.Equal(t, string(hf.Machinefile(f)), machinefile)
+			assert.Equal(t, render(f), machinefile)
 			tmp, env, _ := strings.Cut(strings.TrimSpace(rest), " env=")
 			assert.Equal(t, tmp+"/"+scheduler.DefaultMachinefileName, env)
 			assert.True(t, strings.HasPrefix(tmp, "/tmp/hpcship."), tmp)
@@ -193,7 +198,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 			Command: []string{"cat", scheduler.MachinefileArg},
 		})
 		require.Equal(t, 0, code, out)
-		assert.Equal(t, string(hf.Machinefile(scheduler.MachinefileHosts)), out)
+		assert.Equal(t, render(scheduler.MachinefileHosts), out)
 	})
 
 	t.Run("hostfile without final newline", func(t *testing.T) {
@@ -224,7 +229,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PE_HOSTFILE=" + hostfile}
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		assert.Equal(t, "shell="+shell+"\n"+string(hf.Machinefile(scheduler.MachinefileHosts)), string(out))
+		assert.Equal(t, "shell="+shell+"\n"+render(scheduler.MachinefileHosts), string(out))
 	})
 
 	t.Run("no PE_HOSTFILE", func(t *testing.T) {

@@ -32,36 +32,34 @@ const (
 	ColumnDefects                        // defects (IMB built with CHECK)
 )
 
-// columnNames returns the header text of each column.
-func columnNames() map[Column]string {
-	return map[Column]string{
-		ColumnGroup:        "Group",
-		ColumnBytes:        "#bytes",
-		ColumnRepetitions:  "#repetitions",
-		ColumnTime:         "t[usec]",
-		ColumnTimeMin:      "t_min[usec]",
-		ColumnTimeMax:      "t_max[usec]",
-		ColumnTimeAvg:      "t_avg[usec]",
-		ColumnMBytesPerSec: "Mbytes/sec",
-		ColumnMsgPerSec:    "Msg/sec",
-		ColumnTimeOverlap:  "t_ovrl[usec]",
-		ColumnTimePure:     "t_pure[usec]",
-		ColumnTimeCPU:      "t_CPU[usec]",
-		ColumnOverlap:      "overlap[%]",
-		ColumnDefects:      "defects",
-	}
+// columnNames is the header text of each column. Never modified.
+var columnNames = map[Column]string{
+	ColumnGroup:        "Group",
+	ColumnBytes:        "#bytes",
+	ColumnRepetitions:  "#repetitions",
+	ColumnTime:         "t[usec]",
+	ColumnTimeMin:      "t_min[usec]",
+	ColumnTimeMax:      "t_max[usec]",
+	ColumnTimeAvg:      "t_avg[usec]",
+	ColumnMBytesPerSec: "Mbytes/sec",
+	ColumnMsgPerSec:    "Msg/sec",
+	ColumnTimeOverlap:  "t_ovrl[usec]",
+	ColumnTimePure:     "t_pure[usec]",
+	ColumnTimeCPU:      "t_CPU[usec]",
+	ColumnOverlap:      "overlap[%]",
+	ColumnDefects:      "defects",
 }
 
 // String returns the column's header text, e.g. "t[usec]".
 func (c Column) String() string {
-	if n, ok := columnNames()[c]; ok {
+	if n, ok := columnNames[c]; ok {
 		return n
 	}
 	return "Column(" + strconv.Itoa(int(c)) + ")"
 }
 
 func columnByName(name string) (Column, bool) {
-	for c, n := range columnNames() {
+	for c, n := range columnNames {
 		if n == name {
 			return c, true
 		}

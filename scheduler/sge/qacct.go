@@ -136,7 +136,21 @@ func qacctSeconds(s string) (time.Duration, error) {
 func qacctBytes(s string) (int64, error) {
 	num := strings.TrimRight(s, "KMGTPB")
 	unit := s[len(num):]
-	mult := map[string]float64{"": 1, "B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40, "PB": 1 << 50}[unit]
+	var mult float64
+	switch unit {
+	case "", "B":
+		mult = 1
+	case "KB":
+		mult = 1 << 10
+	case "MB":
+		mult = 1 << 20
+	case "GB":
+		mult = 1 << 30
+	case "TB":
+		mult = 1 << 40
+	case "PB":
+		mult = 1 << 50
+	}
 	f, err := strconv.ParseFloat(num, 64)
 	if mult == 0 || err != nil || !(f >= 0 && f*mult <= 1<<62) {
 		return 0, fmt.Errorf("%q is not an amount of memory", s)

@@ -13,6 +13,10 @@ import (
 const (
 	// MaxHostfileBytes bounds the allocation file: 16 MiB.
 	MaxHostfileBytes = 16 << 20
+	// MaxHostLines bounds the lines that name a host (a host in several queues has several): 65,536.
+	MaxHostLines = 1 << 16
+	// MaxHostfileFields bounds the fields of one line together, blanks between them not counted: 64 KiB.
+	MaxHostfileFields = 64 << 10
 	// MaxHostName bounds a host name, which is made of ASCII letters, digits, '.', '_' and '-'.
 	MaxHostName = 255
 	// MaxSlotDigits and MaxSlots bound a slot count and the sum of all of them: 1,048,576.
@@ -56,7 +60,8 @@ func MachinefileSize(f scheduler.MachinefileFormat, host string, slots int) int6
 // It reads the allocation from the file named by the environment variable hostsVar (Grid Engine's
 // PE_HOSTFILE): lines of "host slots [queue [processors]]", blank lines skipped, a host's slots added up over
 // its lines. A missing or unreadable file, or one outside the bounds above (a byte that is not printable
-// ASCII, fewer than 2 or more than 4 fields, a bad host name, a slot count that is not 1 to 1,048,576, more
+// ASCII, more than 65,536 lines of hosts, fewer than 2 or more than 4 fields, fields above 64 KiB on a
+// line, a bad host name, a slot count that is not 1 to 1,048,576, more
 // slots in all, a machinefile above 16 MiB) ends the job with status 1 and the reason on stderr.
 func Machinefile(j *scheduler.Job, hostsVar string) string {
 	name := j.Machinefile.Name
@@ -70,6 +75,8 @@ func Machinefile(j *scheduler.Job, hostsVar string) string {
 		"%NAME%", name,
 		"%MAXFILE%", fmt.Sprint(MaxHostfileBytes),
 		"%MAXHOST%", fmt.Sprint(MaxHostName),
+		"%MAXFIELDS%", fmt.Sprint(MaxHostfileFields),
+		"%MAXLINES%", fmt.Sprint(MaxHostLines),
 		"%MAXDIGITS%", fmt.Sprint(MaxSlotDigits),
 		"%MAXSLOTS%", fmt.Sprint(MaxSlots),
 		"%MAXOUT%", fmt.Sprint(MaxMachinefileBytes),
@@ -91,7 +98,7 @@ func Machinefile(j *scheduler.Job, hostsVar string) string {
 	var b strings.Builder
 	b.WriteString(r.Replace(`
 # The machinefile (%FORMAT%), from $%VAR%: "host slots [queue [processors]]" lines, at most
-# %MAXFILE% bytes and %MAXSLOTS% slots in all. $TMPDIR/machines exists only where the parallel
+# %MAXFILE% bytes, %MAXLINES% hosts and %MAXSLOTS% slots in all. $TMPDIR/machines exists only where the parallel
 # environment runs startmpi.sh.
 export HPCSHIP_MACHINEFILE="$TMPDIR/%NAME%"
 hpcship_hostfile=${%VAR%:-}
@@ -112,12 +119,17 @@ hpcship_hosts=()
 hpcship_lines=()
 declare -A hpcship_host_slots=()
 hpcship_lineno=0
+hpcship_entries=0
 hpcship_total=0
 while read -r hpcship_host hpcship_n hpcship_queue hpcship_cpus hpcship_extra || [ -n "$hpcship_host" ]; do
 	hpcship_lineno=$((hpcship_lineno + 1))
 	[ -n "$hpcship_host" ] || continue
+	hpcship_entries=$((hpcship_entries + 1))
+	[ "$hpcship_entries" -le %MAXLINES% ] || hpcship_fail "line $hpcship_lineno: more than %MAXLINES% lines of hosts"
 	[ -n "$hpcship_n" ] || hpcship_fail "line $hpcship_lineno: want 2 to 4 fields, got 1"
 	[ -z "$hpcship_extra" ] || hpcship_fail "line $hpcship_lineno: want 2 to 4 fields, got more"
+	hpcship_size=$((${#hpcship_host} + ${#hpcship_n} + ${#hpcship_queue} + ${#hpcship_cpus}))
+	[ "$hpcship_size" -le %MAXFIELDS% ] || hpcship_fail "line $hpcship_lineno: fields of $hpcship_size bytes, more than %MAXFIELDS%"
 	case $hpcship_host in
 	*[!a-zA-Z0-9._-]*) hpcship_fail "line $hpcship_lineno: host name holds a byte other than letters, digits, '.', '_' and '-'" ;;
 	esac

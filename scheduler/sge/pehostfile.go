@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/hpcship/hpcship/internal/envvar"
 	"github.com/hpcship/hpcship/internal/jobscript"
@@ -53,8 +52,9 @@ func (e *PEHostfileError) Unwrap() error { return e.Err }
 // one accepts the other accepts too. Blank lines are skipped; every other line has 2 to 4 fields separated by
 // blanks or tabs: a host name of 1 to 255 ASCII letters, digits, '.', '_' and '-', a slot count of 1 to
 // 1,048,576 (at most 7 digits), and optionally a queue and a processor range. The file must be printable ASCII
-// (tabs allowed; a carriage return is refused, as the jobscript's reader does) and at most 16 MiB, its slots
-// at most 1,048,576 in all. A file
+// (tabs allowed; a carriage return is refused, as the jobscript's reader does) and at most 16 MiB, the
+// fields of a line at most 64 KiB together, its lines of hosts at most 65,536 and its slots at most
+// 1,048,576 in all. A file
 // beyond a bound gives a *PEHostfileError wrapping ErrPEHostfileTooLarge; memory stays proportional to the
 // bounds, never to what a line claims.
 func ParsePEHostfile(r io.Reader) (PEHostfile, error) {
@@ -66,33 +66,44 @@ func ParsePEHostfile(r io.Reader) (PEHostfile, error) {
 	var hf PEHostfile
 	total := 0
 	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if i := strings.IndexFunc(line, func(c rune) bool { return c != '\t' && (c < ' ' || c > '~') }); i >= 0 {
+		line := sc.Bytes()
+		if i := bytes.IndexFunc(line, func(c rune) bool { return c != '\t' && (c < ' ' || c > '~') }); i >= 0 {
 			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("byte %#x at %d is not printable ASCII", line[i], i)}
 		}
-		f := strings.FieldsFunc(line, func(c rune) bool { return c == ' ' || c == '\t' })
-		if len(f) == 0 {
+		var f [5][]byte
+		nf := fields(line, &f)
+		if nf == 0 {
 			continue
 		}
-		if len(f) < 2 || len(f) > 4 {
-			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("want 2 to 4 fields, got %d", len(f))}
+		if nf < 2 || nf > 4 {
+			got := strconv.Itoa(nf)
+			if nf > 4 {
+				got = "more"
+			}
+			return nil, &PEHostfileError{Line: n, Reason: "want 2 to 4 fields, got " + got}
 		}
-		if !jobscript.IsHostName(f[0]) {
-			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("host name %s is not 1 to %d letters, digits, '.', '_' and '-'", envvar.Clip(f[0]), jobscript.MaxHostName)}
+		if size := len(f[0]) + len(f[1]) + len(f[2]) + len(f[3]); size > jobscript.MaxHostfileFields {
+			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("fields of %d bytes, more than %d", size, jobscript.MaxHostfileFields), Err: ErrPEHostfileTooLarge}
 		}
-		slots, err := strconv.Atoi(f[1])
-		if err != nil || len(f[1]) > jobscript.MaxSlotDigits || strings.TrimLeft(f[1], "0123456789") != "" || slots < 1 || slots > jobscript.MaxSlots {
-			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("slot count %s is not a number from 1 to %d", envvar.Clip(f[1]), jobscript.MaxSlots)}
+		if !jobscript.IsHostName(string(f[0])) {
+			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("host name %s is not 1 to %d letters, digits, '.', '_' and '-'", envvar.Clip(string(f[0])), jobscript.MaxHostName)}
+		}
+		if len(hf) == jobscript.MaxHostLines {
+			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("more than %d lines of hosts", jobscript.MaxHostLines), Err: ErrPEHostfileTooLarge}
+		}
+		slots, ok := slotCount(f[1])
+		if !ok {
+			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("slot count %s is not a number from 1 to %d", envvar.Clip(string(f[1])), jobscript.MaxSlots)}
 		}
 		if total += slots; total > jobscript.MaxSlots {
 			return nil, &PEHostfileError{Line: n, Reason: fmt.Sprintf("more than %d slots in all", jobscript.MaxSlots), Err: ErrPEHostfileTooLarge}
 		}
-		h := PEHost{Host: f[0], Slots: slots}
-		if len(f) > 2 {
-			h.Queue = f[2]
+		h := PEHost{Host: string(f[0]), Slots: slots}
+		if nf > 2 {
+			h.Queue = string(f[2])
 		}
-		if len(f) > 3 {
-			h.Processors = f[3]
+		if nf > 3 {
+			h.Processors = string(f[3])
 		}
 		hf = append(hf, h)
 	}
@@ -103,6 +114,44 @@ func ParsePEHostfile(r io.Reader) (PEHostfile, error) {
 		return nil, fmt.Errorf("reading PE hostfile: %w", err)
 	}
 	return hf, nil
+}
+
+// fields splits line at blanks and tabs, as bash's read does with the default IFS, into f, and returns how
+// many fields it found; a fifth one stands for all beyond the fourth.
+func fields(line []byte, f *[5][]byte) int {
+	n := 0
+	for i := 0; i < len(line); {
+		if line[i] == ' ' || line[i] == '\t' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+			j++
+		}
+		if n == len(f) {
+			return n
+		}
+		f[n] = line[i:j]
+		n++
+		i = j
+	}
+	return n
+}
+
+// slotCount parses a slot count: 1 to MaxSlotDigits decimal digits, from 1 to MaxSlots.
+func slotCount(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > jobscript.MaxSlotDigits {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= 1 && n <= jobscript.MaxSlots
 }
 
 // splitLines is bufio.ScanLines without the removal of a carriage return: bash's read keeps it.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // qstatJobDetail is what this package reads from `qstat -j ID -xml`: the jobs it knows and the ids it does
@@ -54,7 +56,7 @@ func parseQstatJob(data []byte) (qstatJobDetail, error) {
 	for _, j := range doc.Jobs {
 		n, err := strconv.ParseInt(strings.TrimSpace(j.Number), 10, 64)
 		if err != nil || n < 1 {
-			return qstatJobDetail{}, fmt.Errorf("parsing qstat -j -xml output: job number %q is not a positive number", j.Number)
+			return qstatJobDetail{}, fmt.Errorf("parsing qstat -j -xml output: job number %s is not a positive number", envvar.Clip(j.Number))
 		}
 		info := qstatJobInfo{Number: n, Name: j.Name, Owner: j.Owner, PE: j.PE}
 		for _, t := range j.Tasks {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hpcship/hpcship/internal/envvar"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -86,7 +87,7 @@ func parseSubmitID(out []byte) (scheduler.JobID, error) {
 	last := lines[len(lines)-1]
 	num, _, _ := strings.Cut(last, ".")
 	if n, err := strconv.ParseInt(num, 10, 64); err != nil || n < 1 {
-		return "", fmt.Errorf("qsub printed %q, not a job id", last)
+		return "", fmt.Errorf("qsub printed %s, not a job id", envvar.Clip(last))
 	}
 	return scheduler.JobID(num), nil
 }
@@ -103,11 +104,11 @@ func parseJobID(id scheduler.JobID) (jobRef, error) {
 	r := jobRef{id: id}
 	var err error
 	if r.number, err = strconv.ParseInt(num, 10, 64); err != nil || r.number < 1 {
-		return r, fmt.Errorf("%q is not a Grid Engine job id", id)
+		return r, fmt.Errorf("%s is not a Grid Engine job id", envvar.Clip(string(id)))
 	}
 	if hasTask {
 		if r.task, err = strconv.Atoi(task); err != nil || r.task < 1 {
-			return r, fmt.Errorf("%q is not a Grid Engine job id", id)
+			return r, fmt.Errorf("%s is not a Grid Engine job id", envvar.Clip(string(id)))
 		}
 	}
 	return r, nil

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hpcship/hpcship/internal/envvar"
 	"github.com/hpcship/hpcship/internal/jobscript"
 	"github.com/hpcship/hpcship/scheduler"
 )
@@ -52,7 +53,7 @@ func (s *SGE) validate(j *scheduler.Job) error {
 	for _, k := range slices.Sorted(maps.Keys(j.Resources)) {
 		v := j.Resources[k]
 		if err := checkWord(k, `/:@\*?,=`); err != nil {
-			return bad("Resources", "name %q: %s", k, err)
+			return bad("Resources", "name %s: %s", envvar.Clip(k), err)
 		}
 		if err := checkWord(v, ","); err != nil {
 			return bad("Resources["+k+"]", "%s", err)

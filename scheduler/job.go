@@ -113,7 +113,8 @@ type Job struct {
 	Source []string
 	// Env is exported to the payload, as "NAME=VALUE" entries in the form of exec.Cmd.Env: names must be
 	// shell variable names, values are any bytes but NUL. The jobscript exports them in this order, so a
-	// later entry for a name wins, and the output of mpi's Config.Env can be appended as it is. The values
+	// later entry for a name wins, and the output of mpi's Config.Env can be appended as it is. Backends
+	// whose jobscript is bash refuse the variables bash sets itself (PIPESTATUS, SHLVL, …). The values
 	// are written into the jobscript, which the scheduler keeps and shows to its administrators: pass
 	// secrets in files only the job's user can read, not here.
 	Env []string

@@ -7,7 +7,7 @@
 //	#!/bin/bash
 //	<directives>                     the backend's own (#$, #SBATCH)
 //	TmpDir()                         $TMPDIR, or one made with mktemp and removed on exit
-//	Machinefile(j, hosts, what)      "host slots …" lines → $HPCSHIP_MACHINEFILE, bounded
+//	Machinefile(j, "PE_HOSTFILE")    "host slots …" lines → $HPCSHIP_MACHINEFILE, bounded
 //	Setup(j)                         source …; export NAME=value (in Job.Env's order)
 //	Payload(j, exit)                 the command or script, then the exit status, remapped
 package jobscript
@@ -27,7 +27,8 @@ const MachinefileVar = "HPCSHIP_MACHINEFILE"
 // one made with mktemp and removed when the jobscript exits.
 func TmpDir() string {
 	return `
-# Grid Engine gives jobs of ordinary users a private TMPDIR; make one where it does not.
+# Use the private TMPDIR the batch system gives the job (Grid Engine does, for ordinary users); make one where
+# there is none.
 if [ -z "${TMPDIR:-}" ] || [ ! -d "$TMPDIR" ] || [ ! -w "$TMPDIR" ]; then
 	TMPDIR=$(mktemp -d /tmp/hpcship.XXXXXXXXXX) || exit 1
 	hpcship_tmpdir=$TMPDIR

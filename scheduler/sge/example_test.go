@@ -82,7 +82,8 @@ func ExampleSGE_Jobscript() {
 	// #$ -pe mpi 32
 	// #$ -j y
 	//
-	// # Grid Engine gives jobs of ordinary users a private TMPDIR; make one where it does not.
+	// # Use the private TMPDIR the batch system gives the job (Grid Engine does, for ordinary users); make one where
+	// # there is none.
 	// if [ -z "${TMPDIR:-}" ] || [ ! -d "$TMPDIR" ] || [ ! -w "$TMPDIR" ]; then
 	// 	TMPDIR=$(mktemp -d /tmp/hpcship.XXXXXXXXXX) || exit 1
 	// 	hpcship_tmpdir=$TMPDIR
@@ -91,7 +92,7 @@ func ExampleSGE_Jobscript() {
 	// export TMPDIR
 	//
 	// # The machinefile (hosts), from $PE_HOSTFILE: "host slots [queue [processors]]" lines, at most
-	// # 16777216 bytes and 1048576 slots in all. $TMPDIR/machines exists only where the parallel
+	// # 16777216 bytes, 65536 hosts and 1048576 slots in all. $TMPDIR/machines exists only where the parallel
 	// # environment runs startmpi.sh.
 	// export HPCSHIP_MACHINEFILE="$TMPDIR/u_machines"
 	// hpcship_hostfile=${PE_HOSTFILE:-}
@@ -112,12 +113,17 @@ func ExampleSGE_Jobscript() {
 	// hpcship_lines=()
 	// declare -A hpcship_host_slots=()
 	// hpcship_lineno=0
+	// hpcship_entries=0
 	// hpcship_total=0
 	// while read -r hpcship_host hpcship_n hpcship_queue hpcship_cpus hpcship_extra || [ -n "$hpcship_host" ]; do
 	// 	hpcship_lineno=$((hpcship_lineno + 1))
 	// 	[ -n "$hpcship_host" ] || continue
+	// 	hpcship_entries=$((hpcship_entries + 1))
+	// 	[ "$hpcship_entries" -le 65536 ] || hpcship_fail "line $hpcship_lineno: more than 65536 lines of hosts"
 	// 	[ -n "$hpcship_n" ] || hpcship_fail "line $hpcship_lineno: want 2 to 4 fields, got 1"
 	// 	[ -z "$hpcship_extra" ] || hpcship_fail "line $hpcship_lineno: want 2 to 4 fields, got more"
+	// 	hpcship_size=$((${#hpcship_host} + ${#hpcship_n} + ${#hpcship_queue} + ${#hpcship_cpus}))
+	// 	[ "$hpcship_size" -le 65536 ] || hpcship_fail "line $hpcship_lineno: fields of $hpcship_size bytes, more than 65536"
 	// 	case $hpcship_host in
 	// 	*[!a-zA-Z0-9._-]*) hpcship_fail "line $hpcship_lineno: host name holds a byte other than letters, digits, '.', '_' and '-'" ;;
 	// 	esac

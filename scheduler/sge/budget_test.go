@@ -28,9 +28,9 @@ func hostile(r *rand.Rand, tokens []string, size int) []byte {
 }
 
 // TestHostilePEHostfilesWithinBudget: ParsePEHostfile and Machinefile in every format on random and
-// amplifying hostfiles. The child must stay within 256 MiB and 3 minutes (8 times the memory under -race).
+// amplifying hostfiles. The child must stay within 256 MiB and 10 minutes (8 times the memory under -race).
 func TestHostilePEHostfilesWithinBudget(t *testing.T) {
-	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 3 * time.Minute}) {
+	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 10 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {
@@ -69,16 +69,16 @@ func TestHostilePEHostfilesWithinBudget(t *testing.T) {
 	tokens := []string{"node1", "node2", long, "h", "0", "1", "16", "1048576", "1048577", "99999999999999999999", "0000001", "-1", "+1",
 		"all.q@node1", "UNDEFINED", "0,0:0,1", "extra", "fe80::1", "$(x)", "a[b]"}
 	r := rand.New(rand.NewPCG(3, 4))
-	for range 300 {
+	for range 100 {
 		check(hostile(r, tokens, r.IntN(256<<10)))
 	}
 }
 
 // TestHostileQstatWithinBudget: parseQstat (qstat -xml) and parseQstatJob (qstat -j -xml) on random and
-// amplifying listings, within 512 MiB and 3 minutes (8 times the memory under -race). A listing is already
-// in memory when it is parsed, so the budget holds the inputs too: up to 32 MiB each.
+// amplifying listings, within 256 MiB and 10 minutes (8 times the memory under -race). A listing is already
+// in memory when it is parsed, so the budget holds the inputs too: up to 20 MiB each.
 func TestHostileQstatWithinBudget(t *testing.T) {
-	if !budget.Child(t, budget.Budget{Memory: 512 << 20, Time: 3 * time.Minute}) {
+	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 10 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {
@@ -92,7 +92,7 @@ func TestHostileQstatWithinBudget(t *testing.T) {
 	job := "<job_list state=\"running\"><JB_job_number>17</JB_job_number><JB_name>a&amp;b</JB_name><JB_owner>u</JB_owner><state>r</state><queue_name>all.q@vm</queue_name><slots>1</slots><tasks>2-10:4</tasks></job_list>\n"
 	amplifiers := []func() []byte{
 		func() []byte {
-			return []byte("<job_info><queue_info>" + strings.Repeat(job, 150000) + "</queue_info></job_info>")
+			return []byte("<job_info><queue_info>" + strings.Repeat(job, 50000) + "</queue_info></job_info>")
 		},
 		func() []byte { return []byte("<job_info>" + strings.Repeat("<job_list>", 1<<20) + "</job_info>") },
 		func() []byte {
@@ -118,15 +118,15 @@ func TestHostileQstatWithinBudget(t *testing.T) {
 		"17", "0", "-1", "99999999999999999999", "r", "Eqw", "hqw", "<!-- c -->", "<x/>", "<detailed_job_info>", "<djob_info>", "<element>",
 		"</element>", "<unknown_jobs>", "<ST_name>", "</ST_name>", "<?xml version='1.0'?>", job}
 	r := rand.New(rand.NewPCG(5, 6))
-	for range 300 {
+	for range 100 {
 		check(hostile(r, tokens, r.IntN(256<<10)))
 	}
 }
 
-// TestHostileQacctWithinBudget: parseQacct on random and amplifying accounting output, within 256 MiB and 3
+// TestHostileQacctWithinBudget: parseQacct on random and amplifying accounting output, within 256 MiB and 10
 // minutes (8 times the memory under -race); inputs up to 18 MiB each.
 func TestHostileQacctWithinBudget(t *testing.T) {
-	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 3 * time.Minute}) {
+	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 10 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {
@@ -150,7 +150,7 @@ func TestHostileQacctWithinBudget(t *testing.T) {
 		"ru_wallclock", "maxvmem", " ", "17", "undefined", "-/-", "100 : assumedly after job", "137 (Killed)", "Sat Nov 28 16:46:14 2026",
 		"11s", "1e400s", "NaN", "5.102MB", "1.0XB", "99999999999999999999", record}
 	r := rand.New(rand.NewPCG(7, 8))
-	for range 300 {
+	for range 100 {
 		in := hostile(r, tokens, r.IntN(256<<10))
 		check(in)
 	}

@@ -41,7 +41,9 @@ func parseQstat(data []byte) ([]qstatJob, error) {
 		return nil, fmt.Errorf("qstat -xml output breaks off: %w", errNotQstatXML)
 	}
 	open := []byte("<job_list")
-	jobs := make([]qstatJob, 0, bytes.Count(rest, open))
+	// Room for every <job_list>, but no more than a well-formed one can take (its job number alone is 38
+	// bytes of tags), so that a run of bare "<job_list>" cannot allocate ten times its size.
+	jobs := make([]qstatJob, 0, min(bytes.Count(rest, open), len(rest)/64))
 	for {
 		i := bytes.Index(rest, open)
 		if i < 0 {

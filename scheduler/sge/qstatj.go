@@ -42,8 +42,16 @@ type qstatJXML struct {
 	NestedUnknown []string `xml:"unknown_jobs>ST_name"`
 }
 
-// parseQstatJob reads `qstat -j ID -xml` output.
+// maxQstatJobOutput bounds the `qstat -j ID -xml` output parseQstatJob reads: 16 MiB.
+const maxQstatJobOutput = 16 << 20
+
+// parseQstatJob reads `qstat -j ID -xml` output, at most 16 MiB of it.
 func parseQstatJob(data []byte) (qstatJobDetail, error) {
+	// encoding/xml keeps a stack entry per open element: bound the input, and with it that stack, to far
+	// more than the description of one job takes.
+	if len(data) > maxQstatJobOutput {
+		return qstatJobDetail{}, fmt.Errorf("parsing qstat -j -xml output: %d bytes, more than %d", len(data), maxQstatJobOutput)
+	}
 	var doc qstatJXML
 	d := xml.NewDecoder(bytes.NewReader(data))
 	if err := d.Decode(&doc); err != nil {

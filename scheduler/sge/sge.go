@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hpcship/hpcship/internal/backoff"
 	"github.com/hpcship/hpcship/internal/envvar"
 	"github.com/hpcship/hpcship/scheduler"
 )
@@ -323,7 +324,7 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 		return scheduler.Result{}, err
 	}
 	var deadline time.Time
-	for delay := s.o.pollMin; ; delay = s.backoff(delay) {
+	for delay := s.o.pollMin; ; delay = s.nextDelay(delay) {
 		res, err := s.accounting(ctx, ref)
 		if !errors.Is(err, scheduler.ErrJobNotFound) {
 			return res, err
@@ -341,7 +342,7 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 		if time.Now().Add(delay).After(deadline) {
 			return scheduler.Result{}, err
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
 		}
 	}
@@ -353,7 +354,7 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 // job leaves qstat, Wait keeps polling up to the accounting timeout for its record.
 func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, error) {
 	var missingSince time.Time
-	for delay := s.o.pollMin; ; delay = s.backoff(delay) {
+	for delay := s.o.pollMin; ; delay = s.nextDelay(delay) {
 		// Any listing of the last shortest poll interval will do: the polls of all Waits share it.
 		st, res, err := s.status(ctx, id, time.Now().Add(-s.o.pollMin))
 		switch {
@@ -372,25 +373,15 @@ func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, e
 		case st.State == scheduler.StateError:
 			return scheduler.Result{ID: id, State: scheduler.StateError, Failure: st.Message}, nil
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
 		}
 	}
 }
 
-func (s *SGE) backoff(d time.Duration) time.Duration {
+// nextDelay is the poll interval after d: half as long again, up to the longest.
+func (s *SGE) nextDelay(d time.Duration) time.Duration {
 	return min(d+d/2, s.o.pollMax)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Cancel deletes the job with qdel. A job this SGE cancelled (one of the last 4096) is reported as

@@ -38,7 +38,8 @@ const RaceFactor = 8
 // re-executes the test binary for exactly this top-level test, waits for it and returns false, having
 // failed t if the child failed, ran out of time, or peaked above the memory budget; it logs the measured
 // peak and time ("budget: peak RSS …") either way. A child that grows past twice its budget is killed at
-// once, so that a runaway allocation cannot take the machine down with it.
+// once, so that a runaway allocation cannot take the machine down with it. A test may call t.Parallel first:
+// each child's peak is its own.
 func Child(t *testing.T, b Budget) bool {
 	t.Helper()
 	if os.Getenv(childEnv) == t.Name() {

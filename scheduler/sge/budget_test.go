@@ -28,9 +28,10 @@ func hostile(r *rand.Rand, tokens []string, size int) []byte {
 }
 
 // TestHostilePEHostfilesWithinBudget: ParsePEHostfile and Machinefile in every format on random and
-// amplifying hostfiles. The child must stay within 256 MiB and 10 minutes (8 times the memory under -race).
+// amplifying hostfiles. The child must stay within 256 MiB and 8 minutes (8 times the memory under -race).
 func TestHostilePEHostfilesWithinBudget(t *testing.T) {
-	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 10 * time.Minute}) {
+	t.Parallel()
+	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 8 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {
@@ -75,10 +76,11 @@ func TestHostilePEHostfilesWithinBudget(t *testing.T) {
 }
 
 // TestHostileQstatWithinBudget: parseQstat (qstat -xml) and parseQstatJob (qstat -j -xml) on random and
-// amplifying listings, within 256 MiB and 10 minutes (8 times the memory under -race). A listing is already
+// amplifying listings, within 256 MiB and 8 minutes (8 times the memory under -race). A listing is already
 // in memory when it is parsed, so the budget holds the inputs too: up to 20 MiB each.
 func TestHostileQstatWithinBudget(t *testing.T) {
-	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 10 * time.Minute}) {
+	t.Parallel()
+	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 8 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {
@@ -92,7 +94,7 @@ func TestHostileQstatWithinBudget(t *testing.T) {
 	job := "<job_list state=\"running\"><JB_job_number>17</JB_job_number><JB_name>a&amp;b</JB_name><JB_owner>u</JB_owner><state>r</state><queue_name>all.q@vm</queue_name><slots>1</slots><tasks>2-10:4</tasks></job_list>\n"
 	amplifiers := []func() []byte{
 		func() []byte {
-			return []byte("<job_info><queue_info>" + strings.Repeat(job, 50000) + "</queue_info></job_info>")
+			return []byte("<job_info><queue_info>" + strings.Repeat(job, 20000) + "</queue_info></job_info>")
 		},
 		func() []byte { return []byte("<job_info>" + strings.Repeat("<job_list>", 1<<20) + "</job_info>") },
 		func() []byte {
@@ -118,15 +120,16 @@ func TestHostileQstatWithinBudget(t *testing.T) {
 		"17", "0", "-1", "99999999999999999999", "r", "Eqw", "hqw", "<!-- c -->", "<x/>", "<detailed_job_info>", "<djob_info>", "<element>",
 		"</element>", "<unknown_jobs>", "<ST_name>", "</ST_name>", "<?xml version='1.0'?>", job}
 	r := rand.New(rand.NewPCG(5, 6))
-	for range 100 {
-		check(hostile(r, tokens, r.IntN(256<<10)))
+	for range 50 {
+		check(hostile(r, tokens, r.IntN(128<<10)))
 	}
 }
 
-// TestHostileQacctWithinBudget: parseQacct on random and amplifying accounting output, within 256 MiB and 10
+// TestHostileQacctWithinBudget: parseQacct on random and amplifying accounting output, within 256 MiB and 8
 // minutes (8 times the memory under -race); inputs up to 18 MiB each.
 func TestHostileQacctWithinBudget(t *testing.T) {
-	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 10 * time.Minute}) {
+	t.Parallel()
+	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 8 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {

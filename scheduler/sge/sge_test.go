@@ -137,3 +137,14 @@ func TestListingFailedOnAnotherContext(t *testing.T) {
 type runnerFunc func(ctx context.Context, c Command) (Output, error)
 
 func (f runnerFunc) Run(ctx context.Context, c Command) (Output, error) { return f(ctx, c) }
+
+// TestLocalRunnerKillsTheWholeCommand: when ctx ends, a command whose child holds its output (as runuser's
+// or sudo's child does) must not keep Run waiting until the child exits.
+func TestLocalRunnerKillsTheWholeCommand(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := LocalRunner{}.Run(ctx, Command{Name: "sh", Args: []string{"-c", "sleep 120 & wait"}})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 60*time.Second, "Run waited for the orphaned child")
+}

@@ -76,11 +76,11 @@ func TestHostilePEHostfilesWithinBudget(t *testing.T) {
 }
 
 // TestHostileQstatWithinBudget: parseQstat (qstat -xml) and parseQstatJob (qstat -j -xml) on random and
-// amplifying listings, within 256 MiB and 8 minutes (8 times the memory under -race). A listing is already
+// amplifying listings, within 512 MiB and 8 minutes (8 times the memory under -race). A listing is already
 // in memory when it is parsed, so the budget holds the inputs too: up to 20 MiB each.
 func TestHostileQstatWithinBudget(t *testing.T) {
 	t.Parallel()
-	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 8 * time.Minute}) {
+	if !budget.Child(t, budget.Budget{Memory: 512 << 20, Time: 8 * time.Minute}) {
 		return
 	}
 	check := func(in []byte) {

@@ -126,7 +126,7 @@ func syntheticImage(t testing.TB) v1.Image {
 		),
 		layer(t,
 			whiteout("opt/gone"), opaque("opt/dir"), file("opt/dir/c", "c\n", 0o644),
-			hardlink("opt/link", "opt/orig"), symlink("opt/sym", "orig"),
+			hardlink("opt/link", "opt/orig"), symlink("opt/sym", "dir/c"),
 			chardev("opt/null", 1, 3),
 			file("opt/suid", "#!/bin/sh\n", 0o4755),
 			file("opt/secret", "top secret\n", 0),

@@ -173,9 +173,10 @@ func WithSource(ref string) Option {
 // WithCacheDir sets the blob cache directory: every layer and config is
 // downloaded once into dir/blobs/sha256 (compressed, as the registry serves
 // it; each file written under a temporary name and renamed, so concurrent
-// builds share it safely) and read from there. Build uses the cache only when
-// this option is given. The default for Pull is "hpcship/blobs" under
-// os.UserCacheDir.
+// builds share it safely) and read from there; a cached blob is checked
+// against its digest once per build and fetched again if damaged. Build uses
+// the cache only when this option is given. The default for Pull is the
+// directory "hpcship" under os.UserCacheDir.
 func WithCacheDir(dir string) Option {
 	return func(o *options) error {
 		if dir == "" {

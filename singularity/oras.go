@@ -17,7 +17,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/sylabs/sif/v2/pkg/sif"
 
 	"github.com/hpcship/hpcship/internal/atomicfile"
 )
@@ -113,21 +112,22 @@ func PushSIF(ctx context.Context, path string, ref name.Reference, opts ...Optio
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	f, err := sif.LoadContainerFromPath(path, sif.OptLoadWithFlag(os.O_RDONLY))
-	if err != nil {
-		return v1.Hash{}, fmt.Errorf("pushing %s: %w", path, err)
-	}
-	created := f.CreatedAt()
-	if err := f.UnloadContainer(); err != nil {
-		return v1.Hash{}, err
-	}
 	file, err := os.Open(path)
 	if err != nil {
 		return v1.Hash{}, err
 	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	f, err := loadSIF(file, fi.Size())
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing %s: %w", path, err)
+	}
+	created := f.CreatedAt()
 	sum := sha256.New()
 	size, err := io.Copy(sum, file)
-	file.Close()
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s: %w", path, err)
 	}
@@ -217,17 +217,17 @@ func PullSIF(ctx context.Context, ref name.Reference, path string, opts ...Optio
 		}
 		defer rc.Close()
 		sum := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(f, sum), rc); err != nil {
+		size, err := io.Copy(io.MultiWriter(f, sum), rc)
+		if err != nil {
 			return err
 		}
 		if got := hex.EncodeToString(sum.Sum(nil)); ld.Digest.Algorithm != "sha256" || got != ld.Digest.Hex {
 			return fmt.Errorf("content has digest sha256:%s, manifest says %s", got, ld.Digest)
 		}
-		img, err := sif.LoadContainer(f, sif.OptLoadWithFlag(os.O_RDONLY), sif.OptLoadWithCloseOnUnload(false))
-		if err != nil {
+		if _, err := loadSIF(f, size); err != nil {
 			return fmt.Errorf("%w: %w", ErrNotSIFArtifact, err)
 		}
-		return img.UnloadContainer()
+		return nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("pulling %s: %w", ref, err)

@@ -262,11 +262,8 @@ func TestRunUnderCharliecloud(t *testing.T) {
 			st := fi.Sys().(*syscall.Stat_t)
 			assert.Equal(t, want, [2]uint32{st.Uid, st.Gid}, path)
 		}
-		var lines []string
-		for _, l := range strings.Split(strings.TrimSpace(chRun(t, mnt, "/bin/stat", "-c", "%n %a %F %t:%T %h",
-			"/opt/null", "/opt/suid", "/opt/secret", "/opt/locked", "/home/user/file", "/opt/link")), "\n") {
-			lines = append(lines, l)
-		}
+		lines := strings.Split(strings.TrimSpace(chRun(t, mnt, "/bin/stat", "-c", "%n %a %F %t:%T %h",
+			"/opt/null", "/opt/suid", "/opt/secret", "/opt/locked", "/home/user/file", "/opt/link")), "\n")
 		sort.Strings(lines)
 		assert.Equal(t, []string{
 			"/home/user/file 640 regular file 0:0 1",

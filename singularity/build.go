@@ -120,10 +120,11 @@ func build(ctx context.Context, img v1.Image, path string, src source, o *option
 
 	return atomicfile.Write(ctx, path, 0o755, func(f *os.File) error {
 		if o.format == FormatSIMG {
-			if _, err := f.WriteAt([]byte(launchScript), 0); err != nil {
+			// The launch line goes in last: sqfstar clears what lies before its offset.
+			if _, err := packRoot(ctx, f, int64(len(launchScript)), plan, &stats, o); err != nil {
 				return err
 			}
-			_, err := packRoot(ctx, f, int64(len(launchScript)), plan, &stats, o)
+			_, err := f.WriteAt([]byte(launchScript), 0)
 			return err
 		}
 		return writeSIF(ctx, f, plan, &stats, arch, []metaObject{

@@ -193,3 +193,40 @@ func TestCancelLeavesNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries)
 }
+
+func TestSqfstar(t *testing.T) {
+	sqfstar := testenv.Require(t, "sqfstar")[0]
+	dir := t.TempDir()
+	for _, format := range []singularity.Format{singularity.FormatSIF, singularity.FormatSIMG} {
+		out := filepath.Join(dir, "x"+strconv.Itoa(int(format)))
+		ours := out + ".ours"
+		require.NoError(t, singularity.Build(t.Context(), syntheticImage(t), out, singularity.WithMksquashfs(sqfstar),
+			singularity.WithSourceDateEpoch(epoch), singularity.WithFormat(format)))
+		require.NoError(t, singularity.Build(t.Context(), syntheticImage(t), ours,
+			singularity.WithSourceDateEpoch(epoch), singularity.WithFormat(format)))
+		off := int64(31)
+		if format == singularity.FormatSIF {
+			off = partitionOffset(t, out)
+			info, err := singularity.Inspect(out)
+			require.NoError(t, err)
+			assert.Equal(t, "amd64", info.Arch)
+		} else {
+			assert.Equal(t, "#!/usr/bin/env run-singularity\nhsqs", string(mustRead(t, out)[:35]))
+		}
+		got, want := unsquashfsList(t, out, off), unsquashfsList(t, ours, off)
+		for path, w := range want {
+			// Sizes of directories differ between writers; everything else must not.
+			if strings.HasPrefix(w, "d") {
+				w = w[:strings.LastIndex(w, " ")]
+				g := got[path]
+				if i := strings.LastIndex(g, " "); i > 0 {
+					g = g[:i]
+				}
+				assert.Equal(t, w, g, path)
+				continue
+			}
+			assert.Equal(t, w, got[path], path)
+		}
+		assert.Len(t, got, len(want))
+	}
+}

@@ -44,6 +44,7 @@ type options struct {
 	progress     func(Progress)
 	format       Format
 	level        int
+	levelSet     bool
 	workers      int
 	epoch        *time.Time
 	id           string
@@ -120,7 +121,7 @@ func WithCompressionLevel(level int) Option {
 		if level < 0 || level > 9 {
 			return fmt.Errorf("compression level must be 0 to 9, got %d", level)
 		}
-		o.level = level
+		o.level, o.levelSet = level, true
 		return nil
 	}
 }
@@ -246,11 +247,13 @@ func WithTransport(t http.RoundTripper) Option {
 }
 
 // WithMksquashfs makes the root file system be packed by squashfs-tools'
-// sqfstar (next to mksquashfs, version 4.6 or later, or 4.5.1 as Debian 12
-// ships it) at path, fed a tar stream of the merged layers, instead of the
-// built-in writer. Owners, device nodes and mode-000 files survive as with the
-// built-in writer; it uses sqfstar's compression level (9) unless
-// WithCompressionLevel is given too. An empty path looks for sqfstar on PATH.
+// sqfstar (4.5.1 or later; it comes with mksquashfs) at path, fed a tar stream
+// of the merged root, instead of the built-in writer. Nothing is unpacked to
+// disk and sqfstar writes straight into the output at the partition's offset,
+// so owners, device nodes, setuid bits, xattrs and mode-000 files survive as
+// with the built-in writer. It compresses with sqfstar's default, gzip level
+// 9, unless WithCompressionLevel is given too (sqfstar 4.5.1 rejects any
+// -Xcompression-level; 4.6 takes it). An empty path looks for sqfstar on PATH.
 // The default is the built-in writer.
 func WithMksquashfs(path string) Option {
 	return func(o *options) error {

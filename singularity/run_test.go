@@ -69,7 +69,7 @@ func busyboxImage(t *testing.T) (v1.Image, []byte) {
 		file("etc/group", "root:x:0:\nuser:x:1000:\n", 0o644),
 		file("etc/motd", "first\n", 0o644),
 		dir("opt", 0o755), file("opt/gone", "gone\n", 0o644), file("opt/orig", "original content\n", 0o644),
-		dir("opt/dir", 0o755), file("opt/dir/a", "a\n", 0o644),
+		dir("opt/dir", 0o755), file("opt/dir/a", "a\n", 0o644), file("opt/keep", "kept twice\n", 0o644),
 	}
 	for _, applet := range []string{"sh", "env", "cat", "printf", "stat", "sha256sum", "ls", "id", "od"} {
 		base = append(base, symlink("bin/"+applet, "busybox"))
@@ -83,12 +83,13 @@ func busyboxImage(t *testing.T) (v1.Image, []byte) {
 		layer(t, base...),
 		layer(t,
 			whiteout("opt/gone"), opaque("opt/dir"), file("opt/dir/c", "c\n", 0o644),
-			hardlink("opt/link", "opt/orig"), symlink("opt/sym", "dir/c"),
+			hardlink("opt/link", "opt/orig"), symlink("opt/sym", "dir/c"), hardlink("opt/keep2", "opt/keep"),
 			chardev("opt/null", 1, 3),
 			file("opt/suid", "#!/bin/sh\n", 0o4755),
 			file("opt/secret", "top secret\n", 0),
 			dir("opt/locked", 0), file("opt/locked/inner", "inner\n", 0o644),
 			owned(dir("home/user", 0o750), 1000, 1000), owned(file("home/user/file", "mine\n", 0o640), 1000, 1000),
+			withXattrs(file("opt/xattr", "x\n", 0o644), "user.comment", "kept", "system.posix_acl_access", "\x02\x00"),
 		),
 		layer(t, file("etc/motd", "changed\n", 0o644), whiteout("opt/orig")),
 	)
@@ -254,6 +255,13 @@ func TestRunUnderCharliecloud(t *testing.T) {
 			}
 			assert.Equal(t, want, chRun(t, mnt, "/bin/cat", path), path)
 		}
+		value := make([]byte, 64)
+		n, err := syscall.Getxattr(filepath.Join(mnt, "opt/xattr"), "user.comment", value)
+		require.NoError(t, err)
+		assert.Equal(t, "kept", string(value[:n]))
+		_, err = syscall.Getxattr(filepath.Join(mnt, "opt/xattr"), "system.posix_acl_access", value)
+		assert.Error(t, err, "the ACL squashfs cannot store is dropped (and logged)")
+
 		// Inside ch-run's user namespace only the caller is mapped, so owners
 		// are checked on the mount from outside.
 		for path, want := range map[string][2]uint32{"home/user/file": {1000, 1000}, "home/user": {1000, 1000}, "opt/suid": {0, 0}} {
@@ -263,10 +271,12 @@ func TestRunUnderCharliecloud(t *testing.T) {
 			assert.Equal(t, want, [2]uint32{st.Uid, st.Gid}, path)
 		}
 		lines := strings.Split(strings.TrimSpace(chRun(t, mnt, "/bin/stat", "-c", "%n %a %F %t:%T %h",
-			"/opt/null", "/opt/suid", "/opt/secret", "/opt/locked", "/home/user/file", "/opt/link")), "\n")
+			"/opt/null", "/opt/suid", "/opt/secret", "/opt/locked", "/home/user/file", "/opt/link", "/opt/keep", "/opt/keep2")), "\n")
 		sort.Strings(lines)
 		assert.Equal(t, []string{
 			"/home/user/file 640 regular file 0:0 1",
+			"/opt/keep 644 regular file 0:0 2",
+			"/opt/keep2 644 regular file 0:0 2",
 			"/opt/link 644 regular file 0:0 1",
 			"/opt/locked 0 directory 0:0 2",
 			"/opt/null 666 character special file 1:3 1",

@@ -64,7 +64,7 @@ func whiteout(path string) ent {
 
 func opaque(dirPath string) ent { return file(dirPath+"/.wh..wh..opq", "", 0o644) }
 
-func layer(t testing.TB, entries ...ent) v1.Layer {
+func tarBytes(t testing.TB, entries ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -76,7 +76,12 @@ func layer(t testing.TB, entries ...ent) v1.Layer {
 		require.NoError(t, err)
 	}
 	require.NoError(t, tw.Close())
-	data := buf.Bytes()
+	return buf.Bytes()
+}
+
+func layer(t testing.TB, entries ...ent) v1.Layer {
+	t.Helper()
+	data := tarBytes(t, entries...)
 	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
 	require.NoError(t, err)
 	return l

@@ -2,6 +2,7 @@ package singularity_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,11 +12,14 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/compression"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sylabs/sif/v2/pkg/sif"
@@ -206,4 +210,24 @@ func TestPullConcurrentSharedCache(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(cache, "blobs", "sha256"))
 	require.NoError(t, err)
 	assert.Len(t, entries, 4)
+}
+
+func TestPullZstdLayer(t *testing.T) {
+	isolate(t)
+	reg := acrtest.Start(t)
+	user, pass := reg.AdminCredentials()
+	auth := &authn.Basic{Username: user, Password: pass}
+	ref, err := name.ParseReference(reg.LoginServer() + "/zstd:1")
+	require.NoError(t, err)
+	data := tarBytes(t, file("opt/z.txt", "zstd content\n", 0o600))
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil },
+		tarball.WithCompression(compression.ZStd), tarball.WithMediaType(types.OCILayerZStd))
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, image(t, v1Config(), l), remote.WithAuth(auth), remote.WithContext(t.Context())))
+
+	out := filepath.Join(t.TempDir(), "z.sif")
+	_, err = singularity.Pull(t.Context(), ref, out, singularity.WithAuthenticator(auth), singularity.WithCacheDir(t.TempDir()))
+	require.NoError(t, err)
+	got := unsquashfsList(t, out, partitionOffset(t, out))
+	assert.Equal(t, "-rw------- 0/0 13", got["/opt/z.txt"])
 }

@@ -46,7 +46,17 @@ func childBuild(spec string) int {
 		if m, err = idx.IndexManifest(); err == nil {
 			var img v1.Image
 			if img, err = idx.Image(m.Manifests[0].Digest); err == nil {
-				err = singularity.Build(context.Background(), img, out, singularity.WithSource("example.com/busybox:test"))
+				opts := []singularity.Option{singularity.WithSource("example.com/busybox:test")}
+				if os.Getenv(childEnv+"_STALL") != "" {
+					// Announce the first file stored, then wait to be killed.
+					opts = append(opts, singularity.WithProgress(func(p singularity.Progress) {
+						if p.Files == 1 {
+							fmt.Println("storing files")
+							time.Sleep(time.Minute)
+						}
+					}))
+				}
+				err = singularity.Build(context.Background(), img, out, opts...)
 			}
 		}
 	}
@@ -99,6 +109,21 @@ func busyboxImage(t *testing.T) (v1.Image, []byte) {
 // buildUnprivileged builds img into dir/out.sif in a child process that runs
 // as nobody when the test runs as root.
 func buildUnprivileged(t *testing.T, img v1.Image) string {
+	cmd, out := childCommand(t, img)
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	uid := os.Geteuid()
+	if cmd.SysProcAttr != nil {
+		uid = int(cmd.SysProcAttr.Credential.Uid)
+	}
+	require.Contains(t, string(b), fmt.Sprintf("built as uid %d", uid))
+	require.NotZero(t, uid, "the build must not run as root")
+	return out
+}
+
+// childCommand returns the command that builds img into a SIF in a child
+// process, as nobody when the test runs as root, and the output path.
+func childCommand(t *testing.T, img v1.Image) (*exec.Cmd, string) {
 	shared, err := os.MkdirTemp("", "sif-run-*")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(shared) })
@@ -125,20 +150,14 @@ func buildUnprivileged(t *testing.T, img v1.Image) string {
 	out := filepath.Join(shared, "out.sif")
 	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+filepath.Join(shared, "layout")+":"+out)
-	want := os.Geteuid()
 	if os.Geteuid() == 0 {
 		nobody, err := user.Lookup("nobody")
 		require.NoError(t, err)
 		uid, _ := strconv.Atoi(nobody.Uid)
 		gid, _ := strconv.Atoi(nobody.Gid)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		want = uid
 	}
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s", b)
-	require.Contains(t, string(b), fmt.Sprintf("built as uid %d", want))
-	require.NotZero(t, want, "the build must not run as root")
-	return out
+	return cmd, out
 }
 
 // mount mounts the SIF's partition with squashfuse and returns the mount point.
@@ -284,4 +303,27 @@ func TestRunUnderCharliecloud(t *testing.T) {
 			"/opt/suid 4755 regular file 0:0 1",
 		}, lines)
 	})
+}
+
+// TestKilledBuildLeavesNoOutput kills the building process mid-way: the
+// output path must not exist, only the temporary file next to it.
+func TestKilledBuildLeavesNoOutput(t *testing.T) {
+	testenv.Require(t, "busybox")
+	img, _ := busyboxImage(t)
+	cmd, out := childCommand(t, img)
+	cmd.Env = append(cmd.Env, childEnv+"_STALL=1")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line := make([]byte, 64)
+	n, err := stdout.Read(line)
+	require.NoError(t, err)
+	require.Equal(t, "storing files\n", string(line[:n]))
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	_, err = os.Stat(out)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	tmp, err := filepath.Glob(filepath.Join(filepath.Dir(out), ".out.sif.tmp-*"))
+	require.NoError(t, err)
+	assert.Len(t, tmp, 1, "the partial file has a temporary name")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/sylabs/sif/v2/pkg/sif"
 
+	"github.com/hpcship/hpcship/internal/rootfs"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/singularity"
 )
@@ -168,10 +169,12 @@ func TestDeviceOutOfRange(t *testing.T) {
 	img := image(t, v1Config(), layer(t, chardev("dev/big", 5000, 1)))
 	out := filepath.Join(t.TempDir(), "x.sif")
 	err := singularity.Build(t.Context(), img, out)
-	var ee *singularity.EntryError
-	require.ErrorAs(t, err, &ee)
-	assert.ErrorIs(t, err, singularity.ErrUnrepresentable)
-	assert.Equal(t, "dev/big", ee.Path)
+	// internal/rootfs refuses it while merging, naming layer, entry and device.
+	var le *rootfs.LayerError
+	require.ErrorAs(t, err, &le)
+	assert.ErrorIs(t, err, rootfs.ErrInvalidLayer)
+	assert.Equal(t, "dev/big", le.Name)
+	assert.Contains(t, err.Error(), "5000:1")
 	_, statErr := os.Stat(out)
 	assert.True(t, errors.Is(statErr, os.ErrNotExist), "no output after a failed build")
 	entries, err := os.ReadDir(filepath.Dir(out))

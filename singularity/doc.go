@@ -76,8 +76,10 @@
 // outside the user., trusted. and security. namespaces (system.posix_acl_*,
 // for example) is dropped and logged at warning level (WithLogger), as is a
 // POSIX ACL PAX record; a device number beyond squashfs' 12-bit major and
-// 20-bit minor fails the build with an *EntryError wrapping
-// ErrUnrepresentable, since changing it would silently make another device.
+// 20-bit minor fails the build, since changing it would silently make another
+// device: internal/rootfs refuses it while merging, with an error naming the
+// layer, the entry and the number (and an *EntryError wrapping
+// ErrUnrepresentable guards the same limit when the tree is packed).
 //
 // # Compression
 //

@@ -79,7 +79,7 @@ func ExampleBuild() {
 		fmt.Println(strings.TrimSpace(fmt.Sprintln(d.ID, d.Type, d.Name, d.FSType, d.PartType, d.Arch)))
 	}
 	// Output:
-	// 40960 bytes, sha256 ba94825f905db83cd0951e165fa01338b2865a34dddfed87e1fdb379cbfdab63
+	// 40960 bytes, sha256 d6125fb47c9cbbfe3ca198ca31806baea18a41b4eb72a2978049e5ad5ac9e367
 	// bootstrap: docker
 	// from: myacr.azurecr.io/hello:latest
 	//

@@ -1,0 +1,360 @@
+// Command sifbench supports scripts/bench/sif.sh: it generates the benchmark
+// image as an OCI layout, converts it to a SIF with the singularity package,
+// and wraps a squashfs made by another tool into a SIF the way Apptainer's
+// assembler does, for the peer pipeline.
+//
+//	sifbench gen LAYOUT TOOLCHAIN      write the ≈1 GB 4-layer image to the OCI layout LAYOUT
+//	sifbench build [-level N] [-sqfstar] LAYOUT OUT.sif
+//	                                   convert the layout's image (our side)
+//	sifbench wrap LAYOUT SQUASHFS OUT.sif
+//	                                   put SQUASHFS into a SIF with the image's config (peer side)
+//	sifbench offset SIF                print the offset of the SIF's squashfs partition
+//
+// The generated image: layer 1 has 20,000 small text files; layer 2 is a
+// toolchain tree (a copy of TOOLCHAIN, e.g. the Go root); layer 3 has 300 MB
+// of compressible logs and 250 MB of random data; layer 4 overwrites 1,000
+// small files, whites out 2,000 others, a whole directory (opaque) and one
+// 50 MB random file, and rewrites a log.
+package main
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sylabs/sif/v2/pkg/sif"
+
+	"github.com/hpcship/hpcship/singularity"
+)
+
+func main() {
+	log.SetFlags(0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		log.Fatalf("sifbench: %v", err)
+	}
+}
+
+const usage = "usage: sifbench gen LAYOUT TOOLCHAIN | build [-level N] [-sqfstar] LAYOUT OUT | wrap LAYOUT SQUASHFS OUT | offset SIF"
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "gen":
+		if len(args) != 3 {
+			return errors.New(usage)
+		}
+		return generate(args[1], args[2])
+	case "build":
+		fl := flag.NewFlagSet("build", flag.ContinueOnError)
+		level := fl.Int("level", 6, "zlib level")
+		sqfstar := fl.Bool("sqfstar", false, "pack with sqfstar")
+		if err := fl.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fl.NArg() != 2 {
+			return errors.New(usage)
+		}
+		img, err := image(fl.Arg(0))
+		if err != nil {
+			return err
+		}
+		// The layout's blobs directory is laid out as the blob cache is, so
+		// the build reads the blobs in place.
+		opts := []singularity.Option{singularity.WithCacheDir(fl.Arg(0)), singularity.WithCompressionLevel(*level),
+			singularity.WithSource("bench/image:latest")}
+		if *sqfstar {
+			opts = append(opts, singularity.WithMksquashfs(""))
+		}
+		return singularity.Build(ctx, img, fl.Arg(1), opts...)
+	case "offset":
+		if len(args) != 2 {
+			return errors.New(usage)
+		}
+		info, err := singularity.Inspect(args[1])
+		if err != nil {
+			return err
+		}
+		for _, d := range info.Descriptors {
+			if d.PartType == sif.PartPrimSys.String() {
+				fmt.Println(d.Offset)
+				return nil
+			}
+		}
+		return fmt.Errorf("%s has no primary partition", args[1])
+	case "wrap":
+		if len(args) != 4 {
+			return errors.New(usage)
+		}
+		return wrap(args[1], args[2], args[3])
+	}
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func image(dir string) (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	if len(m.Manifests) != 1 {
+		return nil, fmt.Errorf("%s holds %d images, want 1", dir, len(m.Manifests))
+	}
+	return idx.Image(m.Manifests[0].Digest)
+}
+
+// wrap assembles a SIF as Apptainer's SIF assembler does: definition,
+// oci-config.json, then the squashfs copied in as primary partition.
+func wrap(dir, squash, out string) error {
+	img, err := image(dir)
+	if err != nil {
+		return err
+	}
+	cf, err := img.RawConfigFile()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(squash)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	def, err := sif.NewDescriptorInput(sif.DataDeffile, strings.NewReader("bootstrap: docker\nfrom: bench/image:latest\n\n"))
+	if err != nil {
+		return err
+	}
+	cfg, err := sif.NewDescriptorInput(sif.DataGenericJSON, strings.NewReader(string(cf)), sif.OptObjectName("oci-config.json"))
+	if err != nil {
+		return err
+	}
+	part, err := sif.NewDescriptorInput(sif.DataPartition, f, sif.OptPartitionMetadata(sif.FsSquash, sif.PartPrimSys, "amd64"))
+	if err != nil {
+		return err
+	}
+	fi, err := sif.CreateContainerAtPath(out, sif.OptCreateWithDescriptors(def, cfg, part),
+		sif.OptCreateWithLaunchScript("#!/usr/bin/env run-singularity\n"))
+	if err != nil {
+		return err
+	}
+	return fi.UnloadContainer()
+}
+
+var epoch = time.Unix(1700000000, 0)
+
+// tarGen writes one layer's tar stream.
+type tarGen func(tw *tar.Writer) error
+
+func layerOf(gen tarGen) (v1.Layer, error) {
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			bw := bufio.NewWriterSize(pw, 1<<20)
+			tw := tar.NewWriter(bw)
+			err := gen(tw)
+			if err == nil {
+				err = tw.Close()
+			}
+			if err == nil {
+				err = bw.Flush()
+			}
+			pw.CloseWithError(err)
+		}()
+		return pr, nil
+	}, tarball.WithMediaType(types.OCILayer))
+}
+
+func put(tw *tar.Writer, name string, mode int64, r io.Reader, size int64) error {
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: size, ModTime: epoch}); err != nil {
+		return err
+	}
+	_, err := io.CopyN(tw, r, size)
+	return err
+}
+
+func dir(tw *tar.Writer, name string) error {
+	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch})
+}
+
+var words = strings.Fields("mpi rank node fabric latency bandwidth message barrier allreduce pingpong " +
+	"scheduler queue slot host container image layer squashfs kernel module library symbol debug info warn error")
+
+// text is an endless stream of log-like lines, compressible as real logs are.
+type text struct{ rng *rand.Rand }
+
+func (t text) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		line := fmt.Sprintf("%08d %s %s %s %d\n", t.rng.IntN(1e8), words[t.rng.IntN(len(words))],
+			words[t.rng.IntN(len(words))], words[t.rng.IntN(len(words))], t.rng.IntN(1e6))
+		n += copy(p[n:], line)
+	}
+	return n, nil
+}
+
+// random is an endless stream of incompressible bytes.
+type random struct{ rng *rand.ChaCha8 }
+
+func (r random) Read(p []byte) (int, error) { return r.rng.Read(p) }
+
+func smallName(i int) string { return fmt.Sprintf("data/small/d%03d/f%05d.txt", i/100, i) }
+
+func generate(out, toolchain string) error {
+	small, err := layerOf(func(tw *tar.Writer) error {
+		rng := rand.New(rand.NewPCG(1, 1))
+		for _, d := range []string{"data", "data/small"} {
+			if err := dir(tw, d); err != nil {
+				return err
+			}
+		}
+		for i := range 20000 {
+			if i%100 == 0 {
+				if err := dir(tw, filepath.Dir(smallName(i))); err != nil {
+					return err
+				}
+			}
+			if err := put(tw, smallName(i), 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tool, err := layerOf(func(tw *tar.Writer) error {
+		return filepath.WalkDir(toolchain, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(toolchain, p)
+			if err != nil {
+				return err
+			}
+			name := filepath.ToSlash(filepath.Join("opt/toolchain", rel))
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			hdr, err := tar.FileInfoHeader(info, "")
+			if err != nil {
+				return err
+			}
+			hdr.Name, hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = name, 0, 0, "", ""
+			switch {
+			case d.Type()&fs.ModeSymlink != 0:
+				if hdr.Linkname, err = os.Readlink(p); err != nil {
+					return err
+				}
+				return tw.WriteHeader(hdr)
+			case d.IsDir():
+				hdr.Name += "/"
+				return tw.WriteHeader(hdr)
+			case d.Type().IsRegular():
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				return put(tw, name, int64(info.Mode().Perm()), f, info.Size())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	large, err := layerOf(func(tw *tar.Writer) error {
+		rng := rand.New(rand.NewPCG(3, 3))
+		if err := dir(tw, "data/large"); err != nil {
+			return err
+		}
+		for i := range 6 {
+			if err := put(tw, fmt.Sprintf("data/large/log%d.txt", i), 0o644, text{rng}, 50<<20); err != nil {
+				return err
+			}
+		}
+		for i := range 5 {
+			r := random{rand.NewChaCha8([32]byte{byte(i)})}
+			if err := put(tw, fmt.Sprintf("data/large/random%d.bin", i), 0o644, r, 50<<20); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	changes, err := layerOf(func(tw *tar.Writer) error {
+		rng := rand.New(rand.NewPCG(4, 4))
+		for i := 0; i < 3000; i++ {
+			name := smallName(i * 6)
+			if i < 1000 {
+				if err := put(tw, name, 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
+					return err
+				}
+				continue
+			}
+			base := filepath.Base(name)
+			if err := put(tw, filepath.Dir(name)+"/.wh."+base, 0o644, strings.NewReader(""), 0); err != nil {
+				return err
+			}
+		}
+		if err := put(tw, "data/small/d199/.wh..wh..opq", 0o644, strings.NewReader(""), 0); err != nil {
+			return err
+		}
+		if err := put(tw, "data/large/.wh.random4.bin", 0o644, strings.NewReader(""), 0); err != nil {
+			return err
+		}
+		return put(tw, "data/large/log0.txt", 0o644, text{rng}, 10<<20)
+	})
+	if err != nil {
+		return err
+	}
+	// umoci reads OCI media types only.
+	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
+		small, tool, large, changes)
+	if err != nil {
+		return err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.Config = v1.Config{Env: []string{"PATH=/opt/toolchain/bin:/usr/bin:/bin"}, Cmd: []string{"/bin/sh"}}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return err
+	}
+	p, err := layout.Write(out, empty.Index)
+	if err != nil {
+		return err
+	}
+	// umoci finds the image by this name: LAYOUT:bench.
+	return p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "bench"}))
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/hpcship/hpcship/mpi"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
+	"github.com/hpcship/hpcship/singularity"
 )
 
 // rdmaJob is the seed workflow's `qsub -pe mpi 32 rdma.job`, composed from package mpi's output alone:
@@ -33,9 +34,19 @@ func rdmaJob() scheduler.Job {
 		log.Fatal(err)
 	}
 
-	// The container's part, which package singularity renders from the image and preset.Binds.
-	env = append(env, "SINGULARITY_BINDPATH="+strings.Join(preset.Binds, ","))
-	wrapper := []string{"singularity", "exec", "./rdma-latest.simg"}
+	// The container's part: the bind path the preset needs, and the runtime's exec argv as the launcher's
+	// wrapper.
+	bindPath, err := singularity.BindPathEnv(singularity.Singularity, preset.Binds...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if bindPath != "" {
+		env = append(env, bindPath)
+	}
+	wrapper, err := singularity.Exec{Runtime: singularity.Singularity, Image: "./rdma-latest.simg"}.Argv()
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	argv, err := mpi.Launch{
 		Flavor:       mpi.IntelMPI,

@@ -1,0 +1,138 @@
+package slurm
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+// maxNodeTasks bounds the tasks of one node, far above any node's CPUs, so that a corrupt count cannot make
+// MachinefileSlots render without end.
+const maxNodeTasks = 1 << 20
+
+// NodeTasks is one node of a job's allocation and the number of its tasks there.
+type NodeTasks struct {
+	Host  string
+	Tasks int
+}
+
+// Allocation is the nodes of a running job in Slurm's order, the batch host first.
+type Allocation []NodeTasks
+
+// ParseAllocation pairs the hosts of a hostlist expression (SLURM_JOB_NODELIST) with the counts of a
+// tasks-per-node list (SLURM_TASKS_PER_NODE, such as "2(x3),1"). An empty tasksPerNode means one task per
+// node, as for a job submitted without a task count. The lists must have the same length.
+func ParseAllocation(nodelist, tasksPerNode string) (Allocation, error) {
+	hosts, err := ExpandHostlist(nodelist)
+	if err != nil {
+		return nil, err
+	}
+	if len(hosts) == 0 {
+		return nil, hostlistError(nodelist, 0, "no hosts")
+	}
+	a := make(Allocation, len(hosts))
+	for i, h := range hosts {
+		a[i] = NodeTasks{Host: h, Tasks: 1}
+	}
+	if tasksPerNode == "" {
+		return a, nil
+	}
+	counts, err := ParseTasksPerNode(tasksPerNode)
+	if err != nil {
+		return nil, err
+	}
+	if len(counts) != len(hosts) {
+		return nil, hostlistError(tasksPerNode, 0, "%d task counts for %d hosts", len(counts), len(hosts))
+	}
+	for i, n := range counts {
+		a[i].Tasks = n
+	}
+	return a, nil
+}
+
+// AllocationFromEnv returns the allocation of the job this program runs in, from SLURM_JOB_NODELIST and
+// SLURM_TASKS_PER_NODE.
+func AllocationFromEnv() (Allocation, error) {
+	nodes := os.Getenv("SLURM_JOB_NODELIST")
+	if nodes == "" {
+		return nil, fmt.Errorf("SLURM_JOB_NODELIST is not set: not inside a Slurm job")
+	}
+	return ParseAllocation(nodes, os.Getenv("SLURM_TASKS_PER_NODE"))
+}
+
+// ParseTasksPerNode expands Slurm's compressed per-node counts, as in SLURM_TASKS_PER_NODE and
+// SLURM_JOB_CPUS_PER_NODE: comma-separated entries "N" or "N(xR)" (N on each of R nodes). It is bounded like
+// ExpandHostlist: at most MaxHostlistHosts entries, each count from 1 to 1,048,576.
+func ParseTasksPerNode(s string) ([]int, error) {
+	var counts []int
+	for pos := 0; pos <= len(s); {
+		next := pos + strings.IndexByte(s[pos:]+",", ',')
+		item := s[pos:next]
+		countText, repeatText, repeated := strings.Cut(item, "(x")
+		count, err := strconv.Atoi(countText)
+		if err != nil || count < 1 || count > maxNodeTasks || countText[0] == '+' {
+			return nil, hostlistError(s, pos, "task count %q is not a number from 1 to %d", countText, maxNodeTasks)
+		}
+		repeat := 1
+		if repeated {
+			r, ok := strings.CutSuffix(repeatText, ")")
+			n, err := strconv.Atoi(r)
+			if !ok || err != nil || n < 1 || r[0] == '+' {
+				return nil, hostlistError(s, pos, "%q: want N(xR) with a positive R", item)
+			}
+			repeat = n
+		}
+		if repeat > MaxHostlistHosts-len(counts) {
+			return nil, hostlistError(s, pos, "more than %d nodes", MaxHostlistHosts)
+		}
+		for range repeat {
+			counts = append(counts, count)
+		}
+		pos = next + 1
+	}
+	return counts, nil
+}
+
+// Tasks returns the total number of tasks.
+func (a Allocation) Tasks() int {
+	n := 0
+	for _, nt := range a {
+		n += nt.Tasks
+	}
+	return n
+}
+
+// Machinefile renders the allocation in format f, one entry per line, as the jobscript writes it: each host
+// once (MachinefileHosts), each host once with its tasks as "host:N" (MachinefileHostSlots), or each host
+// once per task (MachinefileSlots). A host listed twice has its tasks added up in the first two formats.
+func (a Allocation) Machinefile(f scheduler.MachinefileFormat) []byte {
+	var b bytes.Buffer
+	if f == scheduler.MachinefileSlots {
+		for _, nt := range a {
+			for range nt.Tasks {
+				b.WriteString(nt.Host + "\n")
+			}
+		}
+		return b.Bytes()
+	}
+	var hosts []string
+	tasks := make(map[string]int, len(a))
+	for _, nt := range a {
+		if _, ok := tasks[nt.Host]; !ok {
+			hosts = append(hosts, nt.Host)
+		}
+		tasks[nt.Host] += nt.Tasks
+	}
+	for _, h := range hosts {
+		b.WriteString(h)
+		if f == scheduler.MachinefileHostSlots {
+			b.WriteString(":" + strconv.Itoa(tasks[h]))
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}

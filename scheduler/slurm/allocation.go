@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hpcship/hpcship/internal/jobscript"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -25,7 +26,8 @@ type Allocation []NodeTasks
 
 // ParseAllocation pairs the hosts of a hostlist expression (SLURM_JOB_NODELIST) with the counts of a
 // tasks-per-node list (SLURM_TASKS_PER_NODE, such as "2(x3),1"). An empty tasksPerNode means one task per
-// node, as for a job submitted without a task count. The lists must have the same length.
+// node, as for a job submitted without a task count. The lists must have the same length, and every host
+// name be of letters, digits, '.', '_' and '-', as the jobscript requires.
 func ParseAllocation(nodelist, tasksPerNode string) (Allocation, error) {
 	hosts, err := ExpandHostlist(nodelist)
 	if err != nil {
@@ -36,6 +38,9 @@ func ParseAllocation(nodelist, tasksPerNode string) (Allocation, error) {
 	}
 	a := make(Allocation, len(hosts))
 	for i, h := range hosts {
+		if !jobscript.IsHostName(h) {
+			return nil, hostlistError(nodelist, 0, "host %d is not a name of letters, digits, '.', '_' and '-'", i)
+		}
 		a[i] = NodeTasks{Host: h, Tasks: 1}
 	}
 	if tasksPerNode == "" {
@@ -107,8 +112,9 @@ func (a Allocation) Tasks() int {
 }
 
 // Machinefile renders the allocation in format f, one entry per line, as the jobscript writes it: each host
-// once (MachinefileHosts), each host once with its tasks as "host:N" (MachinefileHostSlots), or each host
-// once per task (MachinefileSlots). A host listed twice has its tasks added up in the first two formats.
+// once (MachinefileHosts), each host once with its tasks as "host:N" (MachinefileHostSlots) or
+// "host slots=N" (MachinefileOpenMPI), or each host once per task (MachinefileSlots). A host listed twice
+// has its tasks added up, except in MachinefileSlots.
 func (a Allocation) Machinefile(f scheduler.MachinefileFormat) []byte {
 	var b bytes.Buffer
 	if f == scheduler.MachinefileSlots {
@@ -129,8 +135,11 @@ func (a Allocation) Machinefile(f scheduler.MachinefileFormat) []byte {
 	}
 	for _, h := range hosts {
 		b.WriteString(h)
-		if f == scheduler.MachinefileHostSlots {
+		switch f {
+		case scheduler.MachinefileHostSlots:
 			b.WriteString(":" + strconv.Itoa(tasks[h]))
+		case scheduler.MachinefileOpenMPI:
+			b.WriteString(" slots=" + strconv.Itoa(tasks[h]))
 		}
 		b.WriteByte('\n')
 	}

@@ -171,6 +171,7 @@ func TestAllocationMachinefile(t *testing.T) {
 	assert.Equal(t, "n1\nn2\nm1\n", string(a.Machinefile(scheduler.MachinefileHosts)))
 	assert.Equal(t, "n1:3\nn2:2\nm1:3\n", string(a.Machinefile(scheduler.MachinefileHostSlots)))
 	assert.Equal(t, "n1\nn1\nn2\nn2\nm1\nm1\nm1\nn1\n", string(a.Machinefile(scheduler.MachinefileSlots)))
+	assert.Equal(t, "n1 slots=3\nn2 slots=2\nm1 slots=3\n", string(a.Machinefile(scheduler.MachinefileOpenMPI)))
 
 	a, err = ParseAllocation("vm", "")
 	require.NoError(t, err)
@@ -182,6 +183,8 @@ func TestAllocationMachinefile(t *testing.T) {
 	assert.Contains(t, he.Reason, "2 task counts for 3 hosts")
 	_, err = ParseAllocation("", "1")
 	require.ErrorAs(t, err, &he)
+	_, err = ParseAllocation("a:b", "1")
+	require.ErrorAs(t, err, &he, "a host name the jobscript refuses")
 }
 
 func TestAllocationFromEnv(t *testing.T) {

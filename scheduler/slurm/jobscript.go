@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hpcship/hpcship/internal/shellquote"
+	"github.com/hpcship/hpcship/internal/jobscript"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -33,10 +33,11 @@ import (
 // between jobs) and removes it on exit. For a parallel job it writes the machinefile there from
 // $SLURM_JOB_NODELIST (expanded by `scontrol show hostnames`, at most MaxHostlistHosts hosts) and
 // $SLURM_TASKS_PER_NODE, exports its path as HPCSHIP_MACHINEFILE and puts it in place of
-// scheduler.MachinefileArg in the command. It sets SLURM_EXPORT_ENV=ALL, so that srun steps see the
-// jobscript's environment even in a job submitted with --export=NONE. The sourced files, the environment
-// and the payload follow as the Grid Engine backend writes them, and the script exits with the payload's
-// status.
+// scheduler.MachinefileArg in the command; an allocation outside those bounds or the shared machinefile
+// bounds of the Grid Engine backend ends the job with status 1 and the reason on its stderr. It sets
+// SLURM_EXPORT_ENV=ALL, so that srun steps see the jobscript's environment even in a job submitted with
+// --export=NONE. It sources Job.Source and exports Job.Env in their order and runs the payload exactly as
+// the Grid Engine backend does, and exits with the payload's status: Slurm reserves none.
 func (s *Slurm) Jobscript(j scheduler.Job) ([]byte, error) {
 	if err := s.validate(&j); err != nil {
 		return nil, err
@@ -54,71 +55,40 @@ func (s *Slurm) Jobscript(j scheduler.Job) ([]byte, error) {
 		b.WriteString("#SBATCH " + strings.Join(words, " ") + "\n")
 	}
 	b.WriteString(`
-# Slurm's TMPDIR (/tmp unless the site sets one) is shared between jobs: keep this job's files apart.
+# Slurm's TMPDIR (/tmp unless the site sets one) is shared between jobs, and srun steps on other nodes use
+# it as well: this job's own files go to a private directory instead, removed on exit.
 hpcship_jobdir=$(mktemp -d "${TMPDIR:-/tmp}/hpcship.${SLURM_JOB_ID:-job}.XXXXXXXXXX") || exit 1
 trap 'rm -rf "$hpcship_jobdir"' EXIT
 # srun steps see the jobscript's environment, also in a job submitted with --export=NONE.
 export SLURM_EXPORT_ENV=ALL
 `)
 	if j.ParallelEnv != "" {
-		b.WriteString(machinefileBlock(&j))
-	}
-	writePayload(&b, &j)
-	b.WriteString(`exit "$hpcship_status"
+		b.WriteString(allocationBlock())
+		// The shared block writes the machinefile to $TMPDIR: point it at the private directory meanwhile.
+		b.WriteString(`hpcship_tmpdir_set=${TMPDIR+set} hpcship_tmpdir=${TMPDIR-}
+TMPDIR=$hpcship_jobdir
 `)
+		b.WriteString(jobscript.Machinefile(&j, "hpcship_allocation"))
+		b.WriteString(`if [ -n "$hpcship_tmpdir_set" ]; then TMPDIR=$hpcship_tmpdir; else unset TMPDIR; fi
+`)
+	}
+	b.WriteString(jobscript.Setup(&j))
+	b.WriteString(jobscript.Payload(&j, jobscript.Exit{}))
 	return []byte(b.String()), nil
 }
 
-// writePayload writes the sourced files, the exported environment and the payload, which sets
-// hpcship_status, exactly as the Grid Engine backend does.
-func writePayload(b *strings.Builder, j *scheduler.Job) {
-	if len(j.Source) > 0 || len(j.Env) > 0 {
-		b.WriteString("\n")
-	}
-	for _, f := range j.Source {
-		q, _ := shellquote.Quote(f) // validate rejected NUL bytes
-		b.WriteString("source " + q + "\n")
-	}
-	for _, name := range slices.Sorted(maps.Keys(j.Env)) {
-		q, _ := shellquote.Quote(j.Env[name])
-		b.WriteString("export " + name + "=" + q + "\n")
-	}
-	// The payload's status is taken with "||", so that a "set -e" from a sourced file (or SHELLOPTS in the
-	// environment) cannot end the jobscript before its status is handled.
-	b.WriteString("\nhpcship_status=0\n")
-	if j.Script != "" {
-		body := j.Script
-		if !strings.HasSuffix(body, "\n") {
-			body += "\n"
-		}
-		// A subshell, so that an exit in the script still reaches the exit status handling below.
-		b.WriteString("(\n" + body + ") || hpcship_status=$?\n")
-		return
-	}
-	words := make([]string, len(j.Command))
-	for i, a := range j.Command {
-		if a == scheduler.MachinefileArg {
-			words[i] = `"$HPCSHIP_MACHINEFILE"`
-			continue
-		}
-		words[i], _ = shellquote.Quote(a)
-	}
-	b.WriteString(strings.Join(words, " ") + " || hpcship_status=$?\n")
-}
-
-// machinefileBlock writes the hosts of $SLURM_JOB_NODELIST, with the counts of $SLURM_TASKS_PER_NODE, in the
-// job's machinefile format. It applies the bounds of ExpandHostlist and ParseTasksPerNode.
-func machinefileBlock(j *scheduler.Job) string {
-	var b strings.Builder
-	b.WriteString(strings.NewReplacer(
-		"@FORMAT@", j.Machinefile.Format.String(),
-		"@NAME@", j.MachinefileName(),
+// allocationBlock writes the job's allocation as "host tasks" lines, the form of Grid Engine's $PE_HOSTFILE
+// that the shared machinefile block reads, to $hpcship_allocation: the hosts of $SLURM_JOB_NODELIST
+// (expanded by `scontrol show hostnames`, at most MaxHostlistHosts) with the counts of $SLURM_TASKS_PER_NODE
+// (as ParseTasksPerNode reads them), or one task per host without a task count.
+func allocationBlock() string {
+	return strings.NewReplacer(
 		"@MAXHOSTS@", strconv.Itoa(MaxHostlistHosts),
 		"@MAXTASKS@", strconv.Itoa(maxNodeTasks),
 	).Replace(`
-# The machinefile (@FORMAT@), from $SLURM_JOB_NODELIST ("node[01-04,07]", expanded by scontrol) and
-# $SLURM_TASKS_PER_NODE ("2(x3),1": tasks on each node, in the same order).
-export HPCSHIP_MACHINEFILE="$hpcship_jobdir/@NAME@"
+# The allocation, from $SLURM_JOB_NODELIST ("node[01-04,07]", expanded by scontrol) and $SLURM_TASKS_PER_NODE
+# ("2(x3),1": the tasks on each node, in the same order), as "host tasks" lines.
+hpcship_allocation="$hpcship_jobdir/allocation"
 if [ -z "${SLURM_JOB_NODELIST:-}" ]; then
 	echo "hpcship: no \$SLURM_JOB_NODELIST in a parallel job" >&2
 	exit 1
@@ -141,7 +111,7 @@ IFS=, read -r -a hpcship_parts <<<"${SLURM_TASKS_PER_NODE:-}"
 for hpcship_part in "${hpcship_parts[@]}"; do
 	hpcship_count=${hpcship_part%%(*} hpcship_repeat=1
 	case $hpcship_part in
-	*'(x'*')') hpcship_repeat=${hpcship_part#*(x} hpcship_repeat=${hpcship_repeat%%)} ;;
+	*'(x'*')') hpcship_repeat=${hpcship_part#*(x} hpcship_repeat=${hpcship_repeat%)} ;;
 	*'('*) hpcship_repeat=bad ;;
 	esac
 	case $hpcship_count:$hpcship_repeat in
@@ -160,7 +130,6 @@ for hpcship_part in "${hpcship_parts[@]}"; do
 	done
 done
 if [ ${#hpcship_tasks[@]} -eq 0 ]; then
-	# Submitted without a task count: one task per node.
 	for hpcship_host in "${hpcship_hosts[@]}"; do
 		hpcship_tasks+=(1)
 	done
@@ -168,32 +137,10 @@ elif [ ${#hpcship_tasks[@]} -ne ${#hpcship_hosts[@]} ]; then
 	echo "hpcship: ${#hpcship_tasks[@]} task counts in \$SLURM_TASKS_PER_NODE for ${#hpcship_hosts[@]} hosts" >&2
 	exit 1
 fi
-`))
-	if j.Machinefile.Format == scheduler.MachinefileSlots {
-		b.WriteString(`for hpcship_i in "${!hpcship_hosts[@]}"; do
-	for ((hpcship_k = 0; hpcship_k < hpcship_tasks[hpcship_i]; hpcship_k++)); do
-		printf '%s\n' "${hpcship_hosts[hpcship_i]}"
-	done
-done >"$HPCSHIP_MACHINEFILE" || exit 1
-`)
-		return b.String()
-	}
-	line := `'%s\n' "$hpcship_host"`
-	if j.Machinefile.Format == scheduler.MachinefileHostSlots {
-		line = `'%s:%s\n' "$hpcship_host" "${hpcship_host_tasks[$hpcship_host]}"`
-	}
-	b.WriteString(`declare -A hpcship_host_tasks=()
-hpcship_unique=()
 for hpcship_i in "${!hpcship_hosts[@]}"; do
-	hpcship_host=${hpcship_hosts[hpcship_i]}
-	[ -n "${hpcship_host_tasks[$hpcship_host]+set}" ] || hpcship_unique+=("$hpcship_host")
-	hpcship_host_tasks[$hpcship_host]=$((${hpcship_host_tasks[$hpcship_host]:-0} + hpcship_tasks[hpcship_i]))
-done
-for hpcship_host in "${hpcship_unique[@]}"; do
-	printf ` + line + `
-done >"$HPCSHIP_MACHINEFILE" || exit 1
+	printf '%s %s\n' "${hpcship_hosts[hpcship_i]}" "${hpcship_tasks[hpcship_i]}"
+done >"$hpcship_allocation" || exit 1
 `)
-	return b.String()
 }
 
 // directives returns the #SBATCH options for a validated job, in a fixed order.

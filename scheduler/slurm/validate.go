@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hpcship/hpcship/internal/jobscript"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -83,10 +84,8 @@ func (s *Slurm) validate(j *scheduler.Job) error {
 			return bad(fmt.Sprintf("HoldJobs[%d]", i), "%q is not a Slurm job id", id)
 		}
 	}
-	for name := range j.Env {
-		if err := checkEnvName(name); err != nil {
-			return bad("Env", "%s", err)
-		}
+	if err := jobscript.CheckEnv(j.Env); err != nil {
+		return err
 	}
 	if j.Script != "" {
 		for n, line := range strings.Split(j.Script, "\n") {
@@ -143,29 +142,4 @@ func isJobNumber(s string) bool {
 		}
 	}
 	return true
-}
-
-// bashOwnsName reports whether bash keeps the variable read-only or computes it itself: an export in the
-// jobscript fails or hands the payload bash's value instead of the job's.
-func bashOwnsName(name string) bool {
-	switch name {
-	case "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_CMDS", "BASH_COMMAND",
-		"BASH_LINENO", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO", "DIRSTACK", "EPOCHREALTIME",
-		"EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HISTCMD", "LINENO", "OPTIND", "PPID", "RANDOM",
-		"SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_":
-		return true
-	}
-	return false
-}
-
-// checkEnvName rejects environment names the jobscript cannot export as given: bash's own variables, the
-// machinefile's HPCSHIP_MACHINEFILE and the jobscript's hpcship_ variables.
-func checkEnvName(name string) error {
-	switch {
-	case bashOwnsName(name):
-		return fmt.Errorf("%s is set by bash itself", name)
-	case name == "HPCSHIP_MACHINEFILE" || strings.HasPrefix(name, "hpcship_"):
-		return fmt.Errorf("%s is reserved for the jobscript", name)
-	}
-	return nil
 }

@@ -478,3 +478,30 @@ func TestWaitSurvivesOutage(t *testing.T) {
 	t.Logf("transient failure: %v", err)
 	assert.False(t, errors.Is(err, scheduler.ErrJobNotFound))
 }
+
+// TestDirectiveQuoting submits held jobs whose directive values hold what sbatch's parser treats specially
+// (quotes, backslashes, '#', blanks, shell syntax) and reads them back from Slurm.
+func TestDirectiveQuoting(t *testing.T) {
+	t.Parallel()
+	s, dir := cluster(t)
+	for _, name := range []string{
+		`all "fields" it's #1 \o/`,
+		"$(whoami);x`y`|z&w>v",
+		"two  blanks ",
+		`trailing\`,
+		"hetjob",
+		"-J",
+	} {
+		comment := "c:" + name
+		id, err := s.Submit(t.Context(), scheduler.Job{Name: name, Command: []string{"true"}, Hold: true,
+			WorkDir: dir, Stdout: "/dev/null", Native: []string{"--comment", comment}})
+		require.NoError(t, err, "name %q", name)
+		st, err := s.Status(t.Context(), id)
+		require.NoError(t, err)
+		assert.Equal(t, name, st.Name)
+		out, err := exec.CommandContext(t.Context(), "squeue", "-h", "-j", string(id), "-o", "%k").Output()
+		require.NoError(t, err)
+		assert.Equal(t, comment+"\n", string(out))
+		require.NoError(t, s.Cancel(t.Context(), id))
+	}
+}

@@ -405,7 +405,11 @@ func summarize(ref jobRef, rows []acctRow) (acctResult, bool, error) {
 	for i := range rows {
 		r := &rows[i]
 		num, _, _ := strings.Cut(r.Job, "_")
-		if num != ref.number && r.Raw != ref.number {
+		switch {
+		case num != ref.number && r.Raw != ref.number:
+			continue
+		case ref.hasTask && r.Job != ref.slurmID():
+			// Another task, or the pending ones: this task's own row comes when it has started.
 			continue
 		}
 		if r.Pending {

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/mpi"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/slurm"
 )
@@ -189,10 +190,12 @@ int main(int argc, char **argv) {
 	out, err := exec.CommandContext(t.Context(), mpicc[0], "-o", bin, src).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 
+	argv, err := mpi.Launch{Flavor: mpi.Srun, Ranks: 2, Command: []string{bin}}.Argv()
+	require.NoError(t, err)
 	stdout := filepath.Join(dir, "srun.out")
 	id, err := s.Submit(t.Context(), scheduler.Job{
 		Name: "srun", ParallelEnv: "mpi", Slots: 2,
-		Command: []string{"srun", "--mpi=pmi2", bin},
+		Command: argv,
 		WorkDir: dir, Stdout: stdout, Walltime: 2 * time.Minute,
 	})
 	require.NoError(t, err)

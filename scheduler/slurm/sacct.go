@@ -137,7 +137,7 @@ func parseExitCode(s string) (status, signal int, err error) {
 
 // parseElapsed reads "[days-]hours:minutes:seconds", "minutes:seconds" or "minutes:seconds.millis".
 func parseElapsed(s string) (time.Duration, error) {
-	bad := fmt.Errorf("Elapsed %q is not [D-]HH:MM:SS", s)
+	bad := fmt.Errorf("elapsed time %q is not [D-]HH:MM:SS", s)
 	var days int64
 	if d, rest, ok := strings.Cut(s, "-"); ok {
 		n, err := strconv.ParseInt(d, 10, 32)

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,9 +12,13 @@ import (
 	"github.com/hpcship/hpcship/scheduler"
 )
 
-// maxNodeTasks bounds the tasks of one node, far above any node's CPUs, so that a corrupt count cannot make
-// MachinefileSlots render without end.
-const maxNodeTasks = 1 << 20
+// maxNodeTasks bounds the tasks of one node, and all of them together, as the jobscript does
+// (jobscript.MaxSlots), so that a corrupt count cannot make MachinefileSlots render without end.
+const maxNodeTasks = jobscript.MaxSlots
+
+// ErrAllocationTooLarge is wrapped by Machinefile's error for an allocation whose machinefile would exceed
+// 16 MiB, which the jobscript refuses as well.
+var ErrAllocationTooLarge = errors.New("allocation too large for a machinefile")
 
 // NodeTasks is one node of a job's allocation and the number of its tasks there.
 type NodeTasks struct {
@@ -71,11 +76,16 @@ func AllocationFromEnv() (Allocation, error) {
 
 // ParseTasksPerNode expands Slurm's compressed per-node counts, as in SLURM_TASKS_PER_NODE and
 // SLURM_JOB_CPUS_PER_NODE: comma-separated entries "N" or "N(xR)" (N on each of R nodes). It is bounded like
-// ExpandHostlist: at most MaxHostlistHosts entries, each count from 1 to 1,048,576.
+// ExpandHostlist: at most MaxHostlistHosts entries, each count from 1 to 1,048,576, and at most 1,048,576 in
+// all.
 func ParseTasksPerNode(s string) ([]int, error) {
 	var counts []int
+	total := 0
 	for pos := 0; pos <= len(s); {
-		next := pos + strings.IndexByte(s[pos:]+",", ',')
+		next := len(s)
+		if i := strings.IndexByte(s[pos:], ','); i >= 0 {
+			next = pos + i
+		}
 		item := s[pos:next]
 		countText, repeatText, repeated := strings.Cut(item, "(x")
 		count, err := strconv.Atoi(countText)
@@ -93,6 +103,9 @@ func ParseTasksPerNode(s string) ([]int, error) {
 		}
 		if repeat > MaxHostlistHosts-len(counts) {
 			return nil, hostlistError(s, pos, "more than %d nodes", MaxHostlistHosts)
+		}
+		if total += count * repeat; total > maxNodeTasks {
+			return nil, hostlistError(s, pos, "more than %d tasks in all", maxNodeTasks)
 		}
 		for range repeat {
 			counts = append(counts, count)
@@ -114,17 +127,9 @@ func (a Allocation) Tasks() int {
 // Machinefile renders the allocation in format f, one entry per line, as the jobscript writes it: each host
 // once (MachinefileHosts), each host once with its tasks as "host:N" (MachinefileHostSlots) or
 // "host slots=N" (MachinefileOpenMPI), or each host once per task (MachinefileSlots). A host listed twice
-// has its tasks added up, except in MachinefileSlots.
-func (a Allocation) Machinefile(f scheduler.MachinefileFormat) []byte {
-	var b bytes.Buffer
-	if f == scheduler.MachinefileSlots {
-		for _, nt := range a {
-			for range nt.Tasks {
-				b.WriteString(nt.Host + "\n")
-			}
-		}
-		return b.Bytes()
-	}
+// has its tasks added up, except in MachinefileSlots. A machinefile above 16 MiB is an error wrapping
+// ErrAllocationTooLarge.
+func (a Allocation) Machinefile(f scheduler.MachinefileFormat) ([]byte, error) {
 	var hosts []string
 	tasks := make(map[string]int, len(a))
 	for _, nt := range a {
@@ -132,6 +137,23 @@ func (a Allocation) Machinefile(f scheduler.MachinefileFormat) []byte {
 			hosts = append(hosts, nt.Host)
 		}
 		tasks[nt.Host] += nt.Tasks
+	}
+	var size int64
+	for _, h := range hosts {
+		size += jobscript.MachinefileSize(f, h, tasks[h])
+	}
+	if size > jobscript.MaxMachinefileBytes {
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrAllocationTooLarge, size, jobscript.MaxMachinefileBytes)
+	}
+	var b bytes.Buffer
+	b.Grow(int(size))
+	if f == scheduler.MachinefileSlots {
+		for _, nt := range a {
+			for range nt.Tasks {
+				b.WriteString(nt.Host + "\n")
+			}
+		}
+		return b.Bytes(), nil
 	}
 	for _, h := range hosts {
 		b.WriteString(h)
@@ -143,5 +165,5 @@ func (a Allocation) Machinefile(f scheduler.MachinefileFormat) []byte {
 		}
 		b.WriteByte('\n')
 	}
-	return b.Bytes()
+	return b.Bytes(), nil
 }

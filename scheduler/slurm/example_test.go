@@ -93,8 +93,13 @@ func ExampleParseAllocation() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Print(string(a.Machinefile(scheduler.MachinefileHostSlots)))
-	fmt.Print(string(a.Machinefile(scheduler.MachinefileOpenMPI)))
+	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHostSlots, scheduler.MachinefileOpenMPI} {
+		mf, err := a.Machinefile(f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(string(mf))
+	}
 	// Output:
 	// hb001:2
 	// hb002:2

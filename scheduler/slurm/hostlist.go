@@ -174,7 +174,10 @@ func parseRanges(expr string, start, end int) ([]hostRange, error) {
 	}
 	var ranges []hostRange
 	for pos := start; pos <= end; {
-		next := pos + strings.IndexByte(expr[pos:end]+",", ',')
+		next := end
+		if i := strings.IndexByte(expr[pos:end], ','); i >= 0 {
+			next = pos + i
+		}
 		item := expr[pos:next]
 		loText, hiText, isRange := strings.Cut(item, "-")
 		lo, err := parseRangeNumber(expr, pos, loText)

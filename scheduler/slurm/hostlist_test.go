@@ -3,6 +3,7 @@ package slurm
 import (
 	"errors"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -149,6 +150,9 @@ func TestParseTasksPerNode(t *testing.T) {
 		{in: "1(x65537)", wantErr: true},
 		{in: "1(x40000),1(x40000)", wantErr: true},
 		{in: "2097152", wantErr: true},
+		{in: "1048576,1", wantErr: true},
+		{in: "17(x65536)", wantErr: true},
+		{in: "16(x65536)", want: slices.Repeat([]int{16}, 65536)},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseTasksPerNode(tc.in)
@@ -168,10 +172,26 @@ func TestAllocationMachinefile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Allocation{{"n1", 2}, {"n2", 2}, {"m1", 3}, {"n1", 1}}, a)
 	assert.Equal(t, 8, a.Tasks())
-	assert.Equal(t, "n1\nn2\nm1\n", string(a.Machinefile(scheduler.MachinefileHosts)))
-	assert.Equal(t, "n1:3\nn2:2\nm1:3\n", string(a.Machinefile(scheduler.MachinefileHostSlots)))
-	assert.Equal(t, "n1\nn1\nn2\nn2\nm1\nm1\nm1\nn1\n", string(a.Machinefile(scheduler.MachinefileSlots)))
-	assert.Equal(t, "n1 slots=3\nn2 slots=2\nm1 slots=3\n", string(a.Machinefile(scheduler.MachinefileOpenMPI)))
+	for f, want := range map[scheduler.MachinefileFormat]string{
+		scheduler.MachinefileHosts:     "n1\nn2\nm1\n",
+		scheduler.MachinefileHostSlots: "n1:3\nn2:2\nm1:3\n",
+		scheduler.MachinefileSlots:     "n1\nn1\nn2\nn2\nm1\nm1\nm1\nn1\n",
+		scheduler.MachinefileOpenMPI:   "n1 slots=3\nn2 slots=2\nm1 slots=3\n",
+	} {
+		got, err := a.Machinefile(f)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got), f.String())
+	}
+
+	// 2^20 tasks on 255-byte hosts: 256 MiB as one host per task, refused; 2 lines otherwise.
+	long := strings.Repeat("x", 254)
+	a, err = ParseAllocation(long+"[1-2]", "524288(x2)")
+	require.NoError(t, err)
+	_, err = a.Machinefile(scheduler.MachinefileSlots)
+	require.ErrorIs(t, err, ErrAllocationTooLarge)
+	mf, err := a.Machinefile(scheduler.MachinefileHostSlots)
+	require.NoError(t, err)
+	assert.Len(t, mf, 2*(255+1+6+1))
 
 	a, err = ParseAllocation("vm", "")
 	require.NoError(t, err)
@@ -192,7 +212,9 @@ func TestAllocationFromEnv(t *testing.T) {
 	t.Setenv("SLURM_TASKS_PER_NODE", "4(x2)")
 	a, err := AllocationFromEnv()
 	require.NoError(t, err)
-	assert.Equal(t, "gpu1:4\ngpu2:4\n", string(a.Machinefile(scheduler.MachinefileHostSlots)))
+	mf, err := a.Machinefile(scheduler.MachinefileHostSlots)
+	require.NoError(t, err)
+	assert.Equal(t, "gpu1:4\ngpu2:4\n", string(mf))
 	t.Setenv("SLURM_JOB_NODELIST", "")
 	_, err = AllocationFromEnv()
 	require.Error(t, err)
@@ -250,10 +272,15 @@ func FuzzParseTasksPerNode(f *testing.F) {
 		if len(counts) == 0 || len(counts) > MaxHostlistHosts {
 			t.Fatalf("%d counts", len(counts))
 		}
+		total := 0
 		for _, n := range counts {
 			if n < 1 || n > maxNodeTasks {
 				t.Fatalf("count %d", n)
 			}
+			total += n
+		}
+		if total > maxNodeTasks {
+			t.Fatalf("%d tasks", total)
 		}
 	})
 }

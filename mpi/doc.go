@@ -22,12 +22,13 @@
 //
 //	  mpirun -machinefile "$HPCSHIP_MACHINEFILE" -np 2 -ppn 1 │ singularity exec ./rdma-latest.simg │ …/IMB-MPI1 PingPong
 //	  launcher on the host, a proxy per node                  │ Wrapper, one per rank               │ program in the image
-//	  (Intel MPI, MPICH or Open MPI syntax)                   │ (singularity or apptainer)          │ (Installation.Program)
+//	  (Intel MPI, MPICH, Open MPI or srun)                    │ (singularity or apptainer)          │ (Installation.Program)
 //	                 ── environment flows from the job through the launcher to every rank ──►
 //
 // This is the hybrid model: the launcher runs on the host, starts one container per
 // rank, and the MPI library inside the image (the same Intel MPI, copied in) talks
-// back to it.
+// back to it. Under Slurm the launcher can also be srun itself (Flavor Srun:
+// srun --mpi=pmi2), which needs no machinefile: the ranks go to the job's allocation.
 //
 // Intel MPI changed fundamentally in 2019: versions up to 2018 choose among the shm,
 // dapl, tcp, tmi, ofa and ofi fabrics and have DAPL tuning variables; 2019 and later

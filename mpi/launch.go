@@ -20,6 +20,11 @@ const (
 	MPICH
 	// OpenMPI is Open MPI's (and HPC-X's) mpirun.
 	OpenMPI
+	// Srun is Slurm's srun starting the ranks itself through Slurm's PMI-2 (srun --mpi=pmi2), for MPICH
+	// and for Intel MPI (with I_MPI_PMI_LIBRARY pointing at Slurm's libpmi2.so in the job's environment).
+	// The ranks go to the job's allocation: it takes no MachineFile, Bootstrap or Env (the job's
+	// environment reaches every rank).
+	Srun
 )
 
 func (f Flavor) String() string {
@@ -30,6 +35,8 @@ func (f Flavor) String() string {
 		return "MPICH"
 	case OpenMPI:
 		return "Open MPI"
+	case Srun:
+		return "srun"
 	}
 	return "Flavor(" + strconv.Itoa(int(f)) + ")"
 }
@@ -55,8 +62,8 @@ var intelOnlyOptions = []string{"perhost", "rr", "grr", "rdma", "dapl"}
 type Launch struct {
 	// Flavor selects the launcher's option syntax. Required.
 	Flavor Flavor
-	// Launcher is the launcher program. Empty means mpiexec for MPICH and mpirun for
-	// Intel MPI and Open MPI.
+	// Launcher is the launcher program. Empty means mpiexec for MPICH, srun for Srun and
+	// mpirun for Intel MPI and Open MPI.
 	Launcher string
 	// MachineFile is passed as -machinefile (Intel MPI, MPICH) or --hostfile (Open
 	// MPI), as one argument, never expanded by a shell. In a batch job, pass
@@ -64,11 +71,11 @@ type Launch struct {
 	// job's machinefile from its allocation and puts that file's path in its place.
 	// Empty leaves host selection to the launcher (or the scheduler).
 	MachineFile string
-	// Ranks is the total number of ranks, -np. Required. In a scheduler.Job, Validate
+	// Ranks is the total number of ranks, -np (srun: --ntasks). Required. In a scheduler.Job, Validate
 	// refuses more ranks than the job's Slots.
 	Ranks int
 	// RanksPerNode places this many consecutive ranks on each host: -ppn (Intel MPI,
-	// MPICH) or --map-by ppr:N:node (Open MPI). 0 leaves placement to the launcher;
+	// MPICH), --map-by ppr:N:node (Open MPI) or --ntasks-per-node (srun). 0 leaves placement to the launcher;
 	// more than Ranks is an error.
 	RanksPerNode int
 	// Bootstrap is how the launcher starts its proxies on the hosts: -bootstrap for
@@ -107,6 +114,15 @@ func (l Launch) Argv() ([]string, error) {
 		return nil, err
 	}
 	argv := []string{l.launcher()}
+	if l.Flavor == Srun {
+		argv = append(argv, "--mpi=pmi2", "--ntasks="+strconv.Itoa(l.Ranks))
+		if l.RanksPerNode > 0 {
+			argv = append(argv, "--ntasks-per-node="+strconv.Itoa(l.RanksPerNode))
+		}
+		argv = append(argv, l.Options...)
+		argv = append(argv, l.Wrapper...)
+		return append(argv, l.Command...), nil
+	}
 	if l.Bootstrap != "" {
 		if l.Flavor == MPICH {
 			argv = append(argv, "-launcher", l.Bootstrap)
@@ -154,15 +170,17 @@ func (l Launch) launcher() string {
 		return l.Launcher
 	case l.Flavor == MPICH:
 		return "mpiexec"
+	case l.Flavor == Srun:
+		return "srun"
 	}
 	return "mpirun"
 }
 
 func (l Launch) validate() error {
 	switch l.Flavor {
-	case IntelMPI, MPICH, OpenMPI:
+	case IntelMPI, MPICH, OpenMPI, Srun:
 	default:
-		return &SettingError{Variable: "Flavor", Value: l.Flavor.String(), Reason: "want IntelMPI, MPICH or OpenMPI", Err: ErrInvalidSetting}
+		return &SettingError{Variable: "Flavor", Value: l.Flavor.String(), Reason: "want IntelMPI, MPICH, OpenMPI or Srun", Err: ErrInvalidSetting}
 	}
 	if l.Ranks <= 0 {
 		return &SettingError{Variable: "-np", Value: strconv.Itoa(l.Ranks), Reason: "the number of ranks must be positive", Err: ErrInvalidSetting}
@@ -250,6 +268,15 @@ func (l Launch) validateFlavorOptions() error {
 	case OpenMPI:
 		if l.Bootstrap != "" {
 			return &FlagError{Flavor: l.Flavor, Flag: "-bootstrap", Reason: "Open MPI has no bootstrap option; select its launcher with --mca plm in Options"}
+		}
+	case Srun:
+		switch {
+		case l.MachineFile != "":
+			return &FlagError{Flavor: l.Flavor, Flag: "-machinefile", Reason: "srun places the ranks on the job's allocation"}
+		case l.Bootstrap != "":
+			return &FlagError{Flavor: l.Flavor, Flag: "-bootstrap", Reason: "srun starts the ranks itself"}
+		case len(l.Env) > 0:
+			return &FlagError{Flavor: l.Flavor, Flag: "-genv", Reason: "srun hands every rank the job's environment; set it in the job"}
 		}
 	}
 	return nil

@@ -41,6 +41,11 @@ func TestLaunchArgv(t *testing.T) {
 			want:   []string{"mpirun", "--hostfile", "hosts", "-np", "8", "--map-by", "ppr:4:node", "-x", "UCX_TLS=rc,sm", "apptainer", "exec", "--cleanenv", "a.sif", "osu_latency"},
 		},
 		{
+			name:   "srun with PMI-2",
+			launch: Launch{Flavor: Srun, Ranks: 4, RanksPerNode: 2, Options: []string{"--cpu-bind=cores"}, Wrapper: []string{"singularity", "exec", "a.sif"}, Command: []string{"IMB-MPI1", "PingPong"}},
+			want:   []string{"srun", "--mpi=pmi2", "--ntasks=4", "--ntasks-per-node=2", "--cpu-bind=cores", "singularity", "exec", "a.sif", "IMB-MPI1", "PingPong"},
+		},
+		{
 			name:   "wrapper lets the program start with a dash",
 			launch: Launch{Flavor: MPICH, Ranks: 1, Wrapper: []string{"/usr/local/bin/singularity", "exec", "x.simg"}, Command: []string{"-p"}},
 			want:   []string{"mpiexec", "-np", "1", "/usr/local/bin/singularity", "exec", "x.simg", "-p"},
@@ -77,6 +82,10 @@ func TestLaunchErrors(t *testing.T) {
 		{name: "Intel-only option in MPICH options", launch: Launch{Flavor: MPICH, Ranks: 2, Options: []string{"-l", "--GRR=2"}, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "--GRR=2"},
 		{name: "rdma in MPICH options", launch: Launch{Flavor: MPICH, Ranks: 2, Options: []string{"-RDMA"}, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-RDMA"},
 		{name: "bootstrap on Open MPI", launch: Launch{Flavor: OpenMPI, Ranks: 2, Bootstrap: "ssh", Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-bootstrap"},
+		{name: "machinefile on srun", launch: Launch{Flavor: Srun, Ranks: 2, MachineFile: "hosts", Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-machinefile"},
+		{name: "bootstrap on srun", launch: Launch{Flavor: Srun, Ranks: 2, Bootstrap: "slurm", Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-bootstrap"},
+		{name: "env on srun", launch: Launch{Flavor: Srun, Ranks: 2, Env: []string{"A=1"}, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-genv"},
+		{name: "perhost on srun", launch: Launch{Flavor: Srun, Ranks: 2, PerHost: 1, Command: cmd}, wantErr: ErrUnsupportedFlag, flag: "-perhost"},
 		{name: "unknown Intel bootstrap", launch: Launch{Flavor: IntelMPI, Ranks: 2, Bootstrap: "manual", Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "unknown MPICH launcher", launch: Launch{Flavor: MPICH, Ranks: 2, Bootstrap: "pdsh", Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "ppn and perhost", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 1, PerHost: 1, Command: cmd}, wantErr: ErrConflict},

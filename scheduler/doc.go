@@ -6,8 +6,8 @@
 //
 // It is the fourth step of the hpcship workflow (image → registry → SIF → job → MPI): the job that runs
 // `mpirun … singularity exec image.sif …` on the hosts the scheduler allocated. Package scheduler/sge
-// implements Scheduler for Grid Engine; a Slurm backend can implement the same interface, mapping
-// ParallelEnv and Slots to tasks, Queue to a partition and HoldJobs to dependencies.
+// implements Scheduler for Grid Engine, package scheduler/slurm for Slurm (Slots as tasks, Queue as the
+// partition, HoldJobs as dependencies).
 //
 // A job's states, as every backend reports them:
 //

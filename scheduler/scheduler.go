@@ -128,6 +128,8 @@ type Result struct {
 	Wallclock   time.Duration
 	// MaxVMem is the peak virtual memory in bytes.
 	MaxVMem int64
+	// MaxRSS is the peak resident memory in bytes, where the scheduler records it (Slurm's sacct).
+	MaxRSS int64
 	// Task is the task id within an array job, zero otherwise.
 	Task int
 	// Tasks holds one Result per task of an array job; the job's State is then StateFailed if any task

@@ -1,0 +1,101 @@
+package slurm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Command is one Slurm client command to run.
+type Command struct {
+	// Name is the program, such as "sbatch".
+	Name string
+	Args []string
+	// Env holds "NAME=value" entries added to the environment the runner gives commands.
+	Env []string
+	// Stdin is the command's standard input; nil means none.
+	Stdin []byte
+}
+
+// Output is what a command printed and how it exited.
+type Output struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// Runner runs Slurm client commands. It returns an error only when the command could not run at all (not
+// found, ctx ended); a command that ran and failed reports its ExitCode. A runner can prefix commands (sudo,
+// runuser) or send them to a login node over SSH.
+type Runner interface {
+	Run(ctx context.Context, c Command) (Output, error)
+}
+
+// LocalRunner runs commands on this machine, with this process's environment plus Command.Env, less the
+// SBATCH_* variables: sbatch lets them override the jobscript's #SBATCH lines (SBATCH_JOB_NAME would rename
+// the job, SBATCH_EXPORT change what it sees).
+type LocalRunner struct{}
+
+// Run implements Runner.
+func (LocalRunner) Run(ctx context.Context, c Command) (Output, error) {
+	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	env := os.Environ()
+	kept := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "SBATCH_") {
+			kept = append(kept, kv)
+		}
+	}
+	cmd.Env = append(kept, c.Env...)
+	if c.Stdin != nil {
+		cmd.Stdin = bytes.NewReader(c.Stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return out, fmt.Errorf("running %s: %w", c.Name, ctx.Err())
+	case errors.As(err, &exit) && exit.ExitCode() >= 0:
+		out.ExitCode = exit.ExitCode()
+	default:
+		return out, fmt.Errorf("running %s: %w", c.Name, err)
+	}
+	return out, nil
+}
+
+// CommandError is a Slurm command that exited non-zero, such as sbatch rejecting a job.
+type CommandError struct {
+	// Command is the program and its arguments, without the jobscript.
+	Command  string
+	ExitCode int
+	// Stderr is what the command printed on stderr, trimmed and cut to 4 KiB.
+	Stderr string
+}
+
+func (e *CommandError) Error() string {
+	msg := strings.Join(strings.Fields(e.Stderr), " ")
+	if msg == "" {
+		msg = "no error output"
+	}
+	return fmt.Sprintf("%s exited %d: %s", e.Command, e.ExitCode, msg)
+}
+
+const maxStderr = 4 << 10
+
+func newCommandError(c Command, out Output) *CommandError {
+	stderr := strings.TrimSpace(string(out.Stderr))
+	if stderr == "" {
+		stderr = strings.TrimSpace(string(out.Stdout))
+	}
+	if len(stderr) > maxStderr {
+		stderr = stderr[:maxStderr] + "…"
+	}
+	return &CommandError{Command: strings.Join(append([]string{c.Name}, c.Args...), " "), ExitCode: out.ExitCode, Stderr: stderr}
+}

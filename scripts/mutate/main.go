@@ -7,7 +7,7 @@
 // timeout of a multiple of the unmutated run. A mutant is killed when a test fails, survives when all pass,
 // times out, or does not compile (those are left out of the score).
 //
-//	go run ./scripts/mutate [-n 60] [-seed 1] [-integration] [-timeout-factor 10] [-v] PKG...
+//	go run ./scripts/mutate [-n 60] [-seed 1] [-integration] [-timeout-factor 3] [-v] PKG...
 //
 // -n samples that many mutants per package (0 runs all), chosen by -seed so a run can be repeated.
 // -integration sets HPCSHIP_INTEGRATION=1 for the test runs so integration tests count (they then fail
@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.n, "n", 0, "mutants to sample per package; 0 runs all")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the sample")
 	fs.BoolVar(&c.integration, "integration", false, "run the tests with HPCSHIP_INTEGRATION=1")
-	fs.Float64Var(&c.factor, "timeout-factor", 10, "a mutant times out after this multiple of the unmutated test run")
+	fs.Float64Var(&c.factor, "timeout-factor", 3, "a mutant times out after this multiple of the unmutated test run")
 	fs.DurationVar(&c.minTimeout, "min-timeout", 10*time.Second, "the shortest timeout of a mutant's test run")
 	fs.BoolVar(&c.verbose, "v", false, "print every mutant's result as it ends")
 	fs.BoolVar(&c.list, "list", false, "list the sampled mutants without running them")

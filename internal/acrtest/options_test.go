@@ -1,7 +1,9 @@
 package acrtest
 
 import (
+	"fmt"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -104,4 +106,32 @@ func TestCredentialOptionLimits(t *testing.T) {
 	require.Error(t, WithAADTenant("")(&credentialOptions{}))
 	require.NoError(t, WithUntrustedSigner()(&o))
 	assert.True(t, o.untrusted)
+}
+
+// fatalTB records the test failure Start reports and ends the goroutine as t.Fatalf does.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestStartRejectsBadOption fails the calling test with the option's error, before anything starts.
+func TestStartRejectsBadOption(t *testing.T) {
+	for _, opt := range []Option{WithFaults(2, 1), WithAdmin("", ""), WithLogger(nil)} {
+		tb := &fatalTB{TB: t}
+		done := make(chan *Registry)
+		go func() {
+			var r *Registry
+			defer func() { done <- r }()
+			r = Start(tb, WithInMemoryRegistry(), opt)
+		}()
+		r := <-done
+		assert.Nil(t, r)
+		assert.Contains(t, tb.msg, "acrtest: ")
+		assert.Contains(t, tb.msg, "must", "the option's own error: %s", tb.msg)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,6 +115,27 @@ func TestWriteFaults(t *testing.T) {
 			return f.Close()
 		})
 		require.ErrorIs(t, err, os.ErrClosed)
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, "old", string(got))
+		assertOnly(t, dir, "out")
+	})
+	t.Run("sync fails", func(t *testing.T) {
+		// fill puts a pipe under f's descriptor: chmod still works, fsync on a pipe fails with EINVAL.
+		dir := t.TempDir()
+		path := filepath.Join(dir, "out")
+		require.NoError(t, os.WriteFile(path, []byte("old"), 0o600))
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		defer r.Close()
+		defer w.Close()
+		err = atomicfile.Write(t.Context(), path, 0o644, func(f *os.File) error {
+			if _, err := f.WriteString("new"); err != nil {
+				return err
+			}
+			return syscall.Dup2(int(w.Fd()), int(f.Fd()))
+		})
+		require.ErrorIs(t, err, syscall.EINVAL)
 		got, err := os.ReadFile(path)
 		require.NoError(t, err)
 		assert.Equal(t, "old", string(got))

@@ -151,3 +151,18 @@ func TestFromARM(t *testing.T) {
 	got = fromARM(armcontainerregistry.Registry{SKU: &armcontainerregistry.SKU{}}, "asked")
 	assert.Equal(t, &Registry{ResourceGroup: "asked"}, got)
 }
+
+// TestCreateNeedsGroupAndLocation refuses a spec missing either, before any call to ARM.
+func TestCreateNeedsGroupAndLocation(t *testing.T) {
+	r, f, _ := newTestRegistries(t)
+	for _, spec := range []CreateSpec{
+		{Name: "hpcimages", Location: "westeurope"},
+		{Name: "hpcimages", ResourceGroup: "hpc"},
+		{Name: "hpcimages"},
+	} {
+		_, err := r.Create(t.Context(), spec)
+		require.Error(t, err, "%+v", spec)
+		assert.Contains(t, err.Error(), "resource group and location are required")
+	}
+	assert.Zero(t, f.creates)
+}

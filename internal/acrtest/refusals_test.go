@@ -119,6 +119,7 @@ func TestExchangeRefusals(t *testing.T) {
 			} else {
 				assert.NotContains(t, msg, "authentication required")
 			}
+			assert.NotContains(t, msg, "(sent:", "credentials are echoed only WithEchoedCredentials")
 			assert.NotContains(t, body, "refresh_token")
 			assert.Equal(t, before.ExchangeRefusals+1, after.ExchangeRefusals)
 		})

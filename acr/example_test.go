@@ -23,6 +23,10 @@ import (
 
 // Push to a registry with Azure AD credentials: whatever DefaultAzureCredential
 // finds (environment service principal, workload or managed identity, Azure CLI).
+//
+// Compile-only: it needs an Azure identity and a real registry, and pulls from Docker
+// Hub, so it has no Output line and go test does not run it. ExamplePush runs the same
+// call against a local registry.
 func ExamplePush_azureAD() {
 	ctx := context.Background()
 	cred, err := azidentity.NewDefaultAzureCredential(nil)

@@ -15,6 +15,10 @@ import (
 
 // Push with the admin user, its password taken from Azure Resource Manager as the
 // portal's Access keys show it.
+//
+// Compile-only: it needs an Azure subscription, an identity with rights on it and
+// network access to Azure and Docker Hub, so it has no Output line and go test does not
+// run it.
 func ExampleRegistries_AdminCredentials() {
 	ctx := context.Background()
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
@@ -51,6 +55,9 @@ func ExampleRegistries_AdminCredentials() {
 
 // Create a Basic registry with the admin user enabled, as `az acr create --sku Basic
 // --admin-enabled true` does. Running it again returns the same registry.
+//
+// Compile-only: it creates a billed resource in an Azure subscription, so it has no
+// Output line and go test does not run it.
 func ExampleRegistries_Create() {
 	ctx := context.Background()
 	cred, err := azidentity.NewDefaultAzureCredential(nil)

@@ -112,6 +112,14 @@ func TestExchangeRefusals(t *testing.T) {
 				return
 			}
 			assert.Equal(t, tt.wantCode, errorCode(t, body))
+			msg, _ := body["errors"].([]any)[0].(map[string]any)["message"].(string)
+			if tt.want == http.StatusUnauthorized {
+				// ACR's own wording first, then why, as az acr login shows it.
+				assert.Regexp(t, `^authentication required, visit https://aka\.ms/acr/authorization for more information\. \S`, msg)
+			} else {
+				assert.NotContains(t, msg, "authentication required")
+			}
+			assert.NotContains(t, msg, "(sent:", "credentials are echoed only WithEchoedCredentials")
 			assert.NotContains(t, body, "refresh_token")
 			assert.Equal(t, before.ExchangeRefusals+1, after.ExchangeRefusals)
 		})

@@ -10,10 +10,11 @@ import (
 )
 
 // Sleep waits for d or until ctx ends, whichever comes first, and returns ctx's error
-// if it ended. A d of zero or less returns at once, with ctx's error if it has ended.
+// if it ended. A context that has already ended returns its error at once, whatever d,
+// and so does a d of zero or less (nil if ctx is live).
 func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+	if err := ctx.Err(); err != nil || d <= 0 {
+		return err
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
@@ -27,10 +28,10 @@ func Sleep(ctx context.Context, d time.Duration) error {
 
 // Exponential returns the wait after try number attempt (counted from 1) has failed:
 // base doubled for every earlier try, capped at limit, plus up to a fifth of that as
-// jitter, so that clients that failed together do not retry together. A base of zero
-// or less gives no wait.
+// jitter, so that clients that failed together do not retry together. A base or a limit
+// of zero or less gives no wait.
 func Exponential(base, limit time.Duration, attempt int) time.Duration {
-	if base <= 0 {
+	if base <= 0 || limit <= 0 {
 		return 0
 	}
 	wait := min(base, limit)

@@ -16,11 +16,25 @@ func TestSleep(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled, "an ended context ends the wait")
-	require.ErrorIs(t, Sleep(ctx, 0), context.Canceled)
+	for range 100 {
+		// Not a race between the context and a zero timer: an ended context always wins.
+		require.ErrorIs(t, Sleep(ctx, 0), context.Canceled)
+		require.ErrorIs(t, Sleep(ctx, -time.Second), context.Canceled)
+		require.ErrorIs(t, Sleep(ctx, 1), context.Canceled)
+	}
 
 	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, Sleep(ctx, time.Hour), context.DeadlineExceeded)
+}
+
+// TestExponentialJitter checks that the jitter is spread over up to a fifth of the wait, not a fixed offset.
+func TestExponentialJitter(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		seen[Exponential(time.Second, time.Minute, 1)] = true
+	}
+	assert.Greater(t, len(seen), 100, "waits after the same failure differ")
 }
 
 func TestExponential(t *testing.T) {
@@ -36,6 +50,15 @@ func TestExponential(t *testing.T) {
 		{name: "base above the limit", base: time.Hour, limit: time.Second, attempt: 1, atLeast: time.Second, below: 1200 * time.Millisecond},
 		{name: "attempt zero is the first", base: time.Second, limit: time.Minute, attempt: 0, atLeast: time.Second, below: 1200 * time.Millisecond},
 		{name: "no base", base: 0, limit: time.Minute, attempt: 5, atLeast: 0, below: 1},
+		{name: "negative base", base: -time.Second, limit: time.Minute, attempt: 1, atLeast: 0, below: 1},
+		{name: "no base, no limit", base: 0, limit: -time.Second, attempt: 1, atLeast: 0, below: 1},
+		{name: "no limit", base: time.Second, limit: 0, attempt: 1, atLeast: 0, below: 1},
+		{name: "negative limit", base: time.Second, limit: -time.Second, attempt: 3, atLeast: 0, below: 1},
+		{name: "one nanosecond has no room for jitter", base: 1, limit: time.Minute, attempt: 1, atLeast: 1, below: 2},
+		{name: "second attempt", base: time.Second, limit: time.Minute, attempt: 2, atLeast: 2 * time.Second, below: 2400 * time.Millisecond},
+		{name: "reaches the limit exactly", base: time.Second, limit: 4 * time.Second, attempt: 3, atLeast: 4 * time.Second, below: 4800 * time.Millisecond},
+		{name: "one doubling short of the limit", base: time.Second, limit: 5 * time.Second, attempt: 3, atLeast: 4 * time.Second, below: 4800 * time.Millisecond},
+		{name: "one doubling past the limit", base: time.Second, limit: 3 * time.Second, attempt: 3, atLeast: 3 * time.Second, below: 3600 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,328 @@
+// Command mutate measures how well a package's tests notice a changed line.
+//
+// For every package it lists small changes ("mutants") of the package's non-test Go files: a flipped
+// comparison (== and !=, < and <=, > and >=), a flipped && or ||, + and - swapped, a returned error replaced
+// by nil, a statement deleted, an if condition negated. Each mutant is compiled into the package's test
+// binary through `go test -c -overlay`, so the source tree is never modified, and the tests are run with a
+// timeout of a multiple of the unmutated run. A mutant is killed when a test fails, survives when all pass,
+// times out, or does not compile (those are left out of the score).
+//
+//	go run ./scripts/mutate [-n 60] [-seed 1] [-integration] [-timeout-factor 3] [-v] PKG...
+//
+// -n samples that many mutants per package (0 runs all), chosen by -seed so a run can be repeated.
+// -integration sets HPCSHIP_INTEGRATION=1 for the test runs so integration tests count (they then fail
+// rather than skip where a service is missing). The command prints the score and every survivor as
+// file:line with its mutation, and exits 0 whatever the score.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "mutate:", err)
+		os.Exit(2)
+	}
+}
+
+type config struct {
+	n           int
+	seed        uint64
+	integration bool
+	factor      float64
+	minTimeout  time.Duration
+	verbose     bool
+	list        bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.IntVar(&c.n, "n", 0, "mutants to sample per package; 0 runs all")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the sample")
+	fs.BoolVar(&c.integration, "integration", false, "run the tests with HPCSHIP_INTEGRATION=1")
+	fs.Float64Var(&c.factor, "timeout-factor", 3, "a mutant times out after this multiple of the unmutated test run")
+	fs.DurationVar(&c.minTimeout, "min-timeout", 10*time.Second, "the shortest timeout of a mutant's test run")
+	fs.BoolVar(&c.verbose, "v", false, "print every mutant's result as it ends")
+	fs.BoolVar(&c.list, "list", false, "list the sampled mutants without running them")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: mutate [flags] PKG...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("no package given")
+	}
+	if c.n < 0 {
+		return fmt.Errorf("-n must not be negative, got %d", c.n)
+	}
+	if c.factor < 1 {
+		return fmt.Errorf("-timeout-factor must be at least 1, got %g", c.factor)
+	}
+	pkgs, err := listPackages(ctx, patterns(fs.Args()))
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "mutate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	for _, p := range pkgs {
+		if err := mutatePackage(ctx, c, p, work, stdout); err != nil {
+			return fmt.Errorf("%s: %w", p.ImportPath, err)
+		}
+	}
+	return nil
+}
+
+// patterns turns directories given without ./ (acr, internal/backoff) into relative patterns, and
+// leaves relative patterns and import paths (whose first element has a dot) as they are.
+func patterns(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		first, _, _ := strings.Cut(a, "/")
+		if strings.HasPrefix(a, ".") || strings.HasPrefix(a, "/") || strings.Contains(first, ".") {
+			out[i] = a
+		} else {
+			out[i] = "./" + a
+		}
+	}
+	return out
+}
+
+type pkg struct {
+	ImportPath   string
+	Dir          string
+	GoFiles      []string
+	TestGoFiles  []string
+	XTestGoFiles []string
+}
+
+func listPackages(ctx context.Context, patterns []string) ([]pkg, error) {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"list", "-json"}, patterns...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %w: %s", err, stderr.Bytes())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("go list: %w", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+type outcome int
+
+const (
+	killed outcome = iota
+	survived
+	timedOut
+	compileError
+)
+
+func (o outcome) String() string {
+	return [...]string{"killed", "survived", "timeout", "compile error"}[o]
+}
+
+func mutatePackage(ctx context.Context, c config, p pkg, work string, stdout io.Writer) error {
+	if len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
+		fmt.Fprintf(stdout, "%s: no test files\n", p.ImportPath)
+		return nil
+	}
+	var all []mutant
+	for _, f := range p.GoFiles {
+		path := filepath.Join(p.Dir, f)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		ms, err := mutants(path, src)
+		if err != nil {
+			return err
+		}
+		all = append(all, ms...)
+	}
+	sample := pick(all, c.n, c.seed)
+	if c.list {
+		for _, m := range sample {
+			fmt.Fprintf(stdout, "%s:%d:%d: %s\n", rel(m.file), m.line, m.col, m.desc)
+		}
+		return nil
+	}
+
+	dir, err := os.MkdirTemp(work, "pkg-")
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(dir, "pkg.test")
+	if err := build(ctx, p, bin, ""); err != nil {
+		return fmt.Errorf("building the unmutated tests: %w", err)
+	}
+	baseline, err := baselineRun(ctx, c, p, bin)
+	if err != nil {
+		return err
+	}
+	timeout := max(time.Duration(float64(baseline)*c.factor), c.minTimeout)
+	fmt.Fprintf(stdout, "%s: %d mutants, %d sampled (seed %d); tests take %s, timeout %s\n",
+		p.ImportPath, len(all), len(sample), c.seed, baseline.Round(time.Millisecond), timeout.Round(time.Millisecond))
+
+	counts := map[outcome]int{}
+	var survivors []mutant
+	for i, m := range sample {
+		res, err := try(ctx, c, p, m, dir, timeout)
+		if err != nil {
+			return err
+		}
+		counts[res]++
+		if res == survived {
+			survivors = append(survivors, m)
+		}
+		if c.verbose {
+			fmt.Fprintf(stdout, "  [%d/%d] %s:%d:%d: %s: %s\n", i+1, len(sample), rel(m.file), m.line, m.col, m.desc, res)
+		}
+	}
+	scored := counts[killed] + counts[timedOut] + counts[survived]
+	score := 100.0
+	if scored > 0 {
+		score = 100 * float64(counts[killed]+counts[timedOut]) / float64(scored)
+	}
+	fmt.Fprintf(stdout, "%s: score %.1f %% (killed %d, timeout %d, survived %d, compile error %d)\n",
+		p.ImportPath, score, counts[killed], counts[timedOut], counts[survived], counts[compileError])
+	for _, m := range survivors {
+		fmt.Fprintf(stdout, "  survived %s:%d:%d: %s\n", rel(m.file), m.line, m.col, m.desc)
+	}
+	return nil
+}
+
+// baselineRun runs the unmutated tests, which must pass, and returns how long they took.
+func baselineRun(ctx context.Context, c config, p pkg, bin string) (time.Duration, error) {
+	start := time.Now()
+	cmd := testCmd(ctx, c, p, bin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("the unmutated tests fail: %w\n%s", err, out)
+	}
+	return time.Since(start), nil
+}
+
+// try builds and tests one mutant.
+func try(ctx context.Context, c config, p pkg, m mutant, dir string, timeout time.Duration) (outcome, error) {
+	mutated := filepath.Join(dir, filepath.Base(m.file))
+	if err := os.WriteFile(mutated, m.src, 0o644); err != nil {
+		return 0, err
+	}
+	overlay := filepath.Join(dir, "overlay.json")
+	o, err := json.Marshal(map[string]map[string]string{"Replace": {m.file: mutated}})
+	if err != nil {
+		return 0, err
+	}
+	if err := os.WriteFile(overlay, o, 0o644); err != nil {
+		return 0, err
+	}
+	bin := filepath.Join(dir, "mutant.test")
+	if err := build(ctx, p, bin, overlay); err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return compileError, nil
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res := test(tctx, c, p, bin, timeout)
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	return res, nil
+}
+
+func build(ctx context.Context, p pkg, bin, overlay string) error {
+	args := []string{"test", "-c", "-vet=off", "-o", bin}
+	if overlay != "" {
+		args = append(args, "-overlay", overlay)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, p.ImportPath)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
+}
+
+func testCmd(ctx context.Context, c config, p pkg, bin string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, "-test.count=1", "-test.failfast")
+	cmd.Dir = p.Dir // as go test runs it
+	cmd.Env = os.Environ()
+	if c.integration {
+		cmd.Env = append(cmd.Env, "HPCSHIP_INTEGRATION=1")
+	}
+	// A mutant may make a test hang in a child process; kill the whole group at the timeout.
+	setProcessGroup(cmd)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+func test(ctx context.Context, c config, p pkg, bin string, timeout time.Duration) outcome {
+	cmd := testCmd(ctx, c, p, bin)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	err := cmd.Run()
+	switch {
+	case timeout > 0 && ctx.Err() != nil:
+		return timedOut
+	case err != nil:
+		return killed
+	default:
+		return survived
+	}
+}
+
+// pick returns n mutants chosen by seed, in source order, or all of them when n is 0 or covers them all.
+func pick(all []mutant, n int, seed uint64) []mutant {
+	if n == 0 || n >= len(all) {
+		return all
+	}
+	r := rand.New(rand.NewPCG(seed, 0x6d7574617465))
+	idx := r.Perm(len(all))[:n]
+	slices.Sort(idx)
+	out := make([]mutant, n)
+	for i, j := range idx {
+		out[i] = all[j]
+	}
+	return out
+}
+
+func rel(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return path
+}

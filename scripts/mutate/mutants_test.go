@@ -1,0 +1,77 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const sample = `package p
+
+import "errors"
+
+var errX = errors.New("x")
+
+func f(a, b int, s string) (int, error) {
+	if a < b && s == "" {
+		return 0, errX
+	}
+	a++
+	s = s + "!"
+	g := func() error { return nil }
+	_ = g
+	return a - b, nil
+}
+`
+
+func TestMutants(t *testing.T) {
+	ms, err := mutants("p.go", []byte(sample))
+	require.NoError(t, err)
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.desc)
+		// Every mutant is still Go.
+		_, err := parser.ParseFile(token.NewFileSet(), "p.go", m.src, 0)
+		require.NoError(t, err, "%s:\n%s", m.desc, m.src)
+		assert.NotEqual(t, sample, string(m.src))
+	}
+	assert.Equal(t, []string{
+		"if a < b && s == \"\" → if !(…)",
+		"< → <=",
+		"&& → ||",
+		"== → !=",
+		"return errX → return nil",
+		"delete a++",
+		"delete s = s + \"!\"",
+		"delete _ = g",
+		"- → +",
+	}, got)
+	assert.Contains(t, string(ms[0].src), `if !(a < b && s == "") {`)
+	assert.Equal(t, 8, ms[0].line)
+}
+
+func TestPick(t *testing.T) {
+	all := make([]mutant, 50)
+	for i := range all {
+		all[i].line = i
+	}
+	assert.Len(t, pick(all, 0, 1), 50)
+	assert.Len(t, pick(all, 60, 1), 50)
+	a, b := pick(all, 10, 7), pick(all, 10, 7)
+	assert.Equal(t, a, b, "the same seed picks the same mutants")
+	assert.NotEqual(t, a, pick(all, 10, 8))
+	small := pick(all, 5, 7)
+	for _, m := range small {
+		assert.Contains(t, a, m, "a smaller sample of one seed is part of a larger one")
+	}
+}
+
+func TestPatterns(t *testing.T) {
+	assert.Equal(t, []string{"./acr", "./internal/backoff", "./...", "github.com/hpcship/hpcship/acr"},
+		patterns([]string{"acr", "internal/backoff", "./...", "github.com/hpcship/hpcship/acr"}))
+	assert.True(t, strings.HasPrefix(rel("/nonexistent/x.go"), "/"))
+}

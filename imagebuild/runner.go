@@ -1,0 +1,52 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"context"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Runner executes RUN steps. Build calls it for every RUN step it cannot take from
+// the cache, one at a time.
+type Runner interface {
+	// Run executes req.Argv in the root filesystem that req.Layers make and returns
+	// what the command changed as one layer (added and modified files, whiteouts for
+	// deletions), or nil when it changed nothing. req.WriteLayer writes such a layer
+	// the way the build writes its own. A failure of the command itself is an error
+	// that says how it failed (exit status, output tail); Build adds the line.
+	Run(ctx context.Context, req RunRequest) (v1.Layer, error)
+}
+
+// RunRequest is one RUN step with the state of the image it runs in.
+type RunRequest struct {
+	// Argv is the command: the exec form as written, or the shell form prefixed with
+	// Shell.
+	Argv []string
+	// Env is the image's environment followed by the build arguments it does not
+	// override, as KEY=VALUE.
+	Env []string
+	// WorkingDir is the image's working directory ("/" when unset).
+	WorkingDir string
+	// User is the image's USER ("" for root).
+	User string
+	// Shell is the image's shell (SHELL, default ["/bin/sh", "-c"]).
+	Shell []string
+	// Layers are the image's layers so far, bottom first.
+	Layers []v1.Layer
+	// Epoch is the build's time; files the step writes should have their
+	// modification times clamped to it.
+	Epoch time.Time
+	// WriteLayer writes a layer in one streaming pass with the build's compression,
+	// into the build's blob store: fill writes tar entries (and must not close the
+	// writer). The layer's media type matches the image's.
+	WriteLayer func(ctx context.Context, fill func(tw *tar.Writer) error) (v1.Layer, error)
+}
+
+// unavailableRunner is the default Runner: every RUN fails with ErrRunUnavailable.
+type unavailableRunner struct{}
+
+func (unavailableRunner) Run(context.Context, RunRequest) (v1.Layer, error) {
+	return nil, ErrRunUnavailable
+}

@@ -1,0 +1,130 @@
+// Package dockerfile splits a Dockerfile into instructions and expands variables in
+// words the way Docker does. It wraps BuildKit's Dockerfile parser and shell lexer so
+// that no BuildKit type reaches imagebuild's API; imagebuild gives the instructions
+// their meaning.
+package dockerfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+)
+
+// Instruction is one instruction of a Dockerfile, continuation lines joined.
+type Instruction struct {
+	// Command is the instruction's keyword in lower case ("from", "run", ...); an
+	// unknown keyword is kept as written, lower-cased, with no Args.
+	Command string
+	// Flags are the instruction's flags as written, e.g. "--chown=1:1".
+	Flags []string
+	// Args are the instruction's arguments. ENV and LABEL give key, value and
+	// separator triples (the separator is "=" or, for the legacy "ENV k v" form, "").
+	// HEALTHCHECK gives its type ("CMD" or "NONE") followed by the command.
+	Args []string
+	// JSON reports that the arguments were written as a JSON array (exec form).
+	JSON bool
+	// Heredoc reports that the instruction carries here-documents.
+	Heredoc bool
+	// Line and EndLine are the 1-based first and last lines of the instruction.
+	Line, EndLine int
+	// Original is the instruction's text with continuation lines joined.
+	Original string
+}
+
+// Warning is something the parser accepted but flags.
+type Warning struct {
+	Line    int
+	Message string
+}
+
+// File is a parsed Dockerfile.
+type File struct {
+	Instructions []Instruction
+	Warnings     []Warning
+	escape       rune
+}
+
+// SyntaxError is a Dockerfile that cannot be split into instructions.
+type SyntaxError struct {
+	Line int
+	Msg  string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+// Parse reads a Dockerfile. It fails with a *SyntaxError.
+func Parse(r io.Reader) (*File, error) {
+	res, err := parser.Parse(r)
+	if err != nil {
+		se := &SyntaxError{Msg: rootMessage(err)}
+		var le *parser.LocationError
+		if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
+			se.Line = le.Locations[0][0].Start.Line
+		}
+		return nil, se
+	}
+	f := &File{escape: res.EscapeToken}
+	for _, w := range res.Warnings {
+		line := 0
+		if w.Location != nil {
+			line = w.Location.Start.Line
+		}
+		f.Warnings = append(f.Warnings, Warning{Line: line, Message: w.Short})
+	}
+	for _, n := range res.AST.Children {
+		in := Instruction{
+			Command:  strings.ToLower(n.Value),
+			Flags:    n.Flags,
+			JSON:     n.Attributes["json"],
+			Heredoc:  len(n.Heredocs) > 0,
+			Line:     n.StartLine,
+			EndLine:  n.EndLine,
+			Original: n.Original,
+		}
+		if len(n.Children) > 0 { // ONBUILD wraps its instruction
+			in.Args = []string{n.Children[0].Original}
+		}
+		for a := n.Next; a != nil; a = a.Next {
+			in.Args = append(in.Args, a.Value)
+		}
+		f.Instructions = append(f.Instructions, in)
+	}
+	return f, nil
+}
+
+// rootMessage is err's message without the stack decorations BuildKit's errors carry.
+func rootMessage(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// Expand expands variables in word as Docker does for ADD, COPY, ENV, EXPOSE, FROM,
+// LABEL, STOPSIGNAL, USER, VOLUME and WORKDIR: $VAR, ${VAR}, ${VAR:-default},
+// ${VAR:+alt} and the other forms BuildKit knows, quotes removed, escapes applied.
+// env holds KEY=VALUE entries; a later entry wins.
+func (f *File) Expand(word string, env []string) (string, error) {
+	return Expand(f.escape, word, env)
+}
+
+// Expand is File.Expand for a given escape character.
+func Expand(escape rune, word string, env []string) (string, error) {
+	out, _, err := shell.NewLex(escape).ProcessWord(word, shell.EnvsFromSlice(env))
+	if err != nil {
+		return "", errors.New(rootMessage(err))
+	}
+	return out, nil
+}

@@ -25,7 +25,7 @@ func decompress(ctx context.Context, r *bufio.Reader) (io.Reader, func(abort boo
 	magic, _ := r.Peek(6)
 	switch {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		zr, err := pgzip.NewReader(r)
+		zr, err := pgzip.NewReaderN(r, readBlock, readBlocks)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -245,3 +245,13 @@ func gzipBytes(t testing.TB, s string) []byte {
 }
 
 func validateImage(img v1.Image) error { return validate.Image(img) }
+
+// makeArchiveOf writes the named files of dir as a tar archive dir/out, compressed
+// with compressor.
+func makeArchiveOf(t testing.TB, dir, out, compressor string, names ...string) {
+	t.Helper()
+	testenv.Require(t, "tar", compressor)
+	args := append([]string{"--use-compress-program=" + compressor, "-cf", filepath.Join(dir, out), "-C", dir}, names...)
+	b, err := exec.Command("tar", args...).CombinedOutput()
+	require.NoError(t, err, "%s", b)
+}

@@ -40,7 +40,7 @@ func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	zr, err := pgzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	zr, err := pgzip.NewReaderN(bufio.NewReaderSize(f, 1<<20), readBlock, readBlocks)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("layer %s: %w", l.digest, err), f.Close())
 	}
@@ -162,3 +162,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// readBlock and readBlocks bound gzip read-ahead: four 1 MiB blocks decompress ahead
+// of the reader (pgzip's default is sixteen).
+const (
+	readBlock  = 1 << 20
+	readBlocks = 4
+)

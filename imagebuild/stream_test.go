@@ -1,0 +1,156 @@
+package imagebuild_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/imagebuild"
+)
+
+// writeGenerated writes size bytes of half-compressible data (random bytes, then
+// runs of one byte) to path, without holding them in memory.
+func writeGenerated(t testing.TB, path string, size int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := bufio.NewWriterSize(f, 1<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 64<<10)
+	for written := int64(0); written < size; written += int64(len(buf)) {
+		for i := 0; i < len(buf); i += 8 {
+			v := rng.Uint64()
+			if (i/4096)%2 == 1 {
+				v = uint64(i / 4096)
+			}
+			for j := range 8 {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		_, err := w.Write(buf[:min(int64(len(buf)), size-written)])
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Flush())
+	require.NoError(t, f.Close())
+}
+
+// peakHeap samples the heap in use until stop is called, and returns the largest.
+func peakHeap() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	})
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+func TestLayersStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and reads 512 MiB")
+	}
+	const size = 256 << 20
+	ctxDir := t.TempDir()
+	writeGenerated(t, filepath.Join(ctxDir, "big.bin"), size)
+	makeArchiveOf(t, ctxDir, "big.tgz", "gzip", "big.bin")
+	// Collect often, so that the peak is what is live rather than garbage awaiting collection.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
+	runtime.GC()
+	stop := peakHeap()
+	img, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Copy{Sources: []string{"big.bin"}, Dest: "/data/"},
+		imagebuild.Add{Sources: []string{"big.tgz"}, Dest: "/unpacked/"},
+	}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(t.TempDir()))
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		require.NoError(t, err)
+		n, err := io.Copy(io.Discard, rc)
+		require.NoError(t, err)
+		assert.Greater(t, n, int64(size))
+		require.NoError(t, rc.Close())
+	}
+	peak := stop()
+	t.Logf("peak heap in use: %.1f MiB for two %d MiB layers", float64(peak)/(1<<20), size>>20)
+	assert.Less(t, peak, uint64(64<<20), "layers are streamed, never held in memory")
+}
+
+func TestCancelLeavesNothing(t *testing.T) {
+	ctxDir, cacheDir := t.TempDir(), t.TempDir()
+	writeGenerated(t, filepath.Join(ctxDir, "big.bin"), 64<<20)
+	ctx, cancel := context.WithCancel(t.Context())
+	var once sync.Once
+	_, err := imagebuild.Build(ctx, imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Copy{Sources: []string{"big.bin"}, Dest: "/data/"},
+	}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(cacheDir),
+		imagebuild.WithProgress(func(p imagebuild.Progress) {
+			if p.Bytes > 0 {
+				once.Do(cancel)
+			}
+		}))
+	require.ErrorIs(t, err, context.Canceled)
+	var se *imagebuild.StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 0, se.Index)
+	blobs, err := os.ReadDir(filepath.Join(cacheDir, "blobs", "sha256"))
+	require.NoError(t, err)
+	assert.Empty(t, blobs, "the partial layer is removed")
+	_, err = os.Stat(filepath.Join(cacheDir, "steps"))
+	assert.True(t, errors.Is(err, os.ErrNotExist), "nothing is cached")
+}
+
+// nilRunner is a Runner whose steps change nothing.
+type nilRunner struct{ calls atomic.Int32 }
+
+func (r *nilRunner) Run(context.Context, imagebuild.RunRequest) (v1.Layer, error) {
+	r.calls.Add(1)
+	return nil, nil
+}
+
+func TestRunWithoutChanges(t *testing.T) {
+	cacheDir := t.TempDir()
+	steps := []imagebuild.Step{
+		imagebuild.Arg{Name: "MODE", Value: "fast"},
+		imagebuild.Env{Vars: []imagebuild.KeyValue{{Key: "A", Value: "1"}}},
+		imagebuild.Run{Args: []string{"/bin/true", "--mode"}},
+	}
+	for i, wantCalls := range []int32{1, 0} {
+		r := &nilRunner{}
+		img, err := imagebuild.Build(t.Context(), imagebuild.FromImage(busyboxBase(t)), steps,
+			imagebuild.WithCacheDir(cacheDir), imagebuild.WithRunner(r))
+		require.NoError(t, err)
+		assert.Equal(t, wantCalls, r.calls.Load(), "build %d", i+1)
+		cf := configOf(t, img)
+		last := cf.History[len(cf.History)-1]
+		assert.Equal(t, "RUN /bin/true --mode", last.CreatedBy)
+		assert.True(t, last.EmptyLayer)
+		assert.NotContains(t, cf.Config.Env, "MODE=fast", "build arguments stay out of the image")
+	}
+}

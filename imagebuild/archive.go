@@ -201,7 +201,7 @@ func (b *builder) transcode(ctx context.Context, w *entryWriter, name string, tr
 			return fail(fmt.Errorf("the archive's root is not a directory: %w", ErrUnsafePath))
 		}
 		h.Name = full
-		if w.own != (owner{}) {
+		if w.chown {
 			h.Uid, h.Gid = w.own.uid, w.own.gid
 		}
 		if w.chmod != nil && h.Typeflag != tar.TypeSymlink {

@@ -184,3 +184,28 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 CMD ["true
 	require.NoError(t, err)
 	assert.Len(t, layers, 1, "configuration steps add no layer")
 }
+
+func TestAddArchiveOwners(t *testing.T) {
+	ctxDir := t.TempDir()
+	writeTarEntries(t, filepath.Join(ctxDir, "owned.tar"), []tarEntry{
+		{name: "d", dir: true, uid: 1000}, {name: "d/f", body: "x", uid: 1000}, {name: "/abs", body: "y", uid: 7},
+	})
+	for _, tt := range []struct {
+		chown   string
+		wantUID int
+	}{{"", 1000}, {"0:0", 0}, {"42", 42}} {
+		img, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+			imagebuild.Add{Sources: []string{"owned.tar"}, Dest: "/x", Chown: tt.chown},
+		}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(t.TempDir()))
+		require.NoError(t, err)
+		configOf(t, img)
+		tr := tree(t, img)
+		e, ok := tr.Lookup("x/d/f")
+		require.True(t, ok)
+		assert.Equal(t, [2]int{tt.wantUID, tt.wantUID}, [2]int{e.UID, e.GID}, "--chown=%q", tt.chown)
+		assert.Empty(t, e.Uname, "owner names are dropped")
+		e, ok = tr.Lookup("x/abs")
+		require.True(t, ok, "absolute names land under the destination")
+		assert.Equal(t, "y", content(t, tr, "x/abs"))
+	}
+}

@@ -259,7 +259,19 @@ func (d *Dockerfile) located(baseEnv []string) ([]located, error) {
 	var args []string // declared build arguments with values, KEY=VALUE
 	var out []located
 	used := map[string]bool{}
-	for _, in := range d.stage {
+	var stage []dockerfile.Instruction
+	for _, in := range d.stage { // ARG a b declares a and b in turn
+		if in.Command != "arg" || len(in.Args) < 2 {
+			stage = append(stage, in)
+			continue
+		}
+		for _, a := range in.Args {
+			one := in
+			one.Args = []string{a}
+			stage = append(stage, one)
+		}
+	}
+	for _, in := range stage {
 		vars := append(slices.Clone(args), env...) // ENV wins over ARG
 		expand := func(w string) (string, error) {
 			s, err := d.file.Expand(w, vars)
@@ -308,9 +320,6 @@ func (d *Dockerfile) step(in dockerfile.Instruction, expand func(string) (string
 	}
 	switch in.Command {
 	case "arg":
-		if len(in.Args) != 1 {
-			return nil, fmt.Errorf("%w: one ARG per instruction", ErrUnsupportedInstruction)
-		}
 		name, def, hasDef := strings.Cut(in.Args[0], "=")
 		used[name] = true
 		v, ok := d.buildArgs[name]

@@ -42,8 +42,7 @@ func TestParseExpansion(t *testing.T) {
 	df := `ARG BASE=busybox
 ARG TAG
 FROM --platform=linux/arm64 ${BASE}:${TAG:-latest} AS build
-ARG TAG
-ARG DIR=/srv
+ARG TAG DIR=/srv UNSET
 ENV APP=$DIR/app OLD=$PATH
 ENV LEGACY hello "quoted world" $APP
 WORKDIR ${APP}

@@ -85,8 +85,8 @@ func (b *builder) copyStep(ctx context.Context, s Step, spec copySpec) (bool, er
 		if err != nil {
 			return err
 		}
-		w := &entryWriter{tw: tw, epoch: *b.o.epoch, written: map[string]bool{}, own: own, chmod: chmod,
-			links: map[[2]uint64]string{}}
+		w := &entryWriter{tw: tw, epoch: *b.o.epoch, written: map[string]bool{}, own: own, chown: spec.chown != "",
+			chmod: chmod, links: map[[2]uint64]string{}}
 		root := strings.Trim(dest, "/")
 		for _, src := range srcs {
 			if err := b.writeSource(ctx, w, src, root, destDir, spec.extract); err != nil {
@@ -266,6 +266,7 @@ type entryWriter struct {
 	epoch   time.Time
 	written map[string]bool // directories already written
 	own     owner
+	chown   bool // --chown given: it applies to archive entries too, which otherwise keep their owners
 	chmod   *int64
 	links   map[[2]uint64]string // (dev, inode) of host files with several links → first name
 }

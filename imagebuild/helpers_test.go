@@ -199,6 +199,7 @@ func (f *fakeRunner) Run(ctx context.Context, req imagebuild.RunRequest) (v1.Lay
 type tarEntry struct {
 	name, body, link string
 	dir              bool
+	uid              int
 }
 
 // writeTarEntries writes an uncompressed tar archive of entries, in order, at path.
@@ -208,7 +209,8 @@ func writeTarEntries(t testing.TB, path string, entries []tarEntry) {
 	require.NoError(t, err)
 	tw := tar.NewWriter(f)
 	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(e.body)), ModTime: time.Unix(1_700_000_000, 0)}
+		h := &tar.Header{Name: e.name, Mode: 0o644, Typeflag: tar.TypeReg, Size: int64(len(e.body)), ModTime: time.Unix(1_700_000_000, 0),
+			Uid: e.uid, Gid: e.uid, Uname: "someone"}
 		switch {
 		case e.dir:
 			h.Typeflag, h.Mode = tar.TypeDir, 0o755

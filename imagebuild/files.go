@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,14 +35,15 @@ type hostEntry struct {
 	info fs.FileInfo // lstat, except for a source reached through a symlink
 }
 
-// source is one resolved ADD or COPY source: a file, or a directory with what lies
-// below it (sorted, .dockerignore applied).
+// source is one resolved ADD or COPY source: a file, or a directory whose contents
+// walk lists. Nothing per file is kept in memory, so a tree of any size costs the
+// same: its files are listed twice, for the cache fingerprint and for the layer.
 type source struct {
-	name    string // relative to the context, slash-separated
-	entries []hostEntry
+	name string    // relative to the context, slash-separated
+	root hostEntry // the source itself
 }
 
-func (s source) isDir() bool { return s.entries[0].info.IsDir() }
+func (s source) isDir() bool { return s.root.info.IsDir() }
 
 // copyStep runs ADD or COPY.
 func (b *builder) copyStep(ctx context.Context, s Step, spec copySpec) (bool, error) {
@@ -73,14 +76,17 @@ func (b *builder) copyStep(ctx context.Context, s Step, spec copySpec) (bool, er
 	dest := b.inImage(spec.dest)
 	destDir := strings.HasSuffix(dest, "/") || len(srcs) > 1
 	canon := s.String()
-	fp := []string{dest, spec.chown}
+	fp := sha256.New()
 	for _, src := range srcs {
-		fp = append(fp, "source", src.name)
-		for _, e := range src.entries {
-			fp = append(fp, e.rel, fingerprint(e.info))
+		fmt.Fprintf(fp, "source %q %s\n", src.name, fingerprint(src.root.info))
+		if err := b.walk(ctx, src, func(e hostEntry) error {
+			_, err := fmt.Fprintf(fp, "%q %s\n", e.rel, fingerprint(e.info))
+			return err
+		}); err != nil {
+			return false, err
 		}
 	}
-	return b.layerStep(ctx, canon+" # "+dest, s.String(), fp, func(tw *tar.Writer) error {
+	return b.layerStep(ctx, canon+" # "+dest, s.String(), []string{dest, spec.chown, hex.EncodeToString(fp.Sum(nil))}, func(tw *tar.Writer) error {
 		own, err := b.owner(ctx, spec.chown)
 		if err != nil {
 			return err
@@ -176,11 +182,17 @@ func (b *builder) resolveSource(ctx context.Context, ctxDir, realCtx, rel string
 			return source{}, fmt.Errorf("source %s: %w", rel, err)
 		}
 	}
-	src := source{name: rel, entries: []hostEntry{{host: host, info: info}}}
-	if !info.IsDir() {
-		return src, nil
+	return source{name: rel, root: hostEntry{host: host, info: info}}, nil
+}
+
+// walk calls fn for every file below a directory source, in sorted order, with
+// .dockerignore applied; it does nothing for a file source.
+func (b *builder) walk(ctx context.Context, src source, fn func(hostEntry) error) error {
+	if !src.isDir() {
+		return nil
 	}
-	err = filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
+	host := src.root.host
+	err := filepath.WalkDir(host, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -192,7 +204,7 @@ func (b *builder) resolveSource(ctx context.Context, ctxDir, realCtx, rel string
 		}
 		below, _ := filepath.Rel(host, p)
 		below = filepath.ToSlash(below)
-		if b.ignore.ignored(path.Join(rel, below)) {
+		if b.ignore.ignored(path.Join(src.name, below)) {
 			if d.IsDir() && !b.ignore.negated {
 				return filepath.SkipDir
 			}
@@ -202,13 +214,12 @@ func (b *builder) resolveSource(ctx context.Context, ctxDir, realCtx, rel string
 		if err != nil {
 			return err
 		}
-		src.entries = append(src.entries, hostEntry{host: p, rel: below, info: fi})
-		return nil
+		return fn(hostEntry{host: p, rel: below, info: fi})
 	})
 	if err != nil {
-		return source{}, fmt.Errorf("reading source %s: %w", rel, err)
+		return fmt.Errorf("reading source %s: %w", src.name, err)
 	}
-	return src, nil
+	return nil
 }
 
 // writeSource writes one source under root (the destination, relative to "/").
@@ -217,17 +228,11 @@ func (b *builder) writeSource(ctx context.Context, w *entryWriter, src source, r
 		if err := w.dirAll(root); err != nil {
 			return err
 		}
-		for _, e := range src.entries[1:] {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := w.hostFile(path.Join(root, e.rel), e); err != nil {
-				return err
-			}
-		}
-		return nil
+		return b.walk(ctx, src, func(e hostEntry) error {
+			return w.hostFile(path.Join(root, e.rel), e)
+		})
 	}
-	e := src.entries[0]
+	e := src.root
 	if extract && e.info.Mode().IsRegular() {
 		done, err := b.extract(ctx, w, src.name, e.host, root)
 		if done || err != nil {

@@ -82,8 +82,8 @@ compare tree-1G 6 tar-gzip-6 "tar -cf - -C '$tree' . | gzip -6"
 gzip6=${BENCH[wall_ratio]}
 compare tree-1G 6 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
 pigz6=${BENCH[wall_ratio]} rss1=${BENCH[rss_ours_med]}
-compare tree-1G 1 tar-gzip-6 "tar -cf - -C '$tree' . | gzip -6"
-default_gzip6=${BENCH[wall_ratio]}
+compare tree-1G 1 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
+default_pigz6=${BENCH[wall_ratio]}
 check_digests tree-1G-l6
 check_digests tree-1G-l1
 
@@ -115,9 +115,9 @@ bench_compare section=imagebuild input=dockerfile ours=hpcship-cached peer=hpcsh
 rebuild=${BENCH[wall_ratio]}
 check_digests rebuild
 
-awk -v g="$gzip6" -v p="$pigz6" -v d="$default_gzip6" -v tg="$tgz_gzip6" -v tp="$tgz_pigz6" -v r1="$rss1" -v r2="$rss2" -v rb="$rebuild" 'BEGIN {
+awk -v g="$gzip6" -v p="$pigz6" -v d="$default_pigz6" -v tg="$tgz_gzip6" -v tp="$tgz_pigz6" -v r1="$rss1" -v r2="$rss2" -v rb="$rebuild" 'BEGIN {
 	printf "imagebuild: tree, level 6: %.2fx as fast as tar|gzip -6 (target >= 2), %.2fx as fast as tar|pigz -6 (target >= 1)\n", g, p
-	printf "imagebuild: tree, default level 1: %.2fx as fast as tar|gzip -6\n", d
+	printf "imagebuild: tree, default level 1: %.2fx as fast as tar|pigz -6\n", d
 	printf "imagebuild: tgz, level 6: %.2fx as fast as gzip -dc|gzip -6, %.2fx as fast as pigz -dc|pigz -6\n", tg, tp
 	printf "imagebuild: peak RSS %.1f MB at 1 GB, %.1f MB at 2 GB (%+.1f%%, target within 10%%)\n", r1, r2, (r2 / r1 - 1) * 100
 	printf "imagebuild: cached rebuild takes %.2f%% of the first build (target <= 5%%)\n", 100 / rb

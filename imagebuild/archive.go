@@ -211,7 +211,7 @@ func (b *builder) transcode(ctx context.Context, w *entryWriter, name string, tr
 			return err
 		}
 		if h.Typeflag == tar.TypeReg {
-			if _, err := io.Copy(w.tw, tr); err != nil {
+			if _, err := io.Copy(w.tw, ctxReader{ctx, tr}); err != nil {
 				return fmt.Errorf("archive %s: entry %s: %w", name, h.Name, err)
 			}
 		}

@@ -365,7 +365,7 @@ func (b *builder) workdir(ctx context.Context, s Workdir) (bool, error) {
 	b.cfg.WorkingDir = p
 	canon := Workdir{Path: p}.String()
 	return b.layerStep(ctx, canon, s.String(), nil, func(tw *tar.Writer) error {
-		w := &entryWriter{tw: tw, epoch: *b.o.epoch, written: map[string]bool{}}
+		w := &entryWriter{ctx: ctx, tw: tw, epoch: *b.o.epoch, written: map[string]bool{}}
 		return w.dirAll(strings.TrimPrefix(p, "/"))
 	})
 }

@@ -91,7 +91,7 @@ func (b *builder) copyStep(ctx context.Context, s Step, spec copySpec) (bool, er
 		if err != nil {
 			return err
 		}
-		w := &entryWriter{tw: tw, epoch: *b.o.epoch, written: map[string]bool{}, own: own, chown: spec.chown != "",
+		w := &entryWriter{ctx: ctx, tw: tw, epoch: *b.o.epoch, written: map[string]bool{}, own: own, chown: spec.chown != "",
 			chmod: chmod, links: map[[2]uint64]string{}}
 		root := strings.Trim(dest, "/")
 		for _, src := range srcs {
@@ -267,6 +267,7 @@ type owner struct {
 // clamped to the epoch and truncated to seconds, no access or change times, owners
 // by number only, no xattrs.
 type entryWriter struct {
+	ctx     context.Context
 	tw      *tar.Writer
 	epoch   time.Time
 	written map[string]bool // directories already written
@@ -365,7 +366,7 @@ func (w *entryWriter) hostFile(name string, e hostEntry) error {
 		return err
 	}
 	defer f.Close()
-	n, err := io.CopyN(w.tw, bufio.NewReaderSize(f, 256<<10), h.Size)
+	n, err := io.CopyN(w.tw, ctxReader{w.ctx, bufio.NewReaderSize(f, 256<<10)}, h.Size)
 	if errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s shrank from %d to %d bytes while being read", e.host, h.Size, n)
 	}

@@ -67,7 +67,7 @@ type layerWriter struct {
 	mediaType   types.MediaType
 }
 
-// countingHash counts what it hashes and reports progress every 64 MiB.
+// countingHash counts what it hashes and reports progress every 16 MiB.
 type countingHash struct {
 	hash.Hash
 	n        int64
@@ -78,9 +78,9 @@ type countingHash struct {
 func (c *countingHash) Write(p []byte) (int, error) {
 	n, _ := c.Hash.Write(p)
 	c.n += int64(n)
-	if c.progress != nil && c.n >= c.next {
+	if c.progress != nil && n > 0 && c.n >= c.next {
 		c.progress(c.n)
-		c.next = c.n + 64<<20
+		c.next = c.n + 16<<20
 	}
 	return n, nil
 }
@@ -169,3 +169,17 @@ const (
 	readBlock  = 1 << 20
 	readBlocks = 4
 )
+
+// ctxReader stops reading once its context is done, so that cancelling a build
+// stops it inside a large file too.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -5,7 +5,8 @@
 # `pigz -dc | pigz -6` (what turning an archive into a layer costs those tools); the tree doubled to ≈2 GB (peak RSS
 # must stay flat); and a cached rebuild of a whole Dockerfile against its first build. Checks that every run of a
 # Dockerfile gives the same image digest. Our default gzip level is 1; the comparisons at level 6 are like for like.
-# Env: BENCH_RUNS (default 3), BENCH_DIR (default: a temporary directory; needs ≈5 GB).
+# Env: BENCH_RUNS (default 3), BENCH_DIR (default: a temporary directory; needs ≈5 GB), BENCH_PARTS (default
+# "tree tgz 2g rebuild": which comparisons to run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/bench/lib/harness.sh
@@ -58,7 +59,6 @@ fresh_cache() {
 
 # check_digests KIND: every run of ours of that kind gave the same image.
 check_digests() {
-	dkey=$1 keep_digest
 	local n
 	n=$(sort -u "$work/digests.$1" | wc -l)
 	printf '  %s: %d runs, %d distinct digest(s): %s\n' "$1" "$(wc -l <"$work/digests.$1")" "$n" "$(sort -u "$work/digests.$1" | tr '\n' ' ')"
@@ -74,46 +74,58 @@ compare() { # compare INPUT LEVEL PEER-NAME PEER-PIPELINE
 	BENCH_PEER=(sh -c "$4 >'$work/peer.gz'")
 	bench_compare section=imagebuild input="$input" ours="hpcship-l$2" peer="$3" prepare=fresh_cache \
 		ours_out="$work/cache/blobs" peer_out="$work/peer.gz" level="$2"
+	keep_digest
 }
 
-ctx=ctx dockerfile=tree
-tree="$work/ctx/tree"
-compare tree-1G 6 tar-gzip-6 "tar -cf - -C '$tree' . | gzip -6"
-gzip6=${BENCH[wall_ratio]}
-compare tree-1G 6 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
-pigz6=${BENCH[wall_ratio]} rss1=${BENCH[rss_ours_med]}
-compare tree-1G 1 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
-default_pigz6=${BENCH[wall_ratio]}
-check_digests tree-1G-l6
-check_digests tree-1G-l1
+parts=" ${BENCH_PARTS:-tree tgz 2g rebuild} "
+gzip6=nan pigz6=nan default_pigz6=nan tgz_gzip6=nan tgz_pigz6=nan rss1=nan rss2=nan rebuild=nan
+if [[ $parts == *" tree "* ]]; then
+	ctx=ctx dockerfile=tree
+	tree="$work/ctx/tree"
+	compare tree-1G 6 tar-gzip-6 "tar -cf - -C '$tree' . | gzip -6"
+	gzip6=${BENCH[wall_ratio]}
+	compare tree-1G 6 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
+	pigz6=${BENCH[wall_ratio]} rss1=${BENCH[rss_ours_med]}
+	compare tree-1G 1 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
+	default_pigz6=${BENCH[wall_ratio]}
+	check_digests tree-1G-l6
+	check_digests tree-1G-l1
+fi
 
-dockerfile=tgz
-tgz="$work/ctx/intel.tgz"
-compare tgz-1G 6 gunzip-gzip-6 "gzip -dc '$tgz' | gzip -6"
-tgz_gzip6=${BENCH[wall_ratio]}
-compare tgz-1G 6 unpigz-pigz-6 "pigz -dc '$tgz' | pigz -6"
-tgz_pigz6=${BENCH[wall_ratio]}
-check_digests tgz-1G-l6
+if [[ $parts == *" tgz "* ]]; then
+	dockerfile=tgz
+	tgz="$work/ctx/intel.tgz"
+	compare tgz-1G 6 gunzip-gzip-6 "gzip -dc '$tgz' | gzip -6"
+	tgz_gzip6=${BENCH[wall_ratio]}
+	compare tgz-1G 6 unpigz-pigz-6 "pigz -dc '$tgz' | pigz -6"
+	tgz_pigz6=${BENCH[wall_ratio]}
+	check_digests tgz-1G-l6
+fi
 
-ctx=ctx2 dockerfile=tree
-tree="$work/ctx2/tree"
-BENCH_RUNS_SAVED=$BENCH_RUNS BENCH_RUNS=1
-compare tree-2G 6 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
-BENCH_RUNS=$BENCH_RUNS_SAVED
-rss2=${BENCH[rss_ours_med]}
+if [[ $parts == *" 2g "* ]]; then
+	ctx=ctx2 dockerfile=tree
+	tree="$work/ctx2/tree"
+	BENCH_RUNS_SAVED=$BENCH_RUNS BENCH_RUNS=1
+	compare tree-2G 6 tar-pigz-6 "tar -cf - -C '$tree' . | pigz -6"
+	BENCH_RUNS=$BENCH_RUNS_SAVED
+	rss2=${BENCH[rss_ours_med]}
+fi
 
-# A cached rebuild of the whole Dockerfile (ours) against its first build (the "peer").
-dkey=rebuild
-rm -rf "$work/rcache"
-"$work/ibbench" -cache "$work/rcache" "$work/ctx" "$work/ctx/Dockerfile" >"$work/digests.rebuild"
-first_build() {
-	if [ "$1" = peer ]; then rm -rf "$work/fcache"; else keep_digest; fi
-}
-BENCH_OURS=("$work/ibbench" -cache "$work/rcache" -digest "$work/digest" "$work/ctx" "$work/ctx/Dockerfile")
-BENCH_PEER=("$work/ibbench" -cache "$work/fcache" "$work/ctx" "$work/ctx/Dockerfile")
-bench_compare section=imagebuild input=dockerfile ours=hpcship-cached peer=hpcship-first prepare=first_build
-rebuild=${BENCH[wall_ratio]}
-check_digests rebuild
+if [[ $parts == *" rebuild "* ]]; then
+	# A cached rebuild of the whole Dockerfile (ours) against its first build (the "peer").
+	dkey=rebuild
+	rm -rf "$work/rcache"
+	"$work/ibbench" -cache "$work/rcache" "$work/ctx" "$work/ctx/Dockerfile" >"$work/digests.rebuild"
+	first_build() {
+		if [ "$1" = peer ]; then rm -rf "$work/fcache"; else keep_digest; fi
+	}
+	BENCH_OURS=("$work/ibbench" -cache "$work/rcache" -digest "$work/digest" "$work/ctx" "$work/ctx/Dockerfile")
+	BENCH_PEER=("$work/ibbench" -cache "$work/fcache" "$work/ctx" "$work/ctx/Dockerfile")
+	bench_compare section=imagebuild input=dockerfile ours=hpcship-cached peer=hpcship-first prepare=first_build
+	rebuild=${BENCH[wall_ratio]}
+	keep_digest
+	check_digests rebuild
+fi
 
 awk -v g="$gzip6" -v p="$pigz6" -v d="$default_pigz6" -v tg="$tgz_gzip6" -v tp="$tgz_pigz6" -v r1="$rss1" -v r2="$rss2" -v rb="$rebuild" 'BEGIN {
 	printf "imagebuild: tree, level 6: %.2fx as fast as tar|gzip -6 (target >= 2), %.2fx as fast as tar|pigz -6 (target >= 1)\n", g, p

@@ -93,7 +93,7 @@ if [[ $parts == *" tree "* ]]; then
 fi
 
 if [[ $parts == *" tgz "* ]]; then
-	dockerfile=tgz
+	ctx=ctx dockerfile=tgz
 	tgz="$work/ctx/intel.tgz"
 	compare tgz-1G 6 gunzip-gzip-6 "gzip -dc '$tgz' | gzip -6"
 	tgz_gzip6=${BENCH[wall_ratio]}

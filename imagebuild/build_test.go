@@ -209,3 +209,22 @@ func TestAddArchiveOwners(t *testing.T) {
 		assert.Equal(t, "y", content(t, tr, "x/abs"))
 	}
 }
+
+func TestAddKeepsSymlinksThatClimb(t *testing.T) {
+	ctxDir := t.TempDir()
+	writeTarEntries(t, filepath.Join(ctxDir, "links.tar"), []tarEntry{
+		{name: "lib/mpich", dir: true}, {name: "lib/mpich/include", link: "../../../include/x86_64-linux-gnu/mpich"},
+		{name: "abs", link: "/etc/passwd"},
+	})
+	img, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Add{Sources: []string{"links.tar"}, Dest: "/usr/"},
+	}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(t.TempDir()))
+	require.NoError(t, err)
+	configOf(t, img)
+	tr := tree(t, img)
+	e, ok := tr.Lookup("usr/lib/mpich/include")
+	require.True(t, ok)
+	assert.Equal(t, "../../../include/x86_64-linux-gnu/mpich", e.Linkname, "targets are data, kept as written")
+	e, _ = tr.Lookup("usr/abs")
+	assert.Equal(t, "/etc/passwd", e.Linkname)
+}

@@ -29,8 +29,9 @@
 // ADD of a local archive (tar, uncompressed or compressed with gzip, bzip2, xz or
 // zstd, recognised by content) transcodes the archive's entries under the
 // destination without extracting anything to disk; an entry whose name climbs out of
-// the destination, a symlink that points out of it, or an entry that goes through
-// such a symlink is an *ArchiveEntryError matching ErrUnsafePath. COPY never
+// the destination, or that goes through a symlink of the archive, is an
+// *ArchiveEntryError matching ErrUnsafePath (symlink targets themselves are data,
+// kept as they are and resolved inside the image's root). COPY never
 // extracts. Host directories are walked in sorted order; hardlinks within a source
 // stay hardlinks; .dockerignore applies. xz is decoded by the system's xz program
 // (Debian: xz-utils), since no xz decoder is among this module's dependencies.

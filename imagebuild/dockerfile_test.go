@@ -129,7 +129,7 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 	evil := filepath.Join(ctxDir, "evil.tar")
 	writeTar(t, evil, map[string]string{"ok.txt": "fine", "../../etc/passwd": "root::0:0::/:/bin/sh"})
 	badLink := filepath.Join(ctxDir, "badlink.tar")
-	writeTarEntries(t, badLink, []tarEntry{{name: "up", link: "../../.."}})
+	writeTarEntries(t, badLink, []tarEntry{{name: "up", link: "../../.."}, {name: "up/etc/passwd", body: "x"}})
 	through := filepath.Join(ctxDir, "through.tar")
 	writeTarEntries(t, through, []tarEntry{{name: "etc", link: "/etc"}, {name: "etc/passwd", body: "x"}})
 
@@ -143,7 +143,7 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 		{"missing source", "FROM base\nWORKDIR /x\n\nCOPY nothere.txt /\n", 4, fs.ErrNotExist},
 		{"no glob match", "FROM base\nCOPY *.none /\n", 2, fs.ErrNotExist},
 		{"escaping archive entry", "FROM base\nADD evil.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
-		{"escaping archive symlink", "FROM base\nADD badlink.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
+		{"through an escaping archive symlink", "FROM base\nADD badlink.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"through archive symlink", "FROM base\nADD through.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"source outside context", "FROM base\nCOPY ../x /\n", 2, imagebuild.ErrUnsafePath},
 		{"remote add", "FROM base\nADD https://example.com/x.tgz /\n", 2, imagebuild.ErrUnsupportedInstruction},

@@ -6,7 +6,7 @@
 # must stay flat); and a cached rebuild of a whole Dockerfile against its first build. Checks that every run of a
 # Dockerfile gives the same image digest. Our default gzip level is 1; the comparisons at level 6 are like for like.
 # Env: BENCH_RUNS (default 3), BENCH_DIR (default: a temporary directory; needs ≈5 GB), BENCH_PARTS (default
-# "tree tgz 2g rebuild": which comparisons to run).
+# "tree rebuild tgz 2g": which comparisons to run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=scripts/bench/lib/harness.sh
@@ -77,7 +77,7 @@ compare() { # compare INPUT LEVEL PEER-NAME PEER-PIPELINE
 	keep_digest
 }
 
-parts=" ${BENCH_PARTS:-tree tgz 2g rebuild} "
+parts=" ${BENCH_PARTS:-tree rebuild tgz 2g} "
 gzip6=nan pigz6=nan default_pigz6=nan tgz_gzip6=nan tgz_pigz6=nan rss1=nan rss2=nan rebuild=nan
 if [[ $parts == *" tree "* ]]; then
 	ctx=ctx dockerfile=tree
@@ -91,6 +91,14 @@ if [[ $parts == *" tree "* ]]; then
 	check_digests tree-1G-l6
 	check_digests tree-1G-l1
 fi
+
+if [[ $parts == *" rebuild "* ]]; then
+	# A cached rebuild of the whole Dockerfile (ours) against its first build (the "peer").
+	dkey=rebuild
+	rm -rf "$work/rcache"
+	"$work/ibbench" -cache "$work/rcache" "$work/ctx" "$work/ctx/Dockerfile" >"$work/digests.rebuild"
+	first_build() {
+		if [ "$1" = peer ]; then rm -rf "$work/fcache"; else keep_digest; fi
 
 if [[ $parts == *" tgz "* ]]; then
 	ctx=ctx dockerfile=tgz
@@ -111,13 +119,6 @@ if [[ $parts == *" 2g "* ]]; then
 	rss2=${BENCH[rss_ours_med]}
 fi
 
-if [[ $parts == *" rebuild "* ]]; then
-	# A cached rebuild of the whole Dockerfile (ours) against its first build (the "peer").
-	dkey=rebuild
-	rm -rf "$work/rcache"
-	"$work/ibbench" -cache "$work/rcache" "$work/ctx" "$work/ctx/Dockerfile" >"$work/digests.rebuild"
-	first_build() {
-		if [ "$1" = peer ]; then rm -rf "$work/fcache"; else keep_digest; fi
 	}
 	BENCH_OURS=("$work/ibbench" -cache "$work/rcache" -digest "$work/digest" "$work/ctx" "$work/ctx/Dockerfile")
 	BENCH_PEER=("$work/ibbench" -cache "$work/fcache" "$work/ctx" "$work/ctx/Dockerfile")

@@ -36,6 +36,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("cancel kills the tree", testRunCancel)
 	t.Run("deterministic", testRunDeterministic)
 	t.Run("network off", testRunNetworkOff)
+	t.Run("cached", testRunCached)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -256,4 +257,29 @@ func testRunNetworkOff(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "lo\n", content(t, tree(t, img), "ifaces"))
 	assert.Contains(t, out.String(), "visible")
+}
+
+func testRunCached(t *testing.T) {
+	base := busyboxBase(t)
+	cache := t.TempDir()
+	build := func(arg string) (string, string) {
+		var out bytes.Buffer
+		d, err := imagebuild.ParseDockerfile(strings.NewReader("FROM base\nARG V\nRUN echo ran $V && echo $V > /v\n"),
+			imagebuild.WithBaseImage("base", imagebuild.FromImage(base)), imagebuild.WithContextDir(t.TempDir()),
+			imagebuild.WithCacheDir(cache), imagebuild.WithSourceDateEpoch(time.Unix(1_700_000_000, 0)),
+			imagebuild.WithBuildArg("V", arg),
+			imagebuild.WithRunner(imagebuild.NewNamespaceRunner(imagebuild.WithRunOutput(&out))))
+		require.NoError(t, err)
+		img, err := d.Build(t.Context())
+		require.NoError(t, err)
+		return digestOf(t, img), out.String()
+	}
+	first, out := build("1")
+	assert.Equal(t, "ran 1\n", out)
+	again, out := build("1")
+	assert.Empty(t, out, "a rebuild with nothing changed must not run the step")
+	assert.Equal(t, first, again)
+	other, out := build("2")
+	assert.Equal(t, "ran 2\n", out, "another build argument runs the step again")
+	assert.NotEqual(t, first, other)
 }

@@ -69,6 +69,17 @@ type NamespaceRunner struct {
 type nsOptions struct {
 	output  io.Writer
 	network bool
+	binds   []Bind
+}
+
+// Bind is a host path mounted read-only into the root of every RUN step.
+type Bind struct {
+	// Source is the host path, a directory or a file.
+	Source string
+	// Target is the absolute path in the image. Missing directories on the way are
+	// created as mount points and are not part of the step's layer; none of them may
+	// be a symlink.
+	Target string
 }
 
 // RunnerOption configures a NamespaceRunner.
@@ -86,6 +97,12 @@ func WithRunOutput(w io.Writer) RunnerOption {
 // default is on.
 func WithRunNetwork(on bool) RunnerOption {
 	return func(o *nsOptions) { o.network = on }
+}
+
+// WithRunBinds mounts host paths read-only into every RUN step. The default
+// mounts none.
+func WithRunBinds(binds ...Bind) RunnerOption {
+	return func(o *nsOptions) { o.binds = append(o.binds, binds...) }
 }
 
 // NewNamespaceRunner returns a NamespaceRunner. The defaults: the host's
@@ -147,12 +164,13 @@ func (e *UserNotMappedError) Error() string {
 
 // nsChild is what the re-executed child needs.
 type nsChild struct {
-	Root string
-	Argv []string
-	Env  []string
-	Dir  string
-	UID  int
-	GID  int
+	Root  string
+	Argv  []string
+	Env   []string
+	Dir   string
+	UID   int
+	GID   int
+	Binds []Bind
 }
 
 func init() {
@@ -178,6 +196,24 @@ func nsChildMain(cfg string) error {
 	for _, d := range nsDevices {
 		if err := syscall.Mount("/dev/"+d, filepath.Join(c.Root, "dev", d), "", syscall.MS_BIND, ""); err != nil && d != "tty" {
 			return fmt.Errorf("binding /dev/%s: %w", d, err)
+		}
+	}
+	for _, b := range c.Binds {
+		target := filepath.Join(c.Root, b.Target)
+		if err := syscall.Mount(b.Source, target, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s to %s: %w", b.Source, b.Target, err)
+		}
+		// A read-only remount must keep the flags the kernel locked on the source.
+		var sfs syscall.Statfs_t
+		if err := syscall.Statfs(b.Source, &sfs); err != nil {
+			return err
+		}
+		locked := uintptr(sfs.Flags) & (syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC | syscall.MS_NOATIME | syscall.MS_NODIRATIME)
+		if sfs.Flags&4096 != 0 { // ST_RELATIME
+			locked |= syscall.MS_RELATIME
+		}
+		if err := syscall.Mount("", target, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY|locked, ""); err != nil {
+			return fmt.Errorf("making %s read-only: %w", b.Target, err)
 		}
 	}
 	if err := syscall.Chroot(c.Root); err != nil {
@@ -251,6 +287,11 @@ func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, 
 	if err := preparePlaceholders(root); err != nil {
 		return nil, err
 	}
+	for _, b := range r.o.binds {
+		if err := prepareBind(root, b); err != nil {
+			return nil, err
+		}
+	}
 	uid, gid, err := resolveUser(root, req.User)
 	if err != nil {
 		return nil, err
@@ -266,7 +307,7 @@ func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, 
 	if dir == "" {
 		dir = "/"
 	}
-	if err := r.exec(ctx, nsChild{Root: root, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid}, hostRoot); err != nil {
+	if err := r.exec(ctx, nsChild{Root: root, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds}, hostRoot); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -582,6 +623,43 @@ func preparePlaceholders(root string) error {
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// prepareBind creates the mount point of b under root, refusing symlinks on the
+// way so that nothing is created outside root.
+func prepareBind(root string, b Bind) error {
+	st, err := os.Stat(b.Source)
+	if err != nil {
+		return fmt.Errorf("bind source: %w", err)
+	}
+	if !path.IsAbs(b.Target) || path.Clean(b.Target) == "/" {
+		return fmt.Errorf("bind target %q: %w: must be an absolute path below /", b.Target, ErrUnsafePath)
+	}
+	comps := strings.Split(strings.TrimPrefix(path.Clean(b.Target), "/"), "/")
+	p := root
+	for i, c := range comps {
+		p = filepath.Join(p, c)
+		last := i == len(comps)-1
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			if !last || st.IsDir() {
+				err = os.Mkdir(p, 0o755)
+			} else {
+				err = os.WriteFile(p, nil, 0o644)
+			}
+			if err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return fmt.Errorf("bind target %q: %w: /%s is a symlink", b.Target, ErrUnsafePath, path.Join(comps[:i+1]...))
+		case !last && !fi.IsDir():
+			return fmt.Errorf("bind target %q: /%s is not a directory", b.Target, path.Join(comps[:i+1]...))
 		}
 	}
 	return nil

@@ -37,6 +37,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("deterministic", testRunDeterministic)
 	t.Run("network off", testRunNetworkOff)
 	t.Run("cached", testRunCached)
+	t.Run("read-only binds", testRunBinds)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -282,4 +283,26 @@ func testRunCached(t *testing.T) {
 	other, out := build("2")
 	assert.Equal(t, "ran 2\n", out, "another build argument runs the step again")
 	assert.NotEqual(t, first, other)
+}
+
+func testRunBinds(t *testing.T) {
+	host := t.TempDir()
+	require.NoError(t, os.Chmod(host, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(host, "f"), []byte("from the host\n"), 0o644))
+	runner := imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/mnt/data"}))
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN cat /mnt/data/f > /out && ! touch /mnt/data/x 2>/dev/null && ! rm /mnt/data/f\n",
+		imagebuild.WithRunner(runner))
+	require.NoError(t, err)
+	tr := tree(t, img)
+	assert.Equal(t, "from the host\n", content(t, tr, "out"))
+	_, ok := tr.Lookup("mnt")
+	assert.False(t, ok, "the mount point is not content")
+	entries, err := os.ReadDir(host)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1)
+
+	// A target through a symlink of the image is refused before anything is created.
+	runner = imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/bin/sh/x"}))
+	_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(runner))
+	require.ErrorIs(t, err, imagebuild.ErrUnsafePath)
 }

@@ -146,6 +146,7 @@ RUN rm -rf /opt/gone && echo two >> /opt/mod && chmod 600 /opt/chm && rm -rf /op
 
 	tr := tree(t, img)
 	assert.Equal(t, "one\ntwo\n", content(t, tr, "opt/modlink"))
+	testRunChown(t)
 	for _, p := range []string{"opt/gone", "opt/gone/sub/a", "opt/redir/old", "opt/replace/x"} {
 		_, ok := tr.Lookup(p)
 		assert.False(t, ok, p)
@@ -305,4 +306,33 @@ func testRunBinds(t *testing.T) {
 	runner = imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/bin/sh/x"}))
 	_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(runner))
 	require.ErrorIs(t, err, imagebuild.ErrUnsafePath)
+}
+
+// testRunChown checks chown to another uid: it works with the identity mapping a
+// root caller gets and fails, as documented, with a single mapping.
+func testRunChown(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN touch /opt/owned && chown 1000:1001 /opt/owned && echo chowned || echo refused > /opt/refused\n")
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	rc, err := layers[len(layers)-1].Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	owners := map[string][2]int{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		owners[h.Name] = [2]int{h.Uid, h.Gid}
+	}
+	if os.Geteuid() == 0 {
+		assert.Equal(t, [2]int{1000, 1001}, owners["opt/owned"])
+		assert.NotContains(t, owners, "opt/refused")
+		return
+	}
+	assert.Equal(t, [2]int{0, 0}, owners["opt/owned"])
+	assert.Contains(t, owners, "opt/refused")
 }

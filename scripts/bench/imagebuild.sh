@@ -44,6 +44,7 @@ ENTRYPOINT ["/opt/intel/bin/run"]
 DOCKERFILE
 printf 'tgz %s: %d bytes; 2x tree: %d bytes\n' "$work/ctx/intel.tgz" "$(bench_size "$work/ctx/intel.tgz")" "$(bench_size "$work/ctx2/tree")"
 bench_warm "$work/ctx" "$work/ctx2"
+rm -f "$work/digest" "$work/digests."* # digests of an earlier, interrupted run
 
 # keep_digest: appends the digest of our previous run to the list of its kind ($dkey).
 keep_digest() {

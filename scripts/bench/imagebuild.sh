@@ -44,6 +44,7 @@ ENTRYPOINT ["/opt/intel/bin/run"]
 DOCKERFILE
 printf 'tgz %s: %d bytes; 2x tree: %d bytes\n' "$work/ctx/intel.tgz" "$(bench_size "$work/ctx/intel.tgz")" "$(bench_size "$work/ctx2/tree")"
 bench_warm "$work/ctx" "$work/ctx2"
+rm -f "$work/digest" "$work/digests."* # digests of an earlier, interrupted run
 
 # keep_digest: appends the digest of our previous run to the list of its kind ($dkey).
 keep_digest() {
@@ -99,6 +100,14 @@ if [[ $parts == *" rebuild "* ]]; then
 	"$work/ibbench" -cache "$work/rcache" "$work/ctx" "$work/ctx/Dockerfile" >"$work/digests.rebuild"
 	first_build() {
 		if [ "$1" = peer ]; then rm -rf "$work/fcache"; else keep_digest; fi
+	}
+	BENCH_OURS=("$work/ibbench" -cache "$work/rcache" -digest "$work/digest" "$work/ctx" "$work/ctx/Dockerfile")
+	BENCH_PEER=("$work/ibbench" -cache "$work/fcache" "$work/ctx" "$work/ctx/Dockerfile")
+	bench_compare section=imagebuild input=dockerfile ours=hpcship-cached peer=hpcship-first prepare=first_build
+	rebuild=${BENCH[wall_ratio]}
+	keep_digest
+	check_digests rebuild
+fi
 
 if [[ $parts == *" tgz "* ]]; then
 	ctx=ctx dockerfile=tgz
@@ -119,14 +128,6 @@ if [[ $parts == *" 2g "* ]]; then
 	rss2=${BENCH[rss_ours_med]}
 fi
 
-	}
-	BENCH_OURS=("$work/ibbench" -cache "$work/rcache" -digest "$work/digest" "$work/ctx" "$work/ctx/Dockerfile")
-	BENCH_PEER=("$work/ibbench" -cache "$work/fcache" "$work/ctx" "$work/ctx/Dockerfile")
-	bench_compare section=imagebuild input=dockerfile ours=hpcship-cached peer=hpcship-first prepare=first_build
-	rebuild=${BENCH[wall_ratio]}
-	keep_digest
-	check_digests rebuild
-fi
 
 awk -v g="$gzip6" -v p="$pigz6" -v d="$default_pigz6" -v tg="$tgz_gzip6" -v tp="$tgz_pigz6" -v r1="$rss1" -v r2="$rss2" -v rb="$rebuild" 'BEGIN {
 	printf "imagebuild: tree, level 6: %.2fx as fast as tar|gzip -6 (target >= 2), %.2fx as fast as tar|pigz -6 (target >= 1)\n", g, p

@@ -9,38 +9,39 @@ import (
 // azureFamily describes one Azure RDMA-capable VM family.
 type azureFamily struct {
 	name          string
-	sizes         string // regexp over the lower-case size without "standard_"
+	sizes         *regexp.Regexp // matches the whole lower-case size without "standard_"
 	networkDirect bool
 	interconnect  string
 	// minIntel is the oldest Intel MPI the interconnect works with, if any.
 	minIntel [2]int
 }
 
-// azureFamilies returns the families presets exist for, in the order errors list them.
-func azureFamilies() []azureFamily {
-	return []azureFamily{
-		// [rdma-cluster], [setup-infiniband]: A8/A9 are QDR InfiniBand over Network Direct.
-		{name: "A8/A9", sizes: `a8|a9`, networkDirect: true, interconnect: "QDR InfiniBand (Network Direct)"},
-		// [setup-infiniband]: H16r/H16mr are FDR InfiniBand, not SR-IOV.
-		{name: "H16r/H16mr", sizes: `h16m?r(_promo)?`, networkDirect: true, interconnect: "FDR InfiniBand (Network Direct)"},
-		{name: "HB", sizes: `hb60(-\d+)?rs`, interconnect: "EDR InfiniBand (SR-IOV)"},
-		{name: "HC", sizes: `hc44(-\d+)?rs`, interconnect: "EDR InfiniBand (SR-IOV)"},
-		{name: "HBv2", sizes: `hb120(-\d+)?rs_v2`, interconnect: "HDR InfiniBand (SR-IOV)"},
-		{name: "HBv3", sizes: `hb120(-\d+)?rs_v3`, interconnect: "HDR InfiniBand (SR-IOV)"},
-		// [hx-overview]: NDR needs Intel MPI 2021.7; HBv4 is NDR too (hbv4-series-summary).
-		{name: "HBv4", sizes: `hb176(-\d+)?rs_v4`, interconnect: "NDR InfiniBand (SR-IOV)", minIntel: [2]int{2021, 7}},
-		{name: "HX", sizes: `hx176(-\d+)?rs`, interconnect: "NDR InfiniBand (SR-IOV)", minIntel: [2]int{2021, 7}},
-		{name: "NDv2", sizes: `nd40rs_v2`, interconnect: "EDR InfiniBand (SR-IOV)"},
-		{name: "NDv4", sizes: `nd96(asr|amsr_a100)_v4`, interconnect: "HDR InfiniBand (SR-IOV)"},
-	}
+// sizes compiles a family's size pattern, anchored at both ends.
+func sizes(pattern string) *regexp.Regexp { return regexp.MustCompile(`^(` + pattern + `)$`) }
+
+// azureFamilies are the families presets exist for, in the order errors list them, with
+// their size patterns compiled once. Never modified.
+var azureFamilies = []azureFamily{
+	// [rdma-cluster], [setup-infiniband]: A8/A9 are QDR InfiniBand over Network Direct.
+	{name: "A8/A9", sizes: sizes(`a8|a9`), networkDirect: true, interconnect: "QDR InfiniBand (Network Direct)"},
+	// [setup-infiniband]: H16r/H16mr are FDR InfiniBand, not SR-IOV.
+	{name: "H16r/H16mr", sizes: sizes(`h16m?r(_promo)?`), networkDirect: true, interconnect: "FDR InfiniBand (Network Direct)"},
+	{name: "HB", sizes: sizes(`hb60(-\d+)?rs`), interconnect: "EDR InfiniBand (SR-IOV)"},
+	{name: "HC", sizes: sizes(`hc44(-\d+)?rs`), interconnect: "EDR InfiniBand (SR-IOV)"},
+	{name: "HBv2", sizes: sizes(`hb120(-\d+)?rs_v2`), interconnect: "HDR InfiniBand (SR-IOV)"},
+	{name: "HBv3", sizes: sizes(`hb120(-\d+)?rs_v3`), interconnect: "HDR InfiniBand (SR-IOV)"},
+	// [hx-overview]: NDR needs Intel MPI 2021.7; HBv4 is NDR too (hbv4-series-summary).
+	{name: "HBv4", sizes: sizes(`hb176(-\d+)?rs_v4`), interconnect: "NDR InfiniBand (SR-IOV)", minIntel: [2]int{2021, 7}},
+	{name: "HX", sizes: sizes(`hx176(-\d+)?rs`), interconnect: "NDR InfiniBand (SR-IOV)", minIntel: [2]int{2021, 7}},
+	{name: "NDv2", sizes: sizes(`nd40rs_v2`), interconnect: "EDR InfiniBand (SR-IOV)"},
+	{name: "NDv4", sizes: sizes(`nd96(asr|amsr_a100)_v4`), interconnect: "HDR InfiniBand (SR-IOV)"},
 }
 
 // AzureFamilies returns the names of the VM families AzurePreset knows, e.g.
 // "H16r/H16mr", "HBv3".
 func AzureFamilies() []string {
-	fams := azureFamilies()
-	names := make([]string, len(fams))
-	for i, f := range fams {
+	names := make([]string, len(azureFamilies))
+	for i, f := range azureFamilies {
 		names[i] = f.name
 	}
 	return names
@@ -97,11 +98,13 @@ type Preset struct {
 	NetworkDirect bool
 	// Interconnect describes the RDMA network.
 	Interconnect string
-	// Binds are the host files a container must see. On Network Direct VMs it is
+	// Binds are the host paths a container must see, as Apptainer/Singularity bind
+	// specs "src[:dst[:opts]]" (for --bind or SINGULARITY_BINDPATH, joined with ",";
+	// package singularity renders both). On Network Direct VMs it is
 	// /etc/rdma/dat.conf: WALinuxAgent writes each node's RDMA address into it
 	// [waagent], and the seed recipe binds it with SINGULARITY_BINDPATH
 	// [singularity-recipe]. SR-IOV VMs need none beyond the runtime's default /dev.
-	Binds []Bind
+	Binds []string
 
 	minIntel [2]int
 }
@@ -113,13 +116,13 @@ type Preset struct {
 func AzurePreset(vmSize string) (Preset, error) {
 	key := strings.ToLower(strings.TrimSpace(vmSize))
 	key = strings.TrimPrefix(key, "standard_")
-	for _, f := range azureFamilies() {
-		if !regexp.MustCompile(`^(` + f.sizes + `)$`).MatchString(key) {
+	for _, f := range azureFamilies {
+		if !f.sizes.MatchString(key) {
 			continue
 		}
 		p := Preset{Family: f.name, VMSize: vmSize, NetworkDirect: f.networkDirect, Interconnect: f.interconnect, minIntel: f.minIntel}
 		if f.networkDirect {
-			p.Binds = []Bind{{Source: "/etc/rdma/dat.conf"}}
+			p.Binds = []string{"/etc/rdma/dat.conf"}
 		}
 		return p, nil
 	}

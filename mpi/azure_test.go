@@ -40,7 +40,7 @@ func TestAzurePresetLookup(t *testing.T) {
 			assert.Equal(t, tt.size, p.VMSize)
 			assert.Equal(t, tt.networkDirect, p.NetworkDirect)
 			if tt.networkDirect {
-				assert.Equal(t, []Bind{{Source: "/etc/rdma/dat.conf"}}, p.Binds)
+				assert.Equal(t, []string{"/etc/rdma/dat.conf"}, p.Binds)
 			} else {
 				assert.Empty(t, p.Binds)
 			}
@@ -125,7 +125,7 @@ func TestPresetIntelMPI(t *testing.T) {
 // Every family gives a valid Config for every version it accepts.
 func TestPresetsValidate(t *testing.T) {
 	versions := []string{"4.1", "5.0.3.048", "5.1.3.223", "2017.1", "2018.4", "2019.0", "2019.5", "2019.9", "2021.1", "2021.7", "2021.13", "2021.19", "2025.1"}
-	for _, fam := range azureFamilies() {
+	for _, fam := range azureFamilies {
 		for _, s := range versions {
 			p := Preset{Family: fam.name, NetworkDirect: fam.networkDirect, minIntel: fam.minIntel}
 			cfg, err := p.IntelMPI(MustParseVersion(s))

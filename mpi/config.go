@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // Toggle is an on/off Intel MPI setting that can also be left unset, so that Intel MPI
@@ -26,11 +28,9 @@ func (t Toggle) value() string {
 	return "0"
 }
 
-// intelBootstraps returns the values I_MPI_HYDRA_BOOTSTRAP (and mpirun -bootstrap)
-// take in Intel MPI, from the 5.1.3 Reference Manual's "Bootstrap Options".
-func intelBootstraps() []string {
-	return []string{"ssh", "rsh", "pdsh", "pbsdsh", "fork", "persist", "slurm", "ll", "lsf", "sge", "jmi"}
-}
+// intelBootstraps are the values I_MPI_HYDRA_BOOTSTRAP (and mpirun -bootstrap) take
+// in Intel MPI, from the 5.1.3 Reference Manual's "Bootstrap Options". Never modified.
+var intelBootstraps = []string{"ssh", "rsh", "pdsh", "pbsdsh", "fork", "persist", "slurm", "ll", "lsf", "sge", "jmi"}
 
 // What Intel MPI 2019 and later use in place of the DAPL-era settings.
 const modernFabrics = "I_MPI_FABRICS=shm:ofi with an OFI provider (Config.OFIProvider, which sets I_MPI_OFI_PROVIDER and FI_PROVIDER; e.g. mlx on InfiniBand, tcp on Ethernet)"
@@ -90,27 +90,25 @@ type Config struct {
 }
 
 // managed maps each variable a Config field sets, and the older names of those
-// variables, to the field that sets it.
-func managed() map[string]string {
-	return map[string]string{
-		"I_MPI_FABRICS":                 "Fabrics",
-		"I_MPI_DEVICE":                  "Fabrics",
-		"I_MPI_FALLBACK":                "Fallback",
-		"I_MPI_FALLBACK_DEVICE":         "Fallback",
-		"I_MPI_DAPL_PROVIDER":           "DAPLProvider",
-		"I_MPI_DAPL_UD":                 "DAPLUD",
-		"I_MPI_DYNAMIC_CONNECTION":      "DynamicConnection",
-		"I_MPI_USE_DYNAMIC_CONNECTIONS": "DynamicConnection",
-		"I_MPI_DAPL_TRANSLATION_CACHE":  "TranslationCache",
-		"I_MPI_RDMA_TRANSLATION_CACHE":  "TranslationCache",
-		"I_MPI_OFI_PROVIDER":            "OFIProvider",
-		"FI_PROVIDER":                   "OFIProvider",
-		"I_MPI_DEBUG":                   "Debug",
-		"I_MPI_PIN":                     "Pin",
-		"I_MPI_PIN_DOMAIN":              "PinDomain",
-		"I_MPI_PIN_PROCESSOR_LIST":      "PinProcessorList",
-		"I_MPI_HYDRA_BOOTSTRAP":         "Bootstrap",
-	}
+// variables, to the field that sets it. Never modified.
+var managed = map[string]string{
+	"I_MPI_FABRICS":                 "Fabrics",
+	"I_MPI_DEVICE":                  "Fabrics",
+	"I_MPI_FALLBACK":                "Fallback",
+	"I_MPI_FALLBACK_DEVICE":         "Fallback",
+	"I_MPI_DAPL_PROVIDER":           "DAPLProvider",
+	"I_MPI_DAPL_UD":                 "DAPLUD",
+	"I_MPI_DYNAMIC_CONNECTION":      "DynamicConnection",
+	"I_MPI_USE_DYNAMIC_CONNECTIONS": "DynamicConnection",
+	"I_MPI_DAPL_TRANSLATION_CACHE":  "TranslationCache",
+	"I_MPI_RDMA_TRANSLATION_CACHE":  "TranslationCache",
+	"I_MPI_OFI_PROVIDER":            "OFIProvider",
+	"FI_PROVIDER":                   "OFIProvider",
+	"I_MPI_DEBUG":                   "Debug",
+	"I_MPI_PIN":                     "Pin",
+	"I_MPI_PIN_DOMAIN":              "PinDomain",
+	"I_MPI_PIN_PROCESSOR_LIST":      "PinProcessorList",
+	"I_MPI_HYDRA_BOOTSTRAP":         "Bootstrap",
 }
 
 // removedIn2019 reports whether Intel MPI 2019 and later no longer support the
@@ -171,9 +169,9 @@ func (c Config) Validate() error {
 			return &SettingError{Variable: s.name, Value: s.value, Reason: "has no effect with I_MPI_PIN=0", Err: ErrConflict}
 		}
 	}
-	if c.Bootstrap != "" && !slices.Contains(intelBootstraps(), c.Bootstrap) {
+	if c.Bootstrap != "" && !slices.Contains(intelBootstraps, c.Bootstrap) {
 		return &SettingError{Variable: "I_MPI_HYDRA_BOOTSTRAP", Value: c.Bootstrap, Err: ErrInvalidSetting,
-			Reason: "unknown bootstrap (known: " + strings.Join(intelBootstraps(), ", ") + ")"}
+			Reason: "unknown bootstrap (known: " + strings.Join(intelBootstraps, ", ") + ")"}
 	}
 	return c.validateExtra()
 }
@@ -189,7 +187,7 @@ func (c Config) validateFabrics() error {
 		}
 		if !knownFabric(x) {
 			return &FabricError{Input: f.String(), Name: string(x),
-				Reason: "unknown fabric " + strconv.Quote(string(x)) + " (known: shm, dapl, tcp, tmi, ofa, ofi)"}
+				Reason: "unknown fabric " + clip(string(x)) + " (known: shm, dapl, tcp, tmi, ofa, ofi)"}
 		}
 	}
 	v := c.Version
@@ -256,10 +254,9 @@ func (c Config) validateDAPL() error {
 }
 
 func (c Config) validateExtra() error {
-	fields := managed()
 	for _, name := range slices.Sorted(maps.Keys(c.Extra)) {
 		value := c.Extra[name]
-		if !validEnvName(name) {
+		if !envvar.IsName(name) {
 			return &SettingError{Variable: name, Value: value, Reason: "not a valid environment variable name", Err: ErrInvalidSetting}
 		}
 		if strings.ContainsRune(value, 0) {
@@ -268,7 +265,7 @@ func (c Config) validateExtra() error {
 		if c.Version.LibfabricOnly() && removedIn2019(name) {
 			return &VersionSupportError{Variable: name, Value: value, Version: c.Version, Replacement: modernFabrics}
 		}
-		if field, ok := fields[name]; ok {
+		if field, ok := managed[name]; ok {
 			return &SettingError{Variable: name, Value: value, Err: ErrConflict,
 				Reason: "set by Config." + field + "; set that field instead of Extra"}
 		}
@@ -324,21 +321,4 @@ func checkToken(name, value string) error {
 		}
 	}
 	return nil
-}
-
-// validEnvName reports whether name is a portable environment variable name:
-// a letter or underscore, then letters, digits and underscores.
-func validEnvName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i, r := range name {
-		switch {
-		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
-		case r >= '0' && r <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -4,7 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
+
+// clip quotes input for an error message, cut to its first 64 bytes and its length: every error here
+// echoes input that way, so that a megabyte of input gives a line of message.
+func clip(s string) string { return envvar.Clip(s) }
+
+// clipName is clip for names printed unquoted when they are short.
+func clipName(s string) string {
+	if len(s) <= 64 && !strings.ContainsAny(s, " \t\n\"=") {
+		return s
+	}
+	return clip(s)
+}
 
 // Sentinel errors for the cases callers branch on. The typed errors below wrap them,
 // so errors.Is works on every error this package returns.
@@ -25,14 +39,15 @@ var (
 	ErrUnknownVMSize = errors.New("unknown Azure VM size")
 )
 
-// VersionError reports an Intel MPI version string that could not be parsed.
+// VersionError reports an Intel MPI version string that could not be parsed. Its message quotes at most the
+// first 64 bytes of Input.
 type VersionError struct {
 	Input  string // the string given to ParseVersion
 	Reason string // what is wrong with it
 }
 
 func (e *VersionError) Error() string {
-	return fmt.Sprintf("parsing Intel MPI version %q: %s", e.Input, e.Reason)
+	return fmt.Sprintf("parsing Intel MPI version %s: %s", clip(e.Input), e.Reason)
 }
 
 // Unwrap returns ErrInvalidSetting.
@@ -47,7 +62,7 @@ type FabricError struct {
 }
 
 func (e *FabricError) Error() string {
-	return fmt.Sprintf("parsing I_MPI_FABRICS %q: %s", e.Input, e.Reason)
+	return fmt.Sprintf("parsing I_MPI_FABRICS %s: %s", clip(e.Input), e.Reason)
 }
 
 // Unwrap returns ErrUnknownFabric when a name is to blame, ErrInvalidSetting otherwise.
@@ -69,7 +84,7 @@ type VersionSupportError struct {
 
 func (e *VersionSupportError) Error() string {
 	return fmt.Sprintf("%s=%s is not supported by Intel MPI %s; use %s instead",
-		e.Variable, e.Value, e.Version, e.Replacement)
+		clipName(e.Variable), clipName(e.Value), e.Version, e.Replacement)
 }
 
 // Unwrap returns ErrUnsupportedByVersion.
@@ -85,7 +100,7 @@ type SettingError struct {
 }
 
 func (e *SettingError) Error() string {
-	return fmt.Sprintf("%s=%q: %s", e.Variable, e.Value, e.Reason)
+	return fmt.Sprintf("%s=%s: %s", clipName(e.Variable), clip(e.Value), e.Reason)
 }
 
 // Unwrap returns e.Err.
@@ -99,7 +114,7 @@ type FlagError struct {
 }
 
 func (e *FlagError) Error() string {
-	return fmt.Sprintf("%s launcher: %s: %s", e.Flavor, e.Flag, e.Reason)
+	return fmt.Sprintf("%s launcher: %s: %s", e.Flavor, clipName(e.Flag), e.Reason)
 }
 
 // Unwrap returns ErrUnsupportedFlag.
@@ -112,8 +127,8 @@ type UnknownVMSizeError struct {
 }
 
 func (e *UnknownVMSizeError) Error() string {
-	return fmt.Sprintf("no preset for Azure VM size %q (RDMA-capable families with presets: %s)",
-		e.Size, strings.Join(e.Known, ", "))
+	return fmt.Sprintf("no preset for Azure VM size %s (RDMA-capable families with presets: %s)",
+		clip(e.Size), strings.Join(e.Known, ", "))
 }
 
 // Unwrap returns ErrUnknownVMSize.

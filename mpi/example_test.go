@@ -4,14 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"os"
 	"strings"
 
 	"github.com/hpcship/hpcship/mpi"
 )
 
 // The seed workflow: Intel MPI 5.1.3.223 in a Singularity image on two Azure H16r
-// nodes, running the IMB PingPong benchmark.
+// nodes, running the IMB PingPong benchmark. The environment and argv go into a
+// scheduler.Job as they are (see scheduler/sge's Example); the machinefile is the
+// scheduler's placeholder, which the jobscript replaces by the path of the file it
+// writes from the allocation.
 func ExampleAzurePreset() {
 	preset, err := mpi.AzurePreset("Standard_H16r")
 	if err != nil {
@@ -28,17 +30,16 @@ func ExampleAzurePreset() {
 		log.Fatal(err)
 	}
 
-	image := mpi.Container{Image: "./rdma-latest.simg", Binds: preset.Binds, BindPathEnv: true}
-	imageEnv, err := image.Env()
-	if err != nil {
-		log.Fatal(err)
-	}
+	// The container's part, which package singularity renders from these plain values.
+	env = append(env, "SINGULARITY_BINDPATH="+strings.Join(preset.Binds, ","))
+	wrapper := []string{"singularity", "exec", "./rdma-latest.simg"}
+
 	argv, err := mpi.Launch{
 		Flavor:       mpi.IntelMPI,
-		MachineFile:  "$TMPDIR/u_machines",
+		MachineFile:  "$HPCSHIP_MACHINEFILE", // scheduler.MachinefileArg
 		Ranks:        2,
 		RanksPerNode: 1,
-		Container:    &image,
+		Wrapper:      wrapper,
 		Command:      []string{impi.Program("IMB-MPI1"), "PingPong"},
 	}.Argv()
 	if err != nil {
@@ -46,7 +47,7 @@ func ExampleAzurePreset() {
 	}
 
 	fmt.Println("source", impi.MPIVars())
-	for _, kv := range append(env, imageEnv...) {
+	for _, kv := range env {
 		fmt.Println("export", kv)
 	}
 	fmt.Println(strings.Join(argv, " "))
@@ -59,7 +60,7 @@ func ExampleAzurePreset() {
 	// export I_MPI_DAPL_TRANSLATION_CACHE=0
 	// export I_MPI_DEBUG=6
 	// export SINGULARITY_BINDPATH=/etc/rdma/dat.conf
-	// mpirun -machinefile $TMPDIR/u_machines -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong
+	// mpirun -machinefile $HPCSHIP_MACHINEFILE -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong
 }
 
 // An HBv3 job with oneAPI Intel MPI 2021.13 in an Apptainer image: the environment
@@ -85,7 +86,7 @@ func ExamplePreset_IntelMPI() {
 		Ranks:        480,
 		RanksPerNode: 120,
 		Env:          env,
-		Container:    &mpi.Container{Runtime: mpi.Apptainer, Image: "app.sif"},
+		Wrapper:      []string{"apptainer", "exec", "app.sif"},
 		Command:      []string{impi.Program("IMB-MPI1"), "Allreduce"},
 	}.Argv()
 	if err != nil {
@@ -147,15 +148,4 @@ func ExampleConfig_Validate() {
 	// Output:
 	// I_MPI_FABRICS shm:dapl on 2019.9
 	// use I_MPI_FABRICS=shm:ofi with an OFI provider (Config.OFIProvider, which sets I_MPI_OFI_PROVIDER and FI_PROVIDER; e.g. mlx on InfiniBand, tcp on Ethernet)
-}
-
-// Grid Engine lists a host once per slot; the machine file lists it once.
-func ExampleWriteMachineFile() {
-	machines := []string{"node01", "node01", "node02", "node02"}
-	if err := mpi.WriteMachineFile(os.Stdout, machines, mpi.HostColonSlots); err != nil {
-		log.Fatal(err)
-	}
-	// Output:
-	// node01:2
-	// node02:2
 }

@@ -1,7 +1,6 @@
 package mpi
 
 import (
-	"strconv"
 	"strings"
 )
 
@@ -52,7 +51,7 @@ func ParseFabrics(s string) (Fabrics, error) {
 		}
 		if !knownFabric(f) {
 			return Fabrics{}, &FabricError{Input: s, Name: n,
-				Reason: "unknown fabric " + strconv.Quote(n) + " (known: shm, dapl, tcp, tmi, ofa, ofi)"}
+				Reason: "unknown fabric " + clip(n) + " (known: shm, dapl, tcp, tmi, ofa, ofi)"}
 		}
 		fs[i] = f
 	}

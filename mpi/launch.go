@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // Flavor is an MPI implementation whose launcher Launch knows how to drive.
@@ -32,27 +34,24 @@ func (f Flavor) String() string {
 	return "Flavor(" + strconv.Itoa(int(f)) + ")"
 }
 
-// mpichBootstraps returns MPICH hydra's launchers (-launcher), from its configure.ac.
-func mpichBootstraps() []string {
-	return []string{"ssh", "rsh", "fork", "slurm", "ll", "lsf", "sge", "pbs", "manual", "persist"}
-}
+// mpichBootstraps are MPICH hydra's launchers (-launcher), from its configure.ac. Never
+// modified.
+var mpichBootstraps = []string{"ssh", "rsh", "fork", "slurm", "ll", "lsf", "sge", "pbs", "manual", "persist"}
 
-// intelOnlyOptions returns Intel MPI options MPICH hydra's parser rejects as
-// "unrecognized argument", in the lower case MPICH matches them in (it strips leading
-// dashes and compares case-insensitively).
-func intelOnlyOptions() []string {
-	return []string{"perhost", "rr", "grr", "rdma", "dapl"}
-}
+// intelOnlyOptions are Intel MPI options MPICH hydra's parser rejects as "unrecognized
+// argument", in the lower case MPICH matches them in (it strips leading dashes and
+// compares case-insensitively). Never modified.
+var intelOnlyOptions = []string{"perhost", "rr", "grr", "rdma", "dapl"}
 
 // Launch is one MPI launch: the launcher, where and how many ranks to start, the
-// environment every rank gets, an optional container runtime in between, and the
-// program. Argv renders it.
+// environment every rank gets, an optional wrapper in between (a container runtime's
+// exec argv), and the program. Argv renders it.
 //
 // In the hybrid model the launcher on the host starts one container per rank and the
 // MPI library inside the container talks to it:
 //
 //	mpirun -machinefile hosts -np 2 -ppn 1  singularity exec image  IMB-MPI1 PingPong
-//	└──────── launcher (Flavor) ─────────┘  └─── Container ──────┘  └─── Command ──┘
+//	└──────── launcher (Flavor) ─────────┘  └──── Wrapper ───────┘  └─── Command ──┘
 type Launch struct {
 	// Flavor selects the launcher's option syntax. Required.
 	Flavor Flavor
@@ -60,19 +59,24 @@ type Launch struct {
 	// Intel MPI and Open MPI.
 	Launcher string
 	// MachineFile is passed as -machinefile (Intel MPI, MPICH) or --hostfile (Open
-	// MPI). It is passed as given: "$TMPDIR/u_machines" stays for a job script's shell
-	// to expand. Empty leaves host selection to the launcher (or the scheduler).
+	// MPI), as one argument, never expanded by a shell. In a batch job, pass
+	// scheduler.MachinefileArg ("$HPCSHIP_MACHINEFILE"): the jobscript writes the
+	// job's machinefile from its allocation and puts that file's path in its place.
+	// Empty leaves host selection to the launcher (or the scheduler).
 	MachineFile string
-	// Ranks is the total number of ranks, -np. Required.
+	// Ranks is the total number of ranks, -np. Required. In a scheduler.Job, Validate
+	// refuses more ranks than the job's Slots.
 	Ranks int
 	// RanksPerNode places this many consecutive ranks on each host: -ppn (Intel MPI,
-	// MPICH) or --map-by ppr:N:node (Open MPI). 0 leaves placement to the launcher.
+	// MPICH) or --map-by ppr:N:node (Open MPI). 0 leaves placement to the launcher;
+	// more than Ranks is an error.
 	RanksPerNode int
 	// Bootstrap is how the launcher starts its proxies on the hosts: -bootstrap for
 	// Intel MPI, -launcher for MPICH (fork runs everything on the local host). Open MPI
 	// has no such option.
 	Bootstrap string
-	// PerHost is Intel MPI's -perhost. MPICH and Open MPI reject it; use RanksPerNode.
+	// PerHost is Intel MPI's -perhost; more than Ranks is an error. MPICH and Open MPI
+	// reject it; use RanksPerNode.
 	PerHost int
 	// RoundRobin is Intel MPI's -rr (one rank per host in turn). MPICH and Open MPI
 	// reject it; use RanksPerNode 1.
@@ -85,8 +89,11 @@ type Launch struct {
 	// Options are further launcher options, placed after the ones above. For MPICH,
 	// Intel-only options here are rejected as well.
 	Options []string
-	// Container, if set, is put between the launcher and Command.
-	Container *Container
+	// Wrapper is an argv prefix every rank runs Command through, put between the
+	// launcher's options and Command as it is: a container runtime's exec argv, such as
+	// "singularity exec ./rdma-latest.simg" or "apptainer exec --bind /etc/rdma app.sif"
+	// (package singularity renders those). Empty runs Command directly.
+	Wrapper []string
 	// Command is the program each rank runs and its arguments. Required.
 	Command []string
 }
@@ -137,13 +144,7 @@ func (l Launch) Argv() ([]string, error) {
 		}
 	}
 	argv = append(argv, l.Options...)
-	if l.Container != nil {
-		c, err := l.Container.Argv()
-		if err != nil {
-			return nil, err
-		}
-		argv = append(argv, c...)
-	}
+	argv = append(argv, l.Wrapper...)
 	return append(argv, l.Command...), nil
 }
 
@@ -169,10 +170,21 @@ func (l Launch) validate() error {
 	if l.RanksPerNode < 0 {
 		return &SettingError{Variable: "-ppn", Value: strconv.Itoa(l.RanksPerNode), Reason: "must not be negative", Err: ErrInvalidSetting}
 	}
+	if l.RanksPerNode > l.Ranks {
+		return &SettingError{Variable: "-ppn", Value: strconv.Itoa(l.RanksPerNode), Err: ErrInvalidSetting,
+			Reason: "more ranks per node than the " + strconv.Itoa(l.Ranks) + " ranks of the launch"}
+	}
+	if l.PerHost > l.Ranks {
+		return &SettingError{Variable: "-perhost", Value: strconv.Itoa(l.PerHost), Err: ErrInvalidSetting,
+			Reason: "more ranks per host than the " + strconv.Itoa(l.Ranks) + " ranks of the launch"}
+	}
 	if len(l.Command) == 0 || l.Command[0] == "" {
 		return &SettingError{Variable: "Command", Reason: "the program to run is required", Err: ErrInvalidSetting}
 	}
-	if l.Container == nil && strings.HasPrefix(l.Command[0], "-") {
+	if len(l.Wrapper) > 0 && (l.Wrapper[0] == "" || strings.HasPrefix(l.Wrapper[0], "-")) {
+		return &SettingError{Variable: "Wrapper", Value: l.Wrapper[0], Reason: "the wrapper's program must be a non-empty name not starting with '-': the launcher would read it as an option", Err: ErrInvalidSetting}
+	}
+	if len(l.Wrapper) == 0 && strings.HasPrefix(l.Command[0], "-") {
 		return &SettingError{Variable: "Command", Value: l.Command[0], Reason: "the program must not start with '-': the launcher would read it as an option", Err: ErrInvalidSetting}
 	}
 	if l.MachineFile != "" && strings.HasPrefix(l.MachineFile, "-") {
@@ -182,16 +194,13 @@ func (l Launch) validate() error {
 		return err
 	}
 	seen := make(map[string]bool, len(l.Env))
-	for _, kv := range l.Env {
-		name, _, ok := strings.Cut(kv, "=")
-		if !ok || !validEnvName(name) {
-			return &SettingError{Variable: "Env", Value: kv, Reason: "want NAME=VALUE with a valid variable name", Err: ErrInvalidSetting}
-		}
-		if strings.ContainsRune(kv, 0) {
-			return &SettingError{Variable: name, Value: kv, Reason: "value contains a NUL byte", Err: ErrInvalidSetting}
+	for i, kv := range l.Env {
+		name, _, err := envvar.Split(kv)
+		if err != nil {
+			return &SettingError{Variable: "Env[" + strconv.Itoa(i) + "]", Reason: err.Error(), Err: ErrInvalidSetting}
 		}
 		if seen[name] {
-			return &SettingError{Variable: name, Value: kv, Reason: "set twice in Env; the launcher would keep only one", Err: ErrConflict}
+			return &SettingError{Variable: "Env[" + strconv.Itoa(i) + "]", Value: name, Reason: "set twice in Env; the launcher would keep only one", Err: ErrConflict}
 		}
 		seen[name] = true
 	}
@@ -220,21 +229,21 @@ func (l Launch) validateFlavorOptions() error {
 	}
 	switch l.Flavor {
 	case IntelMPI:
-		if l.Bootstrap != "" && !slices.Contains(intelBootstraps(), l.Bootstrap) {
+		if l.Bootstrap != "" && !slices.Contains(intelBootstraps, l.Bootstrap) {
 			return &SettingError{Variable: "-bootstrap", Value: l.Bootstrap, Err: ErrInvalidSetting,
-				Reason: "unknown bootstrap (known: " + strings.Join(intelBootstraps(), ", ") + ")"}
+				Reason: "unknown bootstrap (known: " + strings.Join(intelBootstraps, ", ") + ")"}
 		}
 	case MPICH:
-		if l.Bootstrap != "" && !slices.Contains(mpichBootstraps(), l.Bootstrap) {
+		if l.Bootstrap != "" && !slices.Contains(mpichBootstraps, l.Bootstrap) {
 			return &SettingError{Variable: "-launcher", Value: l.Bootstrap, Err: ErrInvalidSetting,
-				Reason: "unknown launcher (known: " + strings.Join(mpichBootstraps(), ", ") + ")"}
+				Reason: "unknown launcher (known: " + strings.Join(mpichBootstraps, ", ") + ")"}
 		}
 		for _, o := range l.Options {
 			if !strings.HasPrefix(o, "-") {
 				continue
 			}
 			name, _, _ := strings.Cut(strings.ToLower(strings.TrimLeft(o, "-")), "=")
-			if slices.Contains(intelOnlyOptions(), name) {
+			if slices.Contains(intelOnlyOptions, name) {
 				return &FlagError{Flavor: l.Flavor, Flag: o, Reason: "Intel MPI only; MPICH hydra rejects it as an unrecognized argument"}
 			}
 		}
@@ -244,136 +253,4 @@ func (l Launch) validateFlavorOptions() error {
 		}
 	}
 	return nil
-}
-
-// Runtime is a Singularity-compatible container runtime.
-type Runtime string
-
-// The container runtimes. Apptainer is Singularity's successor under the Linux
-// Foundation and accepts the same exec syntax.
-const (
-	Singularity Runtime = "singularity"
-	Apptainer   Runtime = "apptainer"
-)
-
-// Bind is one bind mount into the container, rendered src[:dst[:ro]].
-type Bind struct {
-	Source   string // path on the host
-	Dest     string // path in the container; empty means the same as Source
-	ReadOnly bool
-}
-
-// String renders the bind in the form --bind and SINGULARITY_BINDPATH take.
-func (b Bind) String() string {
-	switch {
-	case b.ReadOnly:
-		return b.Source + ":" + b.dest() + ":ro"
-	case b.Dest != "" && b.Dest != b.Source:
-		return b.Source + ":" + b.Dest
-	}
-	return b.Source
-}
-
-func (b Bind) dest() string {
-	if b.Dest == "" {
-		return b.Source
-	}
-	return b.Dest
-}
-
-func (b Bind) validate() error {
-	for _, p := range []string{b.Source, b.Dest} {
-		if strings.ContainsAny(p, ",:\x00\n") {
-			return &SettingError{Variable: "Bind", Value: b.Source, Reason: "paths must not contain ',', ':', NUL or newline (the bind list separators)", Err: ErrInvalidSetting}
-		}
-	}
-	if b.Source == "" {
-		return &SettingError{Variable: "Bind", Reason: "source path is required", Err: ErrInvalidSetting}
-	}
-	if b.Dest != "" && !strings.HasPrefix(b.Dest, "/") {
-		return &SettingError{Variable: "Bind", Value: b.Dest, Reason: "destination in the container must be absolute", Err: ErrInvalidSetting}
-	}
-	return nil
-}
-
-// Container is the container runtime between the launcher and the program:
-// "singularity exec [--bind …] image".
-type Container struct {
-	// Runtime is singularity or apptainer. Empty means Singularity.
-	Runtime Runtime
-	// Path is the runtime program to run. Empty means the Runtime name, found on PATH.
-	Path string
-	// Image is the image file (.sif, .simg) or URI. Required.
-	Image string
-	// Binds are the bind mounts, e.g. the host's /etc/rdma/dat.conf on Azure Network
-	// Direct VMs.
-	Binds []Bind
-	// BindPathEnv passes Binds through the runtime's BINDPATH variable (Env) instead of
-	// --bind, as the seed workflow does with SINGULARITY_BINDPATH.
-	BindPathEnv bool
-	// Options are further exec options placed before the image, e.g. --cleanenv.
-	Options []string
-}
-
-func (c Container) runtime() Runtime {
-	if c.Runtime == "" {
-		return Singularity
-	}
-	return c.Runtime
-}
-
-func (c Container) validate() error {
-	switch c.runtime() {
-	case Singularity, Apptainer:
-	default:
-		return &SettingError{Variable: "Runtime", Value: string(c.Runtime), Reason: "want singularity or apptainer", Err: ErrInvalidSetting}
-	}
-	if c.Image == "" || strings.HasPrefix(c.Image, "-") {
-		return &SettingError{Variable: "Image", Value: c.Image, Reason: "an image path not starting with '-' is required", Err: ErrInvalidSetting}
-	}
-	for _, b := range c.Binds {
-		if err := b.validate(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (c Container) bindList() string {
-	parts := make([]string, len(c.Binds))
-	for i, b := range c.Binds {
-		parts[i] = b.String()
-	}
-	return strings.Join(parts, ",")
-}
-
-// Argv renders "<runtime> exec [--bind a,b] [options] image".
-func (c Container) Argv() ([]string, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
-	prog := c.Path
-	if prog == "" {
-		prog = string(c.runtime())
-	}
-	argv := []string{prog, "exec"}
-	if len(c.Binds) > 0 && !c.BindPathEnv {
-		argv = append(argv, "--bind", c.bindList())
-	}
-	argv = append(argv, c.Options...)
-	return append(argv, c.Image), nil
-}
-
-// Env returns the environment the runtime needs: with BindPathEnv and at least one
-// bind, SINGULARITY_BINDPATH (or APPTAINER_BINDPATH for Apptainer) listing the
-// binds; otherwise nothing. A job exports it before the launcher runs, and the
-// launcher passes it on to every rank.
-func (c Container) Env() ([]string, error) {
-	if err := c.validate(); err != nil {
-		return nil, err
-	}
-	if !c.BindPathEnv || len(c.Binds) == 0 {
-		return nil, nil
-	}
-	return []string{strings.ToUpper(string(c.runtime())) + "_BINDPATH=" + c.bindList()}, nil
 }

@@ -19,7 +19,7 @@ import (
 // TestLaunchMPICH runs the argv Launch builds under MPICH's hydra mpiexec: a real MPI
 // program compiled with mpicc, two ranks on localhost through the fork launcher, the
 // seed workflow's Intel MPI environment passed with -genv, and a stand-in for
-// singularity in the container slot. Every rank must run, see the environment and
+// singularity as the Wrapper. Every rank must run, see the environment and
 // have gone through the wrapper.
 func TestLaunchMPICH(t *testing.T) {
 	paths := testenv.Require(t, "mpicc", "mpiexec")
@@ -38,7 +38,7 @@ func TestLaunchMPICH(t *testing.T) {
 	require.NoError(t, os.WriteFile(image, []byte("not really an image\n"), 0o644))
 
 	hosts := filepath.Join(dir, "u_machines")
-	require.NoError(t, CreateMachineFile(ctx, hosts, []string{"localhost", "localhost"}, HostColonSlots))
+	require.NoError(t, os.WriteFile(hosts, []byte("localhost:2\n"), 0o644))
 
 	preset, err := AzurePreset("Standard_H16r")
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func TestLaunchMPICH(t *testing.T) {
 		Ranks:        2,
 		RanksPerNode: 2,
 		Env:          env,
-		Container:    &Container{Path: wrapper, Image: image, Binds: preset.Binds},
+		Wrapper:      []string{wrapper, "exec", "--bind", strings.Join(preset.Binds, ","), image},
 		Command:      append([]string{prog}, names...),
 	}.Argv()
 	require.NoError(t, err)

@@ -8,7 +8,7 @@ import (
 )
 
 func TestLaunchArgv(t *testing.T) {
-	sif := &Container{Image: "app.sif", Binds: []Bind{{Source: "/etc/rdma/dat.conf"}, {Source: "/scratch", Dest: "/data", ReadOnly: true}}}
+	sif := []string{"singularity", "exec", "--bind", "/etc/rdma/dat.conf,/scratch:/data:ro", "app.sif"}
 	tests := []struct {
 		name   string
 		launch Launch
@@ -16,7 +16,7 @@ func TestLaunchArgv(t *testing.T) {
 	}{
 		{
 			name:   "Intel MPI, everything",
-			launch: Launch{Flavor: IntelMPI, Bootstrap: "sge", MachineFile: "hosts", Ranks: 4, RanksPerNode: 2, Env: []string{"I_MPI_DEBUG=5", "EMPTY="}, Options: []string{"-l"}, Container: sif, Command: []string{"app", "-x"}},
+			launch: Launch{Flavor: IntelMPI, Bootstrap: "sge", MachineFile: "hosts", Ranks: 4, RanksPerNode: 2, Env: []string{"I_MPI_DEBUG=5", "EMPTY="}, Options: []string{"-l"}, Wrapper: sif, Command: []string{"app", "-x"}},
 			want: []string{"mpirun", "-bootstrap", "sge", "-machinefile", "hosts", "-np", "4", "-ppn", "2", "-genv", "I_MPI_DEBUG", "5", "-genv", "EMPTY", "", "-l",
 				"singularity", "exec", "--bind", "/etc/rdma/dat.conf,/scratch:/data:ro", "app.sif", "app", "-x"},
 		},
@@ -37,13 +37,13 @@ func TestLaunchArgv(t *testing.T) {
 		},
 		{
 			name:   "Open MPI",
-			launch: Launch{Flavor: OpenMPI, MachineFile: "hosts", Ranks: 8, RanksPerNode: 4, Env: []string{"UCX_TLS=rc,sm"}, Container: &Container{Runtime: Apptainer, Image: "a.sif", Options: []string{"--cleanenv"}}, Command: []string{"osu_latency"}},
+			launch: Launch{Flavor: OpenMPI, MachineFile: "hosts", Ranks: 8, RanksPerNode: 4, Env: []string{"UCX_TLS=rc,sm"}, Wrapper: []string{"apptainer", "exec", "--cleanenv", "a.sif"}, Command: []string{"osu_latency"}},
 			want:   []string{"mpirun", "--hostfile", "hosts", "-np", "8", "--map-by", "ppr:4:node", "-x", "UCX_TLS=rc,sm", "apptainer", "exec", "--cleanenv", "a.sif", "osu_latency"},
 		},
 		{
-			name:   "container program path and binds through the environment",
-			launch: Launch{Flavor: MPICH, Ranks: 1, Container: &Container{Path: "/usr/local/bin/singularity", Image: "x.simg", Binds: []Bind{{Source: "/a"}}, BindPathEnv: true}, Command: []string{"p"}},
-			want:   []string{"mpiexec", "-np", "1", "/usr/local/bin/singularity", "exec", "x.simg", "p"},
+			name:   "wrapper lets the program start with a dash",
+			launch: Launch{Flavor: MPICH, Ranks: 1, Wrapper: []string{"/usr/local/bin/singularity", "exec", "x.simg"}, Command: []string{"-p"}},
+			want:   []string{"mpiexec", "-np", "1", "/usr/local/bin/singularity", "exec", "x.simg", "-p"},
 		},
 	}
 	for _, tt := range tests {
@@ -66,6 +66,8 @@ func TestLaunchErrors(t *testing.T) {
 		{name: "no flavor", launch: Launch{Ranks: 1, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "no ranks", launch: Launch{Flavor: IntelMPI, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "negative ppn", launch: Launch{Flavor: IntelMPI, Ranks: 1, RanksPerNode: -1, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "more ranks per node than ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 4, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "more ranks per host than ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: 3, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "no command", launch: Launch{Flavor: MPICH, Ranks: 1}, wantErr: ErrInvalidSetting},
 		{name: "command looks like an option", launch: Launch{Flavor: MPICH, Ranks: 1, Command: []string{"-app"}}, wantErr: ErrInvalidSetting},
 		{name: "machinefile looks like an option", launch: Launch{Flavor: MPICH, Ranks: 1, MachineFile: "-x", Command: cmd}, wantErr: ErrInvalidSetting},
@@ -84,13 +86,8 @@ func TestLaunchErrors(t *testing.T) {
 		{name: "env bad name", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"-x=1"}, Command: cmd}, wantErr: ErrInvalidSetting},
 		{name: "env name twice", launch: Launch{Flavor: MPICH, Ranks: 2, Env: []string{"A=1", "B=2", "A=3"}, Command: cmd}, wantErr: ErrConflict},
 		{name: "env NUL", launch: Launch{Flavor: IntelMPI, Ranks: 2, Env: []string{"A=\x00"}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "container without image", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "container image like an option", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "--x"}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "unknown runtime", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Runtime: "docker", Image: "i"}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "bind path with comma", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Source: "/a,b"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "bind path with colon", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Source: "/a", Dest: "/b:c"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "bind relative destination", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Source: "/a", Dest: "b"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
-		{name: "bind without source", launch: Launch{Flavor: IntelMPI, Ranks: 2, Container: &Container{Image: "i", Binds: []Bind{{Dest: "/b"}}}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "wrapper like an option", launch: Launch{Flavor: IntelMPI, Ranks: 2, Wrapper: []string{"--x"}, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "empty wrapper program", launch: Launch{Flavor: IntelMPI, Ranks: 2, Wrapper: []string{"", "exec"}, Command: cmd}, wantErr: ErrInvalidSetting},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,28 +102,6 @@ func TestLaunchErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestContainerEnv(t *testing.T) {
-	binds := []Bind{{Source: "/etc/rdma/dat.conf"}, {Source: "/opt/intel", Dest: "/opt/intel", ReadOnly: true}}
-	env, err := Container{Image: "i.simg", Binds: binds, BindPathEnv: true}.Env()
-	require.NoError(t, err)
-	assert.Equal(t, []string{"SINGULARITY_BINDPATH=/etc/rdma/dat.conf,/opt/intel:/opt/intel:ro"}, env)
-
-	env, err = Container{Runtime: Apptainer, Image: "i.sif", Binds: binds, BindPathEnv: true}.Env()
-	require.NoError(t, err)
-	assert.Equal(t, []string{"APPTAINER_BINDPATH=/etc/rdma/dat.conf,/opt/intel:/opt/intel:ro"}, env)
-
-	env, err = Container{Image: "i.sif", Binds: binds}.Env()
-	require.NoError(t, err)
-	assert.Nil(t, env, "binds go to --bind unless BindPathEnv")
-
-	_, err = Container{Image: "", BindPathEnv: true}.Env()
-	require.ErrorIs(t, err, ErrInvalidSetting)
-
-	assert.Equal(t, "/a", Bind{Source: "/a", Dest: "/a"}.String())
-	assert.Equal(t, "/a:/b", Bind{Source: "/a", Dest: "/b"}.String())
-	assert.Equal(t, "/a:/a:ro", Bind{Source: "/a", ReadOnly: true}.String())
 }
 
 func TestFlavorString(t *testing.T) {

@@ -25,15 +25,14 @@ func seedSetup(t *testing.T) (env, imageEnv []string, mpivars string, argv []str
 	cfg.Debug = 6
 	env, err = cfg.Env()
 	require.NoError(t, err)
-	image := Container{Image: "./rdma-latest.simg", Binds: preset.Binds, BindPathEnv: true}
-	imageEnv, err = image.Env()
-	require.NoError(t, err)
+	// The container's part, as package singularity renders it from the preset's binds.
+	imageEnv = []string{"SINGULARITY_BINDPATH=" + strings.Join(preset.Binds, ",")}
 	argv, err = Launch{
 		Flavor:       IntelMPI,
-		MachineFile:  "$TMPDIR/u_machines",
+		MachineFile:  "$HPCSHIP_MACHINEFILE",
 		Ranks:        2,
 		RanksPerNode: 1,
-		Container:    &image,
+		Wrapper:      []string{"singularity", "exec", "./rdma-latest.simg"},
 		Command:      []string{impi.Program("IMB-MPI1"), "PingPong"},
 	}.Argv()
 	require.NoError(t, err)
@@ -53,9 +52,10 @@ func TestSeedWorkflow(t *testing.T) {
 	}, env)
 	assert.Equal(t, []string{"SINGULARITY_BINDPATH=/etc/rdma/dat.conf"}, imageEnv)
 	assert.Equal(t, "/opt/intel/impi/5.1.3.223/bin64/mpivars.sh", mpivars)
-	// mpirun -machinefile "$TMPDIR/u_machines" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong
+	// mpirun -machinefile "$TMPDIR/u_machines" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong,
+	// with the machinefile the scheduler's placeholder, which the jobscript replaces by its path.
 	assert.Equal(t, []string{
-		"mpirun", "-machinefile", "$TMPDIR/u_machines", "-np", "2", "-ppn", "1",
+		"mpirun", "-machinefile", "$HPCSHIP_MACHINEFILE", "-np", "2", "-ppn", "1",
 		"singularity", "exec", "./rdma-latest.simg",
 		"/opt/intel/impi/5.1.3.223/bin64/IMB-MPI1", "PingPong",
 	}, argv)

@@ -34,11 +34,11 @@ func ParseVersion(s string) (Version, error) {
 			return Version{}, &VersionError{Input: s, Reason: "empty number between dots"}
 		}
 		if len(f) > 9 {
-			return Version{}, &VersionError{Input: s, Reason: "number " + strconv.Quote(f) + " is too long"}
+			return Version{}, &VersionError{Input: s, Reason: "number " + clip(f) + " is too long"}
 		}
 		for _, c := range f {
 			if c < '0' || c > '9' {
-				return Version{}, &VersionError{Input: s, Reason: "number " + strconv.Quote(f) + " is not decimal digits"}
+				return Version{}, &VersionError{Input: s, Reason: "number " + clip(f) + " is not decimal digits"}
 			}
 		}
 		v.parts[i], _ = strconv.Atoi(f) // nine digits always fit

@@ -1,7 +1,8 @@
 // Package scheduler holds the batch-system-neutral side of running a job on an HPC cluster: the Job to run
 // (payload, parallel environment and slots, limits, output, environment, array range, holds), the
 // Scheduler interface a backend implements (Submit, Status, Wait, Cancel, Result), the JobState a job is
-// in, and the parser for the allocation Grid Engine hands a parallel job in $PE_HOSTFILE.
+// in, and the machinefile formats a backend's jobscript writes for MPI launchers. It holds no type of a
+// particular batch system: Grid Engine's $PE_HOSTFILE parser is in scheduler/sge.
 //
 // It is the fourth step of the hpcship workflow (image → registry → SIF → job → MPI): the job that runs
 // `mpirun … singularity exec image.sif …` on the hosts the scheduler allocated. Package scheduler/sge
@@ -26,7 +27,8 @@
 //
 // done, failed and cancelled are final (JobState.Ended); a job in error never ends by itself.
 //
-// A parallel job's payload finds its hosts in a machinefile that the jobscript writes before it starts:
-// put MachinefileArg in Job.Command where the path belongs. ParsePEHostfile and PEHostfile.Machinefile give
-// Go programs running inside a job the same renderings.
+// Job takes what package mpi produces as it is: Config.Env's "NAME=VALUE" entries appended to Env (exported
+// in that order), Launch.Argv as Command, Installation.MPIVars in Source. A parallel job's payload finds
+// its hosts in a machinefile that the jobscript writes before it starts: put MachinefileArg in Command where
+// the path belongs (mpi.Launch.MachineFile), and Validate checks the launcher's -np against Slots.
 package scheduler

@@ -3,16 +3,22 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"path"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // JobID identifies a job to its scheduler: "123" for a job or an array job, "123.4" for one task of an array.
 type JobID string
 
-// MachinefileArg is the placeholder for the machinefile path in Job.Command. An argument exactly equal to it
-// becomes the path of the file the jobscript writes from the allocation; no other argument is interpreted.
-// A Script payload reads the same path from the environment variable of the same name.
+// MachinefileArg stands for "the machinefile this job gets" in Job.Command. An argument exactly equal to it
+// becomes the path of the file the jobscript writes from the allocation (rendered as the double-quoted
+// expansion "$HPCSHIP_MACHINEFILE", so the job sees the path, not the word); no other argument is
+// interpreted. Pass it where a launcher takes its host file, as mpi.Launch's MachineFile. A Script payload
+// reads the same path from the environment variable HPCSHIP_MACHINEFILE.
 const MachinefileArg = "$HPCSHIP_MACHINEFILE"
 
 // DefaultMachinefileName is the machinefile's name inside the job's temporary directory when
@@ -30,6 +36,8 @@ const (
 	MachinefileHostSlots
 	// MachinefileSlots lists each host once per slot, as startmpi.sh without -unique does.
 	MachinefileSlots
+	// MachinefileOpenMPI lists each host once as "host slots=N", the form of Open MPI's --hostfile.
+	MachinefileOpenMPI
 )
 
 // String returns the format's name.
@@ -41,6 +49,8 @@ func (f MachinefileFormat) String() string {
 		return "host:slots"
 	case MachinefileSlots:
 		return "slots"
+	case MachinefileOpenMPI:
+		return "host slots=N"
 	}
 	return fmt.Sprintf("MachinefileFormat(%d)", int(f))
 }
@@ -72,7 +82,9 @@ type Job struct {
 	// Command is the payload as an argument vector; the first element is the program.
 	Command []string
 
-	// ParallelEnv is the parallel environment (Grid Engine) of a multi-slot job, Slots its slot count.
+	// ParallelEnv is the parallel environment (Grid Engine) of a multi-slot job, Slots its slot count. When
+	// Command is an MPI launcher (a program named mpirun… or mpiexec…), Validate refuses a rank count
+	// (-np N or -n N, the first one in Command) above Slots.
 	ParallelEnv string
 	Slots       int
 	// Machinefile says where the hosts of a parallel job are written; see MachinefileArg.
@@ -99,10 +111,13 @@ type Job struct {
 
 	// Source lists shell files the jobscript sources before the payload, such as an MPI's mpivars.sh.
 	Source []string
-	// Env is exported to the payload; names must be valid shell identifiers, values are any bytes but NUL.
-	// The values are written into the jobscript, which the scheduler keeps and shows to its administrators:
-	// pass secrets in files only the job's user can read, not here.
-	Env map[string]string
+	// Env is exported to the payload, as "NAME=VALUE" entries in the form of exec.Cmd.Env: names must be
+	// shell variable names, values are any bytes but NUL. The jobscript exports them in this order, so a
+	// later entry for a name wins, and the output of mpi's Config.Env can be appended as it is. Backends
+	// whose jobscript is bash refuse the variables bash sets itself (PIPESTATUS, SHLVL, …). The values
+	// are written into the jobscript, which the scheduler keeps and shows to its administrators: pass
+	// secrets in files only the job's user can read, not here.
+	Env []string
 	// ExportSubmitEnv exports the whole environment of the submit command as well.
 	ExportSubmitEnv bool
 	// Shell is the absolute path of the bash that runs the jobscript. Empty means /bin/bash.
@@ -135,8 +150,8 @@ func (e *JobError) Error() string { return fmt.Sprintf("invalid job: %s: %s", e.
 // Unwrap returns ErrInvalidJob.
 func (e *JobError) Unwrap() error { return ErrInvalidJob }
 
-// UsesMachinefile reports whether the job's command refers to MachinefileArg.
-func (j *Job) UsesMachinefile() bool {
+// usesMachinefile reports whether the job's command refers to MachinefileArg.
+func (j *Job) usesMachinefile() bool {
 	for _, a := range j.Command {
 		if a == MachinefileArg {
 			return true
@@ -145,15 +160,8 @@ func (j *Job) UsesMachinefile() bool {
 	return false
 }
 
-// MachinefileName returns the machinefile's file name, with the default applied.
-func (j *Job) MachinefileName() string {
-	if j.Machinefile.Name == "" {
-		return DefaultMachinefileName
-	}
-	return j.Machinefile.Name
-}
-
-// Validate checks what every backend requires of a Job and returns a *JobError for the first problem.
+// Validate checks what every backend requires of a Job and returns a *JobError for the first problem, in
+// field order and, within a list, by position.
 func (j *Job) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return &JobError{Field: field, Reason: fmt.Sprintf(format, args...)}
@@ -185,11 +193,11 @@ func (j *Job) Validate() error {
 		return bad("Slots", "a parallel environment needs a slot count")
 	case j.ParallelEnv == "" && j.Slots > 0:
 		return bad("ParallelEnv", "a slot count needs a parallel environment")
-	case j.ParallelEnv == "" && j.UsesMachinefile():
+	case j.ParallelEnv == "" && j.usesMachinefile():
 		return bad("Command", "%s needs a parallel environment", MachinefileArg)
-	case j.Machinefile.Format < MachinefileHosts || j.Machinefile.Format > MachinefileSlots:
+	case j.Machinefile.Format < MachinefileHosts || j.Machinefile.Format > MachinefileOpenMPI:
 		return bad("Machinefile.Format", "unknown format %d", int(j.Machinefile.Format))
-	case !isFileName(j.MachinefileName()):
+	case j.Machinefile.Name != "" && !isFileName(j.Machinefile.Name):
 		return bad("Machinefile.Name", "must be a plain file name of letters, digits, '.', '_' and '-'")
 	case j.Walltime < 0:
 		return bad("Walltime", "negative")
@@ -200,12 +208,12 @@ func (j *Job) Validate() error {
 	case j.WorkDir != "" && !strings.HasPrefix(j.WorkDir, "/"):
 		return bad("WorkDir", "must be an absolute path")
 	}
-	for name, v := range j.Env {
-		if !IsEnvName(name) {
-			return bad("Env", "%q is not a shell variable name", name)
-		}
-		if strings.IndexByte(v, 0) >= 0 {
-			return bad("Env["+name+"]", "holds a NUL byte")
+	if n, ok := launcherRanks(j.Command); ok && j.Slots > 0 && n > j.Slots {
+		return bad("Command", "the launcher starts %d ranks, more than the job's %d slots", n, j.Slots)
+	}
+	for i, kv := range j.Env {
+		if _, _, err := envvar.Split(kv); err != nil {
+			return bad(fmt.Sprintf("Env[%d]", i), "%s", err)
 		}
 	}
 	if a := j.Array; a != nil {
@@ -228,20 +236,24 @@ func (j *Job) Validate() error {
 	return nil
 }
 
-// IsEnvName reports whether s is a shell variable name: a letter or underscore, then letters, digits and
-// underscores.
-func IsEnvName(s string) bool {
-	if s == "" {
-		return false
+// launcherRanks returns the rank count an MPI launcher command asks for: the value of the first -np or -n
+// in argv when the program is named mpirun… or mpiexec… (mpirun, mpiexec.hydra, mpirun.openmpi). Any other
+// command, or a count that is not a number, gives false: the launcher itself reports those.
+func launcherRanks(argv []string) (int, bool) {
+	if len(argv) == 0 {
+		return 0, false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		letter := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-		if !letter && (i == 0 || c < '0' || c > '9') {
-			return false
+	prog := path.Base(argv[0])
+	if !strings.HasPrefix(prog, "mpirun") && !strings.HasPrefix(prog, "mpiexec") {
+		return 0, false
+	}
+	for i := 1; i+1 < len(argv); i++ {
+		if argv[i] == "-np" || argv[i] == "-n" {
+			n, err := strconv.Atoi(argv[i+1])
+			return n, err == nil
 		}
 	}
-	return true
+	return 0, false
 }
 
 func isFileName(s string) bool {

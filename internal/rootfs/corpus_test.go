@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -286,20 +288,29 @@ func ustarBlock(name string, typeflag byte, size int) []byte {
 // paxRecords writes a raw PAX extended header with records, followed by an empty
 // regular file called name.
 func paxRecords(name string, records map[string]string) []byte {
-	var body strings.Builder
-	for k, v := range records {
-		rec := " " + k + "=" + v + "\n"
+	return append(paxEntry(name, records, ""), make([]byte, 1024)...)
+}
+
+// paxEntry writes a raw PAX extended header with records and a regular file
+// called name holding body, without the end-of-archive blocks.
+func paxEntry(name string, records map[string]string, body string) []byte {
+	var pax strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(records)) {
+		rec := " " + k + "=" + records[k] + "\n"
 		// The length prefix counts itself.
 		n := len(rec) + 1
 		for len(rec)+len(strconv.Itoa(n)) != n {
 			n = len(rec) + len(strconv.Itoa(n))
 		}
-		body.WriteString(strconv.Itoa(n) + rec)
+		pax.WriteString(strconv.Itoa(n) + rec)
 	}
-	x := ustarBlock("PaxHeaders/"+name, tar.TypeXHeader, body.Len())
+	x := ustarBlock("PaxHeaders/"+name, tar.TypeXHeader, pax.Len())
 	x = x[:len(x)-1024]
-	copy(x[512:], body.String())
-	return append(x, ustarBlock(name, tar.TypeReg, 0)...)
+	copy(x[512:], pax.String())
+	f := ustarBlock(name, tar.TypeReg, len(body))
+	f = f[:len(f)-1024]
+	copy(f[512:], body)
+	return append(x, f...)
 }
 
 func paxWithPath(p string) []byte {

@@ -48,8 +48,9 @@
 //
 // # Path safety
 //
-// Every path of the result is relative, clean and inside the root
-// (fs.ValidPath holds). The choices, each matching what containerd's applier
+// Every path of the result is relative, clean and inside the root: what
+// fs.ValidPath asks for, except that a name may hold any bytes but NUL and
+// "/", as Linux allows, where fs.ValidPath also wants UTF-8. The choices, each matching what containerd's applier
 // or umoci's securejoin-based unpacker do on disk:
 //
 //   - A leading "/" is dropped: "/etc/passwd" is "etc/passwd" in the root.
@@ -70,16 +71,44 @@
 //   - Whiteouts of "." or ".." are rejected (ErrUnsafePath); ".wh." alone, or a
 //     ".wh." name used as a directory, is rejected (ErrInvalidLayer).
 //   - NUL bytes, names over 4096 bytes, components over 255 bytes, paths
-//     that symlinks lengthen past 4096 bytes, and symlink targets of 4096
-//     bytes or more (which symlink(2) refuses) are rejected (ErrUnsafePath).
+//     that symlinks lengthen past 4096 bytes, and symlink targets that are
+//     empty or of 4096 bytes or more (which symlink(2) refuses) are rejected
+//     (ErrUnsafePath).
 //   - Symlink targets are data and kept verbatim; device nodes, FIFOs, setuid
 //     and setgid bits, owners and xattrs are kept as metadata. Nothing is
 //     created on the host.
 //
 // Every rejection is a *LayerError carrying the layer, the entry's position and
-// name, and a reason; errors.Is matches ErrUnsafePath or ErrInvalidLayer. So is
-// a stack of more entries than WithMaxEntries allows (ErrTooManyEntries), which
-// keeps hostile layers of empty headers from exhausting memory.
+// name, and a reason; errors.Is matches ErrUnsafePath or ErrInvalidLayer.
+//
+// # Limits
+//
+// A layer comes from a registry and may be built to exhaust whoever unpacks
+// it. Flatten refuses, with a *LayerError naming the entry that crossed the
+// limit, layers beyond these bounds; each has an option to raise it:
+//
+//   - more than 5,000,000 entries in all layers together, tar entries and
+//     the directories their names imply (WithMaxEntries; ErrTooManyEntries),
+//     and more than 1 GiB of names, link targets, owner names, xattrs and
+//     PAX records (WithMaxMetadataBytes; ErrTooLarge). Together they bound
+//     the memory Flatten takes: about 300 bytes an entry plus the metadata
+//     bytes, at most about 2.5 GB with the defaults;
+//   - more than 64 GiB of file content in one layer (WithMaxLayerBytes) or
+//     128 GiB in all (WithMaxImageBytes), counted as files unpack, sparse
+//     holes included (ErrTooLarge). This bounds what WalkContents hands over
+//     and what packing the tree reads, hashes and compresses; the largest HPC
+//     images in use unpack to a quarter of it;
+//   - a sparse file unpacking to more than 1024 times the bytes it takes in
+//     the tar stream (WithMaxSparseRatio; ErrTooLarge), so that a few KB of
+//     headers cannot claim terabytes of holes.
+//
+// Some bounds per entry are Linux's own and cannot be raised: an xattr
+// name (after SCHILY.xattr.) of 1 to 255 bytes (XATTR_NAME_MAX) and a value
+// of at most 64 KiB (XATTR_SIZE_MAX), at most 128 xattrs and other kept PAX
+// records of at most 128 KiB together (names and values), owner names of at
+// most 256 bytes (LOGIN_NAME_MAX), and device numbers that fit Linux's
+// dev_t, major below 4096 and minor below 1048576, which is also what
+// squashfs stores. Entries beyond them are rejected with ErrInvalidLayer.
 //
 // # Differences from ggcr's mutate.Extract
 //

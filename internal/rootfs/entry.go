@@ -53,8 +53,9 @@ type Source struct {
 // the Tree and must not be modified.
 type Entry struct {
 	// Path is slash-separated, relative and clean: "." for the root, otherwise
-	// without "." or ".." elements and without leading or trailing slash, so that
-	// fs.ValidPath(Path) always holds.
+	// without empty, "." or ".." elements and without leading or trailing
+	// slash. Its bytes are those of the layer, which need not be UTF-8, so
+	// fs.ValidPath(Path) holds for UTF-8 paths only.
 	Path string
 	Type Type
 	// Mode holds the permission bits together with setuid, setgid and sticky
@@ -74,6 +75,8 @@ type Entry struct {
 	// Linkname is a symlink's target, verbatim (it is data, never resolved on the
 	// host), or for TypeHardlink the Path of the inode's first entry.
 	Linkname string
+	// Devmajor and Devminor number a device, major below 4096 and minor below
+	// 1048576 as Linux's dev_t holds them; 0 for other types.
 	Devmajor int64
 	Devminor int64
 	// Xattrs holds the extended attributes from SCHILY.xattr.* PAX records,

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -25,6 +27,23 @@ const (
 	maxName     = 255
 	maxSymlinks = 40
 	maxWalk     = 2 * maxPath
+
+	// maxXattrName and maxXattrValue are Linux's XATTR_NAME_MAX and
+	// XATTR_SIZE_MAX, the longest xattr name and value setxattr(2) takes.
+	maxXattrName  = 255
+	maxXattrValue = 64 << 10
+	// maxRecords and maxRecordBytes bound the xattrs and other PAX records an
+	// entry keeps, names and values counted together: room for the largest
+	// value Linux takes with 64 KiB more of others, while real entries carry
+	// a capability or an ACL of a few dozen bytes.
+	maxRecords     = 128
+	maxRecordBytes = 128 << 10
+	// maxOwnerName is Linux's LOGIN_NAME_MAX.
+	maxOwnerName = 256
+	// maxDevMajor and maxDevMinor are the largest device numbers Linux's
+	// dev_t (MINORBITS 20) and squashfs can hold.
+	maxDevMajor = 1<<12 - 1
+	maxDevMinor = 1<<20 - 1
 )
 
 type recordKind uint8
@@ -84,14 +103,16 @@ func cleanName(name string) ([]string, *pathError) {
 
 // readLayer reads every tar header of layer li once, keeping metadata only, and
 // drains the stream so that a digest-verifying reader (ggcr's) checks it.
-// entries counts the headers of all layers read so far.
-func readLayer(ctx context.Context, li int, l Layer, o *options, entries *int) ([]*record, error) {
+// total counts what the layers read so far hold.
+func readLayer(ctx context.Context, li int, l Layer, o *options, total *totals) ([]*record, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %d: %w", li, err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	cr := &countingReader{r: rc}
+	tr := tar.NewReader(cr)
+	budget := contentBudget{o: o, layer: li, total: total}
 	var recs []*record
 	for idx := 0; ; idx++ {
 		if err := ctx.Err(); err != nil {
@@ -99,21 +120,36 @@ func readLayer(ctx context.Context, li int, l Layer, o *options, entries *int) (
 		}
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			if err := budget.stored(cr.n); err != nil {
+				return nil, err
+			}
 			break
 		}
 		if err != nil {
 			return nil, readError(li, idx, err)
 		}
-		if *entries++; *entries > o.maxEntries {
+		if err := budget.stored(cr.n); err != nil {
+			return nil, err
+		}
+		if total.entries++; total.entries > o.maxEntries {
 			return nil, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: fmt.Sprintf("the layers hold more than %d entries", o.maxEntries), Err: ErrTooManyEntries}
 		}
 		rec, keep, err := parseHeader(li, idx, hdr, o)
 		if err != nil {
 			return nil, err
 		}
-		if keep {
-			recs = append(recs, rec)
+		if !keep {
+			continue
 		}
+		if err := budget.metadata(rec); err != nil {
+			return nil, err
+		}
+		if rec.kind == kindAdd && rec.meta.Type == TypeRegular {
+			if err := budget.add(idx, hdr.Name, rec.meta.Size, cr.n); err != nil {
+				return nil, err
+			}
+		}
+		recs = append(recs, rec)
 	}
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return nil, fmt.Errorf("verifying layer %d: %w", li, err)
@@ -133,12 +169,12 @@ func readError(li, idx int, err error) error {
 // parseHeader validates and classifies one header. keep is false for entries
 // without meaning in a merged tree (PAX global headers, AUFS bookkeeping).
 func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bool, err error) {
-	reject := func(reason string, sentinel error) (*record, bool, error) {
-		return nil, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
-	}
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		o.logger.Debug("ignoring PAX global header", "layer", li, "entry", idx)
 		return nil, false, nil
+	}
+	reject := func(reason string, sentinel error) (*record, bool, error) {
+		return nil, false, &LayerError{Layer: li, Entry: idx, Name: hdr.Name, Reason: reason, Err: sentinel}
 	}
 	comps, perr := cleanName(hdr.Name)
 	if perr != nil {
@@ -147,53 +183,105 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	if strings.HasPrefix(hdr.Name, "/") {
 		o.logger.Debug("treating absolute name as relative to the root", "layer", li, "entry", idx, "name", hdr.Name)
 	}
+	switch aufs, reason := whiteoutComponents(comps); {
+	case aufs:
+		o.logger.Debug("ignoring AUFS metadata entry", "layer", li, "entry", idx, "name", hdr.Name)
+		return nil, false, nil
+	case reason != "":
+		return reject(reason, ErrInvalidLayer)
+	}
 	rec = &record{index: idx, name: hdr.Name, comps: comps}
+	if reason, err := classifyWhiteout(rec); err != nil {
+		return reject(reason, err)
+	}
+	if rec.kind != kindAdd {
+		return rec, true, nil
+	}
+	if reason, err := rec.parseMeta(li, hdr); err != nil {
+		return reject(reason, err)
+	}
+	return rec, true, nil
+}
+
+// whiteoutComponents checks the components of a name, in order, for AUFS
+// bookkeeping (a ".wh..wh." name other than a final opaque marker), which
+// makes the entry meaningless, and for a whiteout name used as a directory.
+func whiteoutComponents(comps []string) (aufs bool, reason string) {
 	for i, c := range comps {
 		last := i == len(comps)-1
 		switch {
 		case strings.HasPrefix(c, whiteoutMetaPrefix) && !(last && c == opaqueWhiteout):
-			o.logger.Debug("ignoring AUFS metadata entry", "layer", li, "entry", idx, "name", hdr.Name)
-			return nil, false, nil
+			return true, ""
 		case strings.HasPrefix(c, whiteoutPrefix) && !last:
-			return reject("whiteout name used as a directory", ErrInvalidLayer)
+			return false, "whiteout name used as a directory"
 		}
 	}
-	if n := len(comps); n > 0 && strings.HasPrefix(comps[n-1], whiteoutPrefix) {
-		// Any entry type counts as a whiteout: only the name matters, as in
-		// containerd's and umoci's appliers.
-		base := comps[n-1]
-		rec.comps = comps[:n-1]
-		if base == opaqueWhiteout {
-			rec.kind = kindOpaque
-			return rec, true, nil
-		}
-		rec.kind = kindWhiteout
-		rec.target = strings.TrimPrefix(base, whiteoutPrefix)
-		switch rec.target {
-		case "":
-			return reject("whiteout without a name", ErrInvalidLayer)
-		case ".", "..":
-			return reject(fmt.Sprintf("whiteout of %q", rec.target), ErrUnsafePath)
-		}
-		return rec, true, nil
-	}
+	return false, ""
+}
 
+// classifyWhiteout makes rec a whiteout or opaque marker when its basename
+// says so; whiteoutComponents has vetted the other components. Any entry type
+// counts: only the name matters, as in containerd's and umoci's appliers.
+func classifyWhiteout(rec *record) (string, error) {
+	comps := rec.comps
+	n := len(comps)
+	if n == 0 || !strings.HasPrefix(comps[n-1], whiteoutPrefix) {
+		return "", nil
+	}
+	base := comps[n-1]
+	rec.comps = comps[:n-1]
+	if base == opaqueWhiteout {
+		rec.kind = kindOpaque
+		return "", nil
+	}
+	rec.kind = kindWhiteout
+	rec.target = strings.TrimPrefix(base, whiteoutPrefix)
+	switch rec.target {
+	case "":
+		return "whiteout without a name", ErrInvalidLayer
+	case ".", "..":
+		return fmt.Sprintf("whiteout of %q", rec.target), ErrUnsafePath
+	}
+	return "", nil
+}
+
+// parseMeta fills in the metadata of an addition from its header, refusing
+// what Linux cannot hold.
+func (rec *record) parseMeta(li int, hdr *tar.Header) (string, error) {
 	m := Entry{
-		Mode:     uint32(hdr.Mode & 0o7777),
-		UID:      hdr.Uid,
-		GID:      hdr.Gid,
-		Uname:    hdr.Uname,
-		Gname:    hdr.Gname,
-		ModTime:  hdr.ModTime,
-		Devmajor: hdr.Devmajor,
-		Devminor: hdr.Devminor,
-		Nlink:    1,
-		Source:   Source{Layer: li, Entry: idx},
+		Mode:    uint32(hdr.Mode & 0o7777),
+		UID:     hdr.Uid,
+		GID:     hdr.Gid,
+		Uname:   hdr.Uname,
+		Gname:   hdr.Gname,
+		ModTime: hdr.ModTime,
+		Nlink:   1,
+		Source:  Source{Layer: li, Entry: rec.index},
 	}
 	// Linux owners are 32-bit (uid_t, gid_t); PAX records can carry any number.
 	if m.UID < 0 || m.GID < 0 || m.UID > math.MaxUint32 || m.GID > math.MaxUint32 {
-		return reject(fmt.Sprintf("owner %d:%d outside 0 to %d", m.UID, m.GID, uint32(math.MaxUint32)), ErrInvalidLayer)
+		return fmt.Sprintf("owner %d:%d outside 0 to %d", m.UID, m.GID, uint32(math.MaxUint32)), ErrInvalidLayer
 	}
+	if reason, err := rec.parseType(hdr, &m); err != nil {
+		return reason, err
+	}
+	if m.Type != TypeDir && len(rec.comps) == 0 {
+		return "non-directory entry for the root", ErrInvalidLayer
+	}
+	if len(m.Uname) > maxOwnerName || len(m.Gname) > maxOwnerName {
+		return fmt.Sprintf("owner name of %d bytes, longer than %d", max(len(m.Uname), len(m.Gname)), maxOwnerName), ErrInvalidLayer
+	}
+	var err error
+	if m.Xattrs, m.PAXRecords, err = keptRecords(hdr.PAXRecords); err != nil {
+		return err.Error(), ErrInvalidLayer
+	}
+	rec.meta = m
+	return "", nil
+}
+
+// parseType sets the type of m and what the type adds: size, link target or
+// device number.
+func (rec *record) parseType(hdr *tar.Header, m *Entry) (string, error) {
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeCont:
 		m.Type, m.Size = TypeRegular, hdr.Size
@@ -202,51 +290,75 @@ func parseHeader(li, idx int, hdr *tar.Header, o *options) (rec *record, keep bo
 	case tar.TypeSymlink:
 		m.Type, m.Linkname = TypeSymlink, hdr.Linkname
 		rec.link = strings.Split(hdr.Linkname, "/")
-		// symlink(2) refuses targets of PATH_MAX bytes or more.
-		if strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
-			return reject("symlink target has a NUL byte or is 4096 bytes or longer", ErrUnsafePath)
+		// symlink(2) refuses empty targets and those of PATH_MAX bytes or
+		// more; an empty one would otherwise resolve to its own directory.
+		if hdr.Linkname == "" || strings.IndexByte(hdr.Linkname, 0) >= 0 || len(hdr.Linkname) >= maxPath {
+			return "symlink target is empty, has a NUL byte or is 4096 bytes or longer", ErrUnsafePath
 		}
 	case tar.TypeLink:
 		m.Type = TypeHardlink
 		link, perr := cleanName(hdr.Linkname)
 		if perr != nil {
-			return reject("hardlink target: "+perr.reason, perr.err)
+			return "hardlink target: " + perr.reason, perr.err
 		}
 		rec.link = link
 	case tar.TypeChar, tar.TypeBlock:
-		m.Type = TypeCharDevice
+		// Other types' headers may carry any numbers there; only devices keep them.
+		m.Type, m.Devmajor, m.Devminor = TypeCharDevice, hdr.Devmajor, hdr.Devminor
 		if hdr.Typeflag == tar.TypeBlock {
 			m.Type = TypeBlockDevice
 		}
-		if m.Devmajor < 0 || m.Devminor < 0 {
-			return reject("negative device number", ErrInvalidLayer)
+		// Linux's dev_t holds a 12-bit major and a 20-bit minor, and squashfs
+		// stores exactly that; larger numbers would wrap into other devices.
+		if m.Devmajor < 0 || m.Devminor < 0 || m.Devmajor > maxDevMajor || m.Devminor > maxDevMinor {
+			return fmt.Sprintf("device %d:%d outside 0:0 to %d:%d", m.Devmajor, m.Devminor, maxDevMajor, maxDevMinor), ErrInvalidLayer
 		}
 	case tar.TypeFifo:
 		m.Type = TypeFIFO
 	default:
-		return reject(fmt.Sprintf("unsupported entry type %q", hdr.Typeflag), ErrInvalidLayer)
+		return fmt.Sprintf("unsupported entry type %q", hdr.Typeflag), ErrInvalidLayer
 	}
-	if m.Type != TypeDir && len(comps) == 0 {
-		return reject("non-directory entry for the root", ErrInvalidLayer)
-	}
-	for k, v := range hdr.PAXRecords {
+	return "", nil
+}
+
+// keptRecords splits the PAX records an entry keeps into xattrs and others,
+// refusing what Linux cannot hold or beyond the bounds per entry.
+func keptRecords(records map[string]string) (xattrs, others map[string]string, err error) {
+	count, size := 0, 0
+	// Sorted, so that of several faults the same one is reported every time.
+	for _, k := range slices.Sorted(maps.Keys(records)) {
+		v := records[k]
 		if name, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok {
-			if m.Xattrs == nil {
-				m.Xattrs = map[string]string{}
+			switch {
+			case name == "" || len(name) > maxXattrName:
+				return nil, nil, fmt.Errorf("xattr name of %d bytes, not 1 to %d", len(name), maxXattrName)
+			case len(v) > maxXattrValue:
+				return nil, nil, fmt.Errorf("xattr %q has a value of %d bytes, more than %d", name, len(v), maxXattrValue)
 			}
-			m.Xattrs[name] = v
-			continue
+			if xattrs == nil {
+				xattrs = map[string]string{}
+			}
+			xattrs[name] = v
+			k = name
+		} else {
+			if reflectedPAX(k) {
+				continue
+			}
+			if others == nil {
+				others = map[string]string{}
+			}
+			others[k] = v
 		}
-		if reflectedPAX(k) {
-			continue
+		count++
+		size += len(k) + len(v)
+		switch {
+		case count > maxRecords:
+			return nil, nil, fmt.Errorf("more than %d xattrs and PAX records", maxRecords)
+		case size > maxRecordBytes:
+			return nil, nil, fmt.Errorf("xattrs and PAX records of more than %d bytes", maxRecordBytes)
 		}
-		if m.PAXRecords == nil {
-			m.PAXRecords = map[string]string{}
-		}
-		m.PAXRecords[k] = v
 	}
-	rec.meta = m
-	return rec, true, nil
+	return xattrs, others, nil
 }
 
 // reflectedPAX reports whether the PAX record k is already reflected in the

@@ -22,23 +22,113 @@ type Layer interface {
 type Option func(*options) error
 
 type options struct {
-	logger     *slog.Logger
-	maxEntries int
+	logger         *slog.Logger
+	maxEntries     int
+	maxLayerBytes  int64
+	maxImageBytes  int64
+	maxSparseRatio int64
+	// maxMetadataBytes bounds names, link targets, owner names, xattrs and
+	// PAX records kept, all entries together.
+	maxMetadataBytes int64
 }
 
-// defaultMaxEntries is far above the largest real images (around a million
-// files) and keeps a hostile stack of empty headers to a few GB of metadata.
-const defaultMaxEntries = 5_000_000
+const (
+	// defaultMaxEntries is far above the largest real images (around a
+	// million files) and keeps a hostile stack of empty headers to a few GB of
+	// metadata.
+	defaultMaxEntries = 5_000_000
+	// defaultMaxLayerBytes and defaultMaxImageBytes sit well above the
+	// largest HPC images in use (CUDA, oneAPI and NGC framework images
+	// unpack to 10 to 30 GB), while bounding what a hostile layer can make
+	// the SIF builder read, hash and compress.
+	defaultMaxLayerBytes = 64 << 30
+	defaultMaxImageBytes = 128 << 30
+	// defaultMaxSparseRatio lets a sparse file be 1024 times the bytes it
+	// takes in the tar stream: a file of a few MB of data in a 1 GB hole
+	// passes, a 2 KB header claiming a terabyte does not.
+	defaultMaxSparseRatio = 1024
+	// defaultMaxMetadataBytes is ten times what a million files with long
+	// paths and a capability each need.
+	defaultMaxMetadataBytes = 1 << 30
+)
 
-// WithMaxEntries sets how many tar entries all layers together may hold before
-// Flatten gives up with ErrTooManyEntries; it bounds the memory the metadata
-// takes, a few hundred bytes an entry. The default is 5,000,000.
+// WithMaxEntries sets how many entries all layers together may hold, tar
+// entries and the directories their names imply counted together, before
+// Flatten gives up with ErrTooManyEntries. With WithMaxMetadataBytes it bounds
+// the memory Flatten takes: an entry costs about 300 bytes (measured with
+// short names and no xattrs) plus its names, link target, xattrs and PAX
+// records, which WithMaxMetadataBytes counts, each xattr or record with 96
+// bytes of overhead. So with the defaults a hostile stack takes at most about
+// 1.5 GB + 1 GiB, and a real image of a million files a few hundred MB. The
+// default is 5,000,000.
 func WithMaxEntries(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {
 			return fmt.Errorf("max entries must be positive, got %d", n)
 		}
 		o.maxEntries = n
+		return nil
+	}
+}
+
+// WithMaxLayerBytes sets how many bytes of file content one layer may hold:
+// the sum of the sizes of its regular files as they unpack, sparse holes
+// included, whether a later layer removes them or not. A layer holding more
+// fails with ErrTooLarge, naming the entry that crossed the limit. It bounds
+// the work of reading the layer's contents back (WalkContents) and of
+// packing them. The default is 64 GiB.
+func WithMaxLayerBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("max layer bytes must be positive, got %d", n)
+		}
+		o.maxLayerBytes = n
+		return nil
+	}
+}
+
+// WithMaxImageBytes sets how many bytes of file content all layers together
+// may hold, counted as WithMaxLayerBytes counts them. More fails with
+// ErrTooLarge. The default is 128 GiB.
+func WithMaxImageBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("max image bytes must be positive, got %d", n)
+		}
+		o.maxImageBytes = n
+		return nil
+	}
+}
+
+// WithMaxSparseRatio sets how many times larger than its stored size a
+// regular file may unpack. Only sparse files (GNU or PAX sparse entries)
+// unpack larger than they are stored: their holes take no room in the
+// layer. An entry's stored size is what the uncompressed tar stream holds
+// from the end of its header to the end of the next entry's header (or the
+// end of the stream), so the bytes of a stream are counted once and a layer
+// of n bytes unpacks to at most about ratio × n bytes. A file beyond the
+// ratio fails with ErrTooLarge. The default is 1024.
+func WithMaxSparseRatio(ratio int64) Option {
+	return func(o *options) error {
+		if ratio <= 0 {
+			return fmt.Errorf("max sparse ratio must be positive, got %d", ratio)
+		}
+		o.maxSparseRatio = ratio
+		return nil
+	}
+}
+
+// WithMaxMetadataBytes sets how many bytes of variable-length metadata all
+// layers together may hold: entry names, link targets, owner names, xattrs
+// and other PAX records, names and values counted. More fails with
+// ErrTooLarge. Together with WithMaxEntries it bounds the memory Flatten
+// takes (see WithMaxEntries). The default is 1 GiB.
+func WithMaxMetadataBytes(n int64) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("max metadata bytes must be positive, got %d", n)
+		}
+		o.maxMetadataBytes = n
 		return nil
 	}
 }
@@ -64,23 +154,35 @@ func WithLogger(l *slog.Logger) Option {
 // reading a blob) are returned wrapped, and a cancelled ctx stops it between
 // entries.
 //
-// By default nothing is logged (WithLogger) and the layers may hold 5,000,000
-// entries together (WithMaxEntries).
+// By default nothing is logged (WithLogger), the layers may hold 5,000,000
+// entries together (WithMaxEntries), a layer may hold 64 GiB of file content
+// (WithMaxLayerBytes) and all layers 128 GiB (WithMaxImageBytes), a sparse
+// file may unpack to 1024 times its stored size (WithMaxSparseRatio), and
+// names, link targets, xattrs and PAX records may take 1 GiB
+// (WithMaxMetadataBytes). Layers beyond a limit yield a *LayerError wrapping
+// ErrTooManyEntries or ErrTooLarge that names the entry crossing it.
 func Flatten(ctx context.Context, layers []Layer, opts ...Option) (*Tree, error) {
-	o := options{logger: slog.New(slog.DiscardHandler), maxEntries: defaultMaxEntries}
+	o := options{
+		logger:           slog.New(slog.DiscardHandler),
+		maxEntries:       defaultMaxEntries,
+		maxLayerBytes:    defaultMaxLayerBytes,
+		maxImageBytes:    defaultMaxImageBytes,
+		maxSparseRatio:   defaultMaxSparseRatio,
+		maxMetadataBytes: defaultMaxMetadataBytes,
+	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, fmt.Errorf("flattening layers: %w", err)
 		}
 	}
 	root := &node{children: map[string]*node{}, ino: impliedDir()}
-	entries := 0
+	var total totals
 	for li, l := range layers {
-		recs, err := readLayer(ctx, li, l, &o, &entries)
+		recs, err := readLayer(ctx, li, l, &o, &total)
 		if err != nil {
 			return nil, err
 		}
-		a := applier{root: root, layer: li}
+		a := applier{root: root, layer: li, o: &o, total: &total}
 		// Whiteouts hide lower layers only, so they all go first, whatever
 		// their position in the tar (image-spec layer.md, "Whiteouts").
 		for _, r := range recs {
@@ -138,6 +240,10 @@ func (n *node) child(name string, ino *inode) *node {
 type applier struct {
 	root  *node
 	layer int
+	o     *options
+	// total counts implied directories as entries, so that names of many
+	// components cannot make the tree outgrow WithMaxEntries.
+	total *totals
 }
 
 // errNotDir is returned by lookupDir for a path through a non-directory; callers
@@ -184,6 +290,9 @@ func (a *applier) lookupDir(comps []string, create bool) (*node, string, error) 
 			}
 			if reason, err := a.checkCreate(cur, c); err != nil {
 				return nil, reason, err
+			}
+			if a.total.entries++; a.total.entries > a.o.maxEntries {
+				return nil, fmt.Sprintf("the layers hold and imply more than %d entries", a.o.maxEntries), ErrTooManyEntries
 			}
 			next = cur.child(c, impliedDir())
 			cur.children[c] = next

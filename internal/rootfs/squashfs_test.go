@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,23 +37,32 @@ func packTree(ctx context.Context, p string, tree *rootfs.Tree) error {
 		rootfs.TypeHardlink: squashfs.TypeHardlink, rootfs.TypeCharDevice: squashfs.TypeCharDevice,
 		rootfs.TypeBlockDevice: squashfs.TypeBlockDevice, rootfs.TypeFIFO: squashfs.TypeFIFO,
 	}
-	entry := func(e rootfs.Entry, r io.Reader) squashfs.Entry {
-		return squashfs.Entry{
-			Path: e.Path, Type: types[e.Type], Mode: fs.FileMode(e.Mode), UID: uint32(e.UID), GID: uint32(e.GID),
-			ModTime: e.ModTime, Size: e.Size, Linkname: e.Linkname, Devmajor: uint32(e.Devmajor), Devminor: uint32(e.Devminor),
-			Xattrs: e.Xattrs, Content: r,
+	add := func(w *squashfs.Writer, e rootfs.Entry, r io.Reader) error {
+		// Every narrowing is checked: a wrapped device number would name
+		// another device.
+		var ids [4]uint32
+		for i, v := range []int64{int64(e.UID), int64(e.GID), e.Devmajor, e.Devminor} {
+			if v < 0 || v > math.MaxUint32 {
+				return fmt.Errorf("%s: %d does not fit 32 bits", e.Path, v)
+			}
+			ids[i] = uint32(v)
 		}
+		return w.Add(ctx, squashfs.Entry{
+			Path: e.Path, Type: types[e.Type], Mode: fs.FileMode(e.Mode), UID: ids[0], GID: ids[1],
+			ModTime: e.ModTime, Size: e.Size, Linkname: e.Linkname, Devmajor: ids[2], Devminor: ids[3],
+			Xattrs: e.Xattrs, Content: r,
+		})
 	}
 	return squashfs.WriteFile(ctx, p, func(w *squashfs.Writer) error {
 		for _, e := range tree.Entries() {
 			if e.Type != rootfs.TypeRegular {
-				if err := w.Add(ctx, entry(e, nil)); err != nil {
+				if err := add(w, e, nil); err != nil {
 					return err
 				}
 			}
 		}
 		return tree.WalkContents(ctx, func(e rootfs.Entry, r io.Reader) error {
-			return w.Add(ctx, entry(e, r))
+			return add(w, e, r)
 		})
 	}, squashfs.WithBlockSize(64<<10))
 }

@@ -101,7 +101,9 @@ func (t *Tree) Lookup(p string) (Entry, bool) {
 // layers: by layer, then by tar position, which is deterministic for the same
 // layers. Each layer holding a wanted content is read once from start to end,
 // so contents stream and are never held in memory; a layer that differs from
-// what Flatten read yields ErrInvalidLayer.
+// what Flatten read yields ErrInvalidLayer, and so does reading a content
+// whose entry is malformed (a sparse map that does not match its data, data
+// cut short), as a *LayerError from the reader.
 //
 // The reader is valid only until fn returns; fn need not read it to the end.
 // WalkContents returns the first error fn returns, unchanged.
@@ -123,7 +125,8 @@ func (t *Tree) walkLayer(ctx context.Context, li int, want []int, fn func(Entry,
 		return fmt.Errorf("opening layer %d: %w", li, err)
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	src := &sourceReader{r: rc}
+	tr := tar.NewReader(src)
 	for idx, next := 0, 0; next < len(want); idx++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -142,7 +145,7 @@ func (t *Tree) walkLayer(ctx context.Context, li int, want []int, fn func(Entry,
 		if err := t.checkSame(li, idx, hdr, want[next]); err != nil {
 			return err
 		}
-		if err := fn(e, struct{ io.Reader }{tr}); err != nil {
+		if err := fn(e, &contentReader{tr: tr, src: src, layer: li, entry: idx, name: hdr.Name}); err != nil {
 			return err
 		}
 		next++
@@ -151,6 +154,40 @@ func (t *Tree) walkLayer(ctx context.Context, li int, want []int, fn func(Entry,
 		return fmt.Errorf("verifying layer %d: %w", li, err)
 	}
 	return nil
+}
+
+// sourceReader remembers the last error of a layer's stream, so that errors of
+// the tar format can be told from those of the stream (a network error, say).
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// contentReader hands over one file's content. A malformed entry, such as a
+// sparse map that does not match the data or data cut short, yields a
+// *LayerError wrapping ErrInvalidLayer; errors of the stream pass unchanged.
+type contentReader struct {
+	tr    *tar.Reader
+	src   *sourceReader
+	layer int
+	entry int
+	name  string
+}
+
+func (c *contentReader) Read(p []byte) (int, error) {
+	n, err := c.tr.Read(p)
+	if err == nil || errors.Is(err, io.EOF) || (c.src.err != nil && !errors.Is(c.src.err, io.EOF) && errors.Is(err, c.src.err)) {
+		return n, err
+	}
+	return n, &LayerError{Layer: c.layer, Entry: c.entry, Name: c.name, Reason: "reading content", Err: fmt.Errorf("%w: %w", ErrInvalidLayer, err)}
 }
 
 // checkSame guards against a layer whose bytes changed since Flatten read it,

@@ -92,7 +92,7 @@ type layout struct {
 }
 
 func (l *layout) write(ctx context.Context) error {
-	comp, err := newCompressor(l.opts.level)
+	comp, err := newCompressor(l.opts.comp, l.opts.level, l.opts.blockSize)
 	if err != nil {
 		return err
 	}
@@ -112,13 +112,34 @@ func (l *layout) write(ctx context.Context) error {
 		return ErrTooManyIDs
 	}
 
+	sb := l.superblock(imageTime)
+	out := &tableWriter{w: l.w, pos: l.pipe.pos}
+	if err := l.writeTables(out, comp, &sb); err != nil {
+		return err
+	}
+	sb.BytesUsed = out.pos
+	head := append(sb.bytes(), compressorOptions(l.opts.comp, l.opts.level)...)
+	if _, err := l.w.WriteAt(head, 0); err != nil {
+		return fmt.Errorf("writing superblock: %w", err)
+	}
+	if err := out.pad(l.pipe.high); err != nil {
+		return err
+	}
+	l.opts.logger.DebugContext(ctx, "squashfs image written", "bytes", sb.BytesUsed, "inodes", sb.InodeCount,
+		"fragments", sb.FragmentCount, "ids", sb.IDCount, "xattr_sets", len(l.xattrIDs))
+	return nil
+}
+
+// superblock returns the superblock but for the table positions and the
+// bytes used, which writeTables and write fill in.
+func (l *layout) superblock(imageTime uint32) superblock {
 	sb := superblock{
 		Magic:             magic,
 		InodeCount:        l.count,
 		ModTime:           imageTime,
 		BlockSize:         uint32(l.opts.blockSize),
 		FragmentCount:     uint32(len(l.frags)),
-		Compressor:        compressorZlib,
+		Compressor:        uint16(l.opts.comp),
 		BlockLog:          uint16(bits.TrailingZeros(uint(l.opts.blockSize))),
 		IDCount:           uint16(len(l.ids)),
 		VersionMajor:      4,
@@ -132,7 +153,15 @@ func (l *layout) write(ctx context.Context) error {
 	if l.opts.level == 0 {
 		sb.Flags |= flagUncompressedInodes | flagUncompressedData | flagUncompressedFragments | flagUncompressedXattrs | flagUncompressedIDs
 	}
-	out := &tableWriter{w: l.w, pos: l.pipe.pos}
+	if compressorOptions(l.opts.comp, l.opts.level) != nil {
+		sb.Flags |= flagCompressorOptions
+	}
+	return sb
+}
+
+// writeTables writes the tables after the data, in the order the kernel
+// expects them, and records their positions and flags in sb.
+func (l *layout) writeTables(out *tableWriter, comp *compressor, sb *superblock) error {
 	inodeTable, err := l.inodes.bytes()
 	if err != nil {
 		return err
@@ -173,19 +202,7 @@ func (l *layout) write(ctx context.Context) error {
 	} else if sb.XattrIDTableStart, err = l.writeXattrs(out, comp); err != nil {
 		return err
 	}
-	if out.err != nil {
-		return out.err
-	}
-	sb.BytesUsed = out.pos
-	if _, err := l.w.WriteAt(sb.bytes(), 0); err != nil {
-		return fmt.Errorf("writing superblock: %w", err)
-	}
-	if err := out.pad(l.pipe.high); err != nil {
-		return err
-	}
-	l.opts.logger.DebugContext(ctx, "squashfs image written", "bytes", sb.BytesUsed, "inodes", sb.InodeCount,
-		"fragments", sb.FragmentCount, "ids", sb.IDCount, "xattr_sets", len(l.xattrIDs))
-	return nil
+	return out.err
 }
 
 // sortAndDate sorts every directory's entries by name and dates implied
@@ -299,8 +316,8 @@ func (l *layout) writeInode(n *node) error {
 		} else {
 			rec = l.inodeHeader(n, t).u32(uint32(start)).u32(f.frag).u32(f.fragOff).u32(uint32(f.size))
 		}
-		for _, b := range f.blocks {
-			rec = rec.u32(b)
+		for i := range f.size / uint64(l.opts.blockSize) {
+			rec = rec.u32(f.block(i))
 		}
 	case TypeSymlink:
 		if ext {

@@ -7,8 +7,11 @@
 //
 // File contents stream: Add reads a file block by block (128 KiB by default),
 // compresses blocks with zlib (squashfs "gzip", the compressor every
-// Singularity and Apptainer installation reads) on all cores and writes them
-// in order, so the image is byte-identical for any number of workers. Memory
+// Singularity and Apptainer installation reads) or, with
+// WithCompression(Zstd, level), Zstandard, on all cores and writes them in
+// order, so the image is byte-identical for any number of workers. A level
+// other than mksquashfs' default (9 for gzip, 15 for zstd) is recorded in
+// compressor options after the superblock, as mksquashfs records it. Memory
 // holds the metadata (a few hundred bytes per entry) plus 2×workers+2 block
 // buffers; packing a 1 GB tree of 20,000 files peaks at about 24 MB of RSS.
 // Close writes the tables and the superblock.
@@ -18,7 +21,8 @@
 //
 //	0      ┌────────────────────────────────────────────────────────────┐
 //	       │ superblock (96 bytes): counts, block size, table offsets   │ written last
-//	96     ├────────────────────────────────────────────────────────────┤
+//	96     │ [compressor options: level (gzip: + window, strategies)]   │
+//	       ├────────────────────────────────────────────────────────────┤
 //	       │ data: each file's blocks in the order files were added,    │ streamed by Add
 //	       │ zlib or stored (bit 24), all-zero blocks omitted (size 0); │
 //	       │ fragment blocks packing small files and tails              │
@@ -44,10 +48,18 @@
 // content, read error, cancelled context) is given back the same way, so it
 // leaves no trace in the image.
 //
-// The default zlib level is 6, not mksquashfs' 9: on the 1 GB benchmark tree
-// of scripts/bench/squashfs.sh level 9 took 5.9 times the CPU (74 s against
-// 12.6 s) for an image 1.4 % smaller, and level 6 already matched the size of
-// mksquashfs' level-9 image within 0.3 % while running 5 times as fast.
+// The default zlib level is 6, not mksquashfs' 9. The compressor is
+// klauspost/compress's zlib, whose levels compress less than C zlib's, so our
+// images are not mksquashfs' images at the same level. Measured with
+// scripts/bench/squashfs.sh (one run per side on a shared 2-core machine at
+// load average 14–37; the README has the table): on a real tree, the Go
+// toolchain and /usr/lib/x86_64-linux-gnu (1.06 GB), our level-6 image was
+// 4.8 % larger than mksquashfs' level 6 and 5.5 % larger than its level 9,
+// for 2.6 and 7.5 times less CPU (23 s against 59 s and 180 s); its size is
+// nearest mksquashfs' level 4 (1.5 % larger), against which it used 1.5 times
+// less CPU. On the generated tree (small text files, repetitive logs, random
+// data) it fell between mksquashfs' level 6 (0.45 % smaller) and level 9
+// (0.22 % larger).
 //
 // Images are read back in tests by unsquashfs, sqfs2tar, squashfuse and the
 // Linux kernel (loop mount), and by an independent reader in the tests.

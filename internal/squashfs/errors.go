@@ -23,7 +23,9 @@ var (
 	// a device number out of range, a negative size, a missing content reader.
 	ErrInvalidEntry = errors.New("invalid entry")
 	// ErrXattr reports an xattr whose name has a prefix other than user.,
-	// trusted. or security., or nothing after the prefix.
+	// trusted. or security., or nothing after the prefix, and xattrs beyond
+	// what Linux can set: a name over 255 bytes, a value over 64 KiB, or more
+	// than 128 xattrs or 128 KiB of them on one entry.
 	ErrXattr = errors.New("unsupported xattr")
 	// ErrSizeMismatch reports content that is shorter or longer than the
 	// entry's Size.

@@ -47,5 +47,5 @@ func Example() {
 	}
 	fmt.Printf("%d bytes, sha256 %x\n", len(b), sha256.Sum256(b))
 	// Output:
-	// 4096 bytes, sha256 22aa6368c6cc6f76f4eda9da3a80c4ff31e1946740657b8b3de6e931c24e844a
+	// 4096 bytes, sha256 52fc419b154212c4a87fdc6d78c7d2c46ea66de9b06530e84642a7a3e5e7c610
 }

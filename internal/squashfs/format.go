@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
 )
 
 // On-disk constants of squashfs 4.0 (Linux fs/squashfs/squashfs_fs.h).
@@ -13,7 +14,6 @@ const (
 	magic          = 0x73717368 // "hsqs" little-endian
 	superblockSize = 96
 	metadataSize   = 8192
-	compressorZlib = 1
 	invalidRef     = ^uint64(0)
 	noFragment     = ^uint32(0)
 	noXattr        = ^uint32(0)
@@ -22,6 +22,15 @@ const (
 	blockUncompressed = 1 << 24
 	// metaUncompressed marks a metadata block stored as is.
 	metaUncompressed = 1 << 15
+
+	// maxXattrName and maxXattrValue are Linux's XATTR_NAME_MAX and
+	// XATTR_SIZE_MAX: setxattr(2), and so unsquashfs, refuses longer ones.
+	// maxXattrs and maxXattrBytes bound an entry's set as the layer flattener
+	// does, room for the largest value with 64 KiB of others.
+	maxXattrName  = 255
+	maxXattrValue = 64 << 10
+	maxXattrs     = 128
+	maxXattrBytes = 128 << 10
 
 	maxNameLen  = 256
 	maxDirCount = 256
@@ -36,6 +45,7 @@ const (
 	flagExportable            = 0x0080
 	flagUncompressedXattrs    = 0x0100
 	flagNoXattrs              = 0x0200
+	flagCompressorOptions     = 0x0400
 	flagUncompressedIDs       = 0x0800
 )
 
@@ -87,30 +97,104 @@ func (s *superblock) bytes() []byte {
 	return b.Bytes()
 }
 
-// compressor compresses one buffer into a zlib stream. It is not safe for
-// concurrent use; each worker owns one.
-type compressor struct {
-	level int
-	buf   bytes.Buffer
-	zw    *zlib.Writer
+// Compressor is a squashfs compression algorithm, valued as its id in the
+// superblock.
+type Compressor uint16
+
+// The compressors the Writer can use.
+const (
+	// Gzip is squashfs "gzip": zlib streams (RFC 1950), which every kernel,
+	// squashfuse, Singularity and Apptainer installation reads.
+	Gzip Compressor = 1
+	// Zstd is Zstandard. Kernels read it since Linux 4.14, squashfuse and
+	// squashfs-tools when built with libzstd.
+	Zstd Compressor = 6
+)
+
+func (c Compressor) String() string {
+	switch c {
+	case Gzip:
+		return "gzip"
+	case Zstd:
+		return "zstd"
+	}
+	return fmt.Sprintf("Compressor(%d)", uint16(c))
 }
 
-func newCompressor(level int) (*compressor, error) {
-	c := &compressor{level: level}
-	if level > 0 {
-		zw, err := zlib.NewWriterLevel(&c.buf, level)
+// The levels mksquashfs uses when no compressor options are written.
+const (
+	gzipDefaultLevel  = 9
+	gzipDefaultWindow = 15
+	zstdDefaultLevel  = 15
+	zstdMaxLevel      = 22
+)
+
+// compressorOptions returns the compressor options block that follows the
+// superblock, or nil when the level is the one a reader assumes without it
+// (or 0, which stores everything uncompressed), as mksquashfs does: for gzip
+// the level, window size and strategy mask, for zstd the level.
+func compressorOptions(c Compressor, level int) []byte {
+	var opts le
+	switch {
+	case level == 0:
+		return nil
+	case c == Gzip && level != gzipDefaultLevel:
+		opts = opts.u32(uint32(level)).u16(gzipDefaultWindow).u16(0)
+	case c == Zstd && level != zstdDefaultLevel:
+		opts = opts.u32(uint32(level))
+	default:
+		return nil
+	}
+	// A metadata block stored uncompressed.
+	return append(le(nil).u16(uint16(len(opts))|metaUncompressed), opts...)
+}
+
+// compressor compresses one buffer at a time. It is not safe for concurrent
+// use; each worker owns one.
+type compressor struct {
+	buf  bytes.Buffer
+	zw   *zlib.Writer
+	zstd *zstd.Encoder
+	out  []byte
+}
+
+func newCompressor(c Compressor, level, blockSize int) (*compressor, error) {
+	comp := &compressor{}
+	switch {
+	case level == 0:
+	case c == Gzip:
+		zw, err := zlib.NewWriterLevel(&comp.buf, level)
 		if err != nil {
 			return nil, fmt.Errorf("creating zlib writer: %w", err)
 		}
-		c.zw = zw
+		comp.zw = zw
+	case c == Zstd:
+		// Linux decompresses with a window of the larger of the block size
+		// and a metadata block; a frame must not ask for more.
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
+			zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false),
+			zstd.WithWindowSize(max(blockSize, metadataSize)))
+		if err != nil {
+			return nil, fmt.Errorf("creating zstd encoder: %w", err)
+		}
+		comp.zstd = enc
+	default:
+		return nil, fmt.Errorf("unsupported compressor %v", c)
 	}
-	return c, nil
+	return comp, nil
 }
 
-// compress returns the zlib stream of src, or nil when compression is off or
-// does not make src smaller. The result is valid until the next call.
+// compress returns the compressed form of src, or nil when compression is
+// off or does not make src smaller. The result is valid until the next call.
 func (c *compressor) compress(src []byte) ([]byte, error) {
-	if c.zw == nil {
+	switch {
+	case c.zstd != nil:
+		c.out = c.zstd.EncodeAll(src, c.out[:0])
+		if len(c.out) >= len(src) {
+			return nil, nil
+		}
+		return c.out, nil
+	case c.zw == nil:
 		return nil, nil
 	}
 	c.buf.Reset()

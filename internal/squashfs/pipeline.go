@@ -36,7 +36,7 @@ type job struct {
 
 	// Where the written block is recorded: block index of file, or frag.
 	file  *fileData
-	index int
+	index uint64
 	frag  *fragEntry
 
 	// Set by the worker before done is closed.
@@ -57,6 +57,25 @@ type fileData struct {
 	frag    uint32
 	fragOff uint32
 	sparse  uint64
+}
+
+// setBlock records the size of block i. The list grows with the blocks
+// written: all-zero blocks before i, which are never written, get size 0, and
+// those after the last written one are left out (see block).
+func (f *fileData) setBlock(i uint64, size uint32) {
+	for uint64(len(f.blocks)) < i {
+		f.blocks = append(f.blocks, 0)
+	}
+	f.blocks = append(f.blocks, size)
+}
+
+// block returns the size of the file's i-th full block as stored, 0 for an
+// all-zero block.
+func (f *fileData) block(i uint64) uint32 {
+	if i < uint64(len(f.blocks)) {
+		return f.blocks[i]
+	}
+	return 0
 }
 
 // fragEntry is one entry of the fragment table.
@@ -80,7 +99,7 @@ type pipeline struct {
 	err error
 }
 
-func newPipeline(w io.WriterAt, start uint64, workers, blockSize, level int) (*pipeline, error) {
+func newPipeline(w io.WriterAt, start uint64, workers, blockSize int, comp Compressor, level int) (*pipeline, error) {
 	slots := 2*workers + 2
 	p := &pipeline{
 		w:     w,
@@ -92,7 +111,7 @@ func newPipeline(w io.WriterAt, start uint64, workers, blockSize, level int) (*p
 	}
 	comps := make([]*compressor, workers)
 	for i := range comps {
-		c, err := newCompressor(level)
+		c, err := newCompressor(comp, level, blockSize)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +171,7 @@ func (p *pipeline) write() {
 			if !j.file.started {
 				j.file.start, j.file.started = p.pos, true
 			}
-			j.file.blocks[j.index] = j.size
+			j.file.setBlock(j.index, j.size)
 		} else {
 			j.frag.start, j.frag.size = p.pos, j.size
 		}

@@ -14,10 +14,12 @@ import (
 	"path"
 
 	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
 )
 
 type sqImage struct {
 	r         io.ReaderAt
+	comp      uint16 // 1 zlib, 6 zstd
 	blockSize uint32
 	inodeTab  uint64
 	dirTab    uint64
@@ -65,11 +67,12 @@ func openImage(r io.ReaderAt) (*sqImage, error) {
 	if string(sb[:4]) != "hsqs" || le16(sb[28:]) != 4 || le16(sb[30:]) != 0 {
 		return nil, fmt.Errorf("not a squashfs 4.0 superblock")
 	}
-	if le16(sb[20:]) != 1 {
-		return nil, fmt.Errorf("compressor %d, want zlib", le16(sb[20:]))
+	comp := le16(sb[20:])
+	if comp != 1 && comp != 6 {
+		return nil, fmt.Errorf("compressor %d, want zlib or zstd", comp)
 	}
 	img := &sqImage{
-		r: r, inodes: le32(sb[4:]), blockSize: le32(sb[12:]), rootRef: le64(sb[32:]), bytesUsed: le64(sb[40:]),
+		r: r, comp: comp, inodes: le32(sb[4:]), blockSize: le32(sb[12:]), rootRef: le64(sb[32:]), bytesUsed: le64(sb[40:]),
 		inodeTab: le64(sb[64:]), dirTab: le64(sb[72:]),
 	}
 	if 1<<le16(sb[22:]) != img.blockSize {
@@ -128,14 +131,25 @@ func (img *sqImage) metaBlock(pos uint64) ([]byte, uint64, error) {
 	if le16(h)&0x8000 != 0 {
 		return raw, next, nil
 	}
-	data, err := inflate(raw, 8192)
+	data, err := img.inflate(raw, 8192)
 	return data, next, err
 }
 
-func inflate(raw []byte, limit int) ([]byte, error) {
-	zr, err := zlib.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
+func (img *sqImage) inflate(raw []byte, limit int) ([]byte, error) {
+	var zr io.Reader
+	if img.comp == 6 {
+		d, err := zstd.NewReader(bytes.NewReader(raw), zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		zr = d
+	} else {
+		r, err := zlib.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, err
+		}
+		zr = r
 	}
 	data, err := io.ReadAll(io.LimitReader(zr, int64(limit)+1))
 	if err != nil {
@@ -495,7 +509,7 @@ func (img *sqImage) dataBlock(pos uint64, size uint32, limit int) ([]byte, error
 	if size&(1<<24) != 0 {
 		return raw, nil
 	}
-	return inflate(raw, limit)
+	return img.inflate(raw, limit)
 }
 
 func (img *sqImage) xattrs(id uint32) (map[string]string, error) {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // Column is one column of an IMB result table, identified by its header text.
@@ -32,36 +34,34 @@ const (
 	ColumnDefects                        // defects (IMB built with CHECK)
 )
 
-// columnNames returns the header text of each column.
-func columnNames() map[Column]string {
-	return map[Column]string{
-		ColumnGroup:        "Group",
-		ColumnBytes:        "#bytes",
-		ColumnRepetitions:  "#repetitions",
-		ColumnTime:         "t[usec]",
-		ColumnTimeMin:      "t_min[usec]",
-		ColumnTimeMax:      "t_max[usec]",
-		ColumnTimeAvg:      "t_avg[usec]",
-		ColumnMBytesPerSec: "Mbytes/sec",
-		ColumnMsgPerSec:    "Msg/sec",
-		ColumnTimeOverlap:  "t_ovrl[usec]",
-		ColumnTimePure:     "t_pure[usec]",
-		ColumnTimeCPU:      "t_CPU[usec]",
-		ColumnOverlap:      "overlap[%]",
-		ColumnDefects:      "defects",
-	}
+// columnNames is the header text of each column. Never modified.
+var columnNames = map[Column]string{
+	ColumnGroup:        "Group",
+	ColumnBytes:        "#bytes",
+	ColumnRepetitions:  "#repetitions",
+	ColumnTime:         "t[usec]",
+	ColumnTimeMin:      "t_min[usec]",
+	ColumnTimeMax:      "t_max[usec]",
+	ColumnTimeAvg:      "t_avg[usec]",
+	ColumnMBytesPerSec: "Mbytes/sec",
+	ColumnMsgPerSec:    "Msg/sec",
+	ColumnTimeOverlap:  "t_ovrl[usec]",
+	ColumnTimePure:     "t_pure[usec]",
+	ColumnTimeCPU:      "t_CPU[usec]",
+	ColumnOverlap:      "overlap[%]",
+	ColumnDefects:      "defects",
 }
 
 // String returns the column's header text, e.g. "t[usec]".
 func (c Column) String() string {
-	if n, ok := columnNames()[c]; ok {
+	if n, ok := columnNames[c]; ok {
 		return n
 	}
 	return "Column(" + strconv.Itoa(int(c)) + ")"
 }
 
 func columnByName(name string) (Column, bool) {
-	for c, n := range columnNames() {
+	for c, n := range columnNames {
 		if n == name {
 			return c, true
 		}
@@ -101,7 +101,8 @@ type Row struct {
 	Defects      float64
 
 	// Failure is set when IMB could not measure this message size; then only Group
-	// and Bytes are set, and FailureDetail holds the rest of IMB's message.
+	// and Bytes are set, and FailureDetail holds the rest of IMB's message, cut to 200
+	// bytes.
 	Failure       Failure
 	FailureDetail string
 
@@ -162,9 +163,25 @@ func (e *ParseError) Unwrap() error { return ErrMalformed }
 // bytes.
 const maxLine = 1 << 20
 
+// maxRows bounds the rows of one table. IMB prints one row per message size (at most
+// 31 by default, a few hundred with -msglen) and group: 65,536 leaves room for any
+// real run while keeping a table within a few tens of MiB.
+const maxRows = 1 << 16
+
+// maxText bounds the free text kept from a line (FailureDetail, Mode).
+const maxText = 200
+
+// cut returns at most maxText bytes of s as a string of its own, which does not keep the line it came from
+// alive.
+func cut(s string) string {
+	return strings.Clone(s[:min(len(s), maxText)])
+}
+
 // Scanner reads IMB results from a stream one benchmark at a time, holding only the
 // current table in memory. Lines outside result tables (the preamble, MPI debug
-// output, the launcher's own messages) are skipped.
+// output, the launcher's own messages) are skipped. A line longer than 1 MiB or a
+// table of more than 65,536 rows is an error, so memory stays bounded whatever the
+// stream holds.
 type Scanner struct {
 	lines *bufio.Scanner
 	line  int
@@ -286,7 +303,7 @@ func (s *Scanner) outside(text, trimmed string) error {
 	if name == "" || strings.ContainsAny(name, " \t") {
 		return s.fail(text, "benchmark name missing or not one word")
 	}
-	b.Name = name
+	b.Name = cut(name)
 	s.cur = b
 	return nil
 }
@@ -316,7 +333,7 @@ func (s *Scanner) header(text, trimmed string) error {
 		return s.note(text, trimmed)
 	case strings.HasPrefix(trimmed, "#"):
 		if mode, ok := strings.CutPrefix(strings.TrimSpace(strings.TrimPrefix(trimmed, "#")), "MODE:"); ok {
-			b.Mode = strings.TrimSpace(mode)
+			b.Mode = cut(strings.TrimSpace(mode))
 		}
 	default:
 		return s.fail(text, "expected the column header of benchmark "+b.Name)
@@ -353,7 +370,7 @@ func (s *Scanner) columns(text string) error {
 	for _, f := range fields {
 		c, ok := columnByName(f)
 		if !ok {
-			return s.fail(text, "unknown column "+strconv.Quote(f)+" in the header of benchmark "+b.Name)
+			return s.fail(text, "unknown column "+envvar.Clip(f)+" in the header of benchmark "+b.Name)
 		}
 		if seen[c] {
 			return s.fail(text, "column "+f+" appears twice")
@@ -403,9 +420,8 @@ func (s *Scanner) row(text string) error {
 			r.Bytes = ints[lead-1]
 			r.Failure = f
 			_, detail, _ := strings.Cut(text, string(f))
-			r.FailureDetail = strings.TrimSpace(strings.TrimPrefix(detail, ";"))
-			b.Rows = append(b.Rows, r)
-			return nil
+			r.FailureDetail = cut(strings.TrimSpace(strings.TrimPrefix(detail, ";")))
+			return s.add(text, r)
 		}
 	}
 	if len(fields) != len(b.Columns) {
@@ -416,7 +432,15 @@ func (s *Scanner) row(text string) error {
 			return s.fail(text, c.String()+": "+err.Error())
 		}
 	}
-	b.Rows = append(b.Rows, r)
+	return s.add(text, r)
+}
+
+// add appends r to the current table, up to maxRows rows.
+func (s *Scanner) add(text string, r Row) error {
+	if len(s.cur.Rows) >= maxRows {
+		return s.fail(text, fmt.Sprintf("more than %d rows in the table of %s", maxRows, s.cur.Name))
+	}
+	s.cur.Rows = append(s.cur.Rows, r)
 	return nil
 }
 

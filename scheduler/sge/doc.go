@@ -10,18 +10,24 @@
 //	#$ -pe mpi 32
 //	TMPDIR fallback            Grid Engine sets none for root-owned jobs: mktemp -d, removed on exit
 //	$PE_HOSTFILE → machinefile  "host slots queue processors" → $TMPDIR/u_machines, on any PE,
-//	                           with or without startmpi.sh
+//	                           with or without startmpi.sh; ParsePEHostfile's bounds, else exit 1
 //	source …/mpivars.sh        Job.Source, quoted
-//	export I_MPI_FABRICS=…     Job.Env, quoted: any bytes but NUL arrive unchanged
+//	export I_MPI_FABRICS=…     Job.Env in its order, quoted: any bytes but NUL arrive unchanged
 //	mpirun -machinefile "$HPCSHIP_MACHINEFILE" …  Job.Command, quoted, or Job.Script in a subshell
 //	exit status 99 → 1, 100 → 1   Grid Engine would requeue (99) or hold in Eqw (100) the job
+//
+// Job.Env and Job.Command are what package mpi renders (Config.Env, Launch.Argv with
+// scheduler.MachinefileArg as its MachineFile), taken as they are; the Example renders the complete
+// rdma.job of an Azure H16r cluster that way. A program running inside a job reads the same allocation with
+// ParsePEHostfile.
 //
 // The job then moves through Grid Engine like this, and SGE watches it with these commands:
 //
 //	qsub -terse ──► 17 (array: 17.1-3:1)
 //	                 │
 //	qstat -xml -u '*'   <state>: qw, hqw → pending, held; r, t → running; s, S, T → suspended;
-//	                 │           Eqw → error (reason from qstat -j 17 -xml)
+//	                 │           Eqw → error (reason from qstat -j 17 -xml); one listing shared by
+//	                 │           concurrent Status calls and by the polls of all Waits
 //	                 ▼
 //	qstat -j 17 -xml    <unknown_jobs>: the job has left the queue
 //	                 │
@@ -29,7 +35,8 @@
 //	qacct -j 17         failed, exit_status, ru_wallclock, maxvmem, hostname, one record per task;
 //	                    retried while Grid Engine has not flushed the record yet
 //
-// Wait polls that sequence with a backoff and honours ctx; Cancel runs qdel. Commands run through a Runner
+// Wait polls that sequence with a backoff and honours ctx; Cancel runs qdel, and a job it deleted is
+// reported as cancelled. Commands run through a Runner
 // (LocalRunner by default), with the cell set by WithCell, WithPorts or WithSettingsFile; a failing
 // command is a *CommandError with its exit code and stderr.
 //

@@ -9,35 +9,61 @@ import (
 	"os/exec"
 	"strings"
 
+	"github.com/hpcship/hpcship/mpi"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
 )
 
-// rdmaJob is the seed workflow's `qsub -pe mpi 32 rdma.job`: Intel MPI 5.1.3 over DAPL on Azure's
-// InfiniBand, running the IMB PingPong benchmark inside a Singularity image on two of the hosts.
+// rdmaJob is the seed workflow's `qsub -pe mpi 32 rdma.job`, composed from package mpi's output alone:
+// Intel MPI 5.1.3 over DAPL on Azure's InfiniBand, running the IMB PingPong benchmark inside a Singularity
+// image on two of the hosts.
 func rdmaJob() scheduler.Job {
+	preset, err := mpi.AzurePreset("Standard_H16r")
+	if err != nil {
+		log.Fatal(err)
+	}
+	impi := mpi.Installation{Version: mpi.MustParseVersion("5.1.3.223")}
+	cfg, err := preset.IntelMPI(impi.Version)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg.Debug = 6
+	env, err := cfg.Env()
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The container's part, which package singularity renders from the image and preset.Binds.
+	env = append(env, "SINGULARITY_BINDPATH="+strings.Join(preset.Binds, ","))
+	wrapper := []string{"singularity", "exec", "./rdma-latest.simg"}
+
+	argv, err := mpi.Launch{
+		Flavor:       mpi.IntelMPI,
+		MachineFile:  scheduler.MachinefileArg,
+		Ranks:        2,
+		RanksPerNode: 1,
+		Wrapper:      wrapper,
+		Command:      []string{impi.Program("IMB-MPI1"), "PingPong"},
+	}.Argv()
+	if err != nil {
+		log.Fatal(err)
+	}
 	return scheduler.Job{
 		Name:        "rdma",
 		ParallelEnv: "mpi",
 		Slots:       32,
 		Machinefile: scheduler.Machinefile{Name: "u_machines"},
 		JoinOutput:  true,
-		Source:      []string{"/opt/intel/impi/5.1.3.223/bin64/mpivars.sh"},
-		Env: map[string]string{
-			"I_MPI_FABRICS":            "shm:dapl",
-			"I_MPI_DAPL_PROVIDER":      "ofa-v2-ib0",
-			"I_MPI_DYNAMIC_CONNECTION": "0",
-			"SINGULARITY_BINDPATH":     "/etc/rdma/dat.conf",
-		},
-		Command: []string{
-			"mpirun", "-machinefile", scheduler.MachinefileArg, "-np", "2", "-ppn", "1",
-			"singularity", "exec", "./rdma-latest.simg", "/opt/intel/impi/5.1.3.223/bin64/IMB-MPI1", "PingPong",
-		},
+		Source:      []string{impi.MPIVars()},
+		Env:         env,
+		Command:     argv,
 	}
 }
 
-// The jobscript for the seed's rdma.job: the directives, and the lines that configure Intel MPI and run
-// the container (the TMPDIR and machinefile set-up between them is left out here).
+// The seed's complete rdma.job, rendered from mpi's output for an Azure H16r VM: the directives, the
+// private TMPDIR, the machinefile written from $PE_HOSTFILE (what `uniq $TMPDIR/machines >
+// $TMPDIR/u_machines` did, on any parallel environment), Intel MPI's environment in the order mpi renders
+// it, and the launcher with the machinefile's path in place of scheduler.MachinefileArg.
 func ExampleSGE_Jobscript() {
 	s, err := sge.New()
 	if err != nil {
@@ -47,13 +73,7 @@ func ExampleSGE_Jobscript() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, line := range strings.Split(string(script), "\n") {
-		if strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "# ") ||
-			strings.HasPrefix(line, "source ") || strings.HasPrefix(line, "export I_MPI") ||
-			strings.HasPrefix(line, "export SINGULARITY") || strings.HasPrefix(line, "mpirun ") {
-			fmt.Println(line)
-		}
-	}
+	fmt.Print(string(script))
 	// Output:
 	// #!/bin/bash
 	// #$ -N rdma
@@ -61,12 +81,93 @@ func ExampleSGE_Jobscript() {
 	// #$ -cwd
 	// #$ -pe mpi 32
 	// #$ -j y
+	//
+	// # Use the private TMPDIR the batch system gives the job (Grid Engine does, for ordinary users); make one where
+	// # there is none.
+	// if [ -z "${TMPDIR:-}" ] || [ ! -d "$TMPDIR" ] || [ ! -w "$TMPDIR" ]; then
+	// 	TMPDIR=$(mktemp -d /tmp/hpcship.XXXXXXXXXX) || exit 1
+	// 	hpcship_tmpdir=$TMPDIR
+	// 	trap 'rm -rf "$hpcship_tmpdir"' EXIT
+	// fi
+	// export TMPDIR
+	//
+	// # The machinefile (hosts), from $PE_HOSTFILE: "host slots [queue [processors]]" lines, at most
+	// # 16777216 bytes, 65536 hosts and 1048576 slots in all. $TMPDIR/machines exists only where the parallel
+	// # environment runs startmpi.sh.
+	// export HPCSHIP_MACHINEFILE="$TMPDIR/u_machines"
+	// hpcship_hostfile=${PE_HOSTFILE:-}
+	// hpcship_fail() {
+	// 	echo "hpcship: \$PE_HOSTFILE: $*" >&2
+	// 	exit 1
+	// }
+	// if [ ! -r "$hpcship_hostfile" ]; then
+	// 	echo "hpcship: no readable \$PE_HOSTFILE in a parallel job" >&2
+	// 	exit 1
+	// fi
+	// hpcship_size=$(wc -c <"$hpcship_hostfile") || exit 1
+	// [ "$hpcship_size" -le 16777216 ] || hpcship_fail "$hpcship_size bytes, more than 16777216"
+	// if LC_ALL=C grep -aq '[^	 -~]' "$hpcship_hostfile"; then
+	// 	hpcship_fail "holds a byte that is not printable ASCII"
+	// fi
+	// hpcship_hosts=()
+	// hpcship_lines=()
+	// declare -A hpcship_host_slots=()
+	// hpcship_lineno=0
+	// hpcship_entries=0
+	// hpcship_total=0
+	// while read -r hpcship_host hpcship_n hpcship_queue hpcship_cpus hpcship_extra || [ -n "$hpcship_host" ]; do
+	// 	hpcship_lineno=$((hpcship_lineno + 1))
+	// 	[ -n "$hpcship_host" ] || continue
+	// 	hpcship_entries=$((hpcship_entries + 1))
+	// 	[ "$hpcship_entries" -le 65536 ] || hpcship_fail "line $hpcship_lineno: more than 65536 lines of hosts"
+	// 	[ -n "$hpcship_n" ] || hpcship_fail "line $hpcship_lineno: want 2 to 4 fields, got 1"
+	// 	[ -z "$hpcship_extra" ] || hpcship_fail "line $hpcship_lineno: want 2 to 4 fields, got more"
+	// 	hpcship_size=$((${#hpcship_host} + ${#hpcship_n} + ${#hpcship_queue} + ${#hpcship_cpus}))
+	// 	[ "$hpcship_size" -le 65536 ] || hpcship_fail "line $hpcship_lineno: fields of $hpcship_size bytes, more than 65536"
+	// 	case $hpcship_host in
+	// 	*[!a-zA-Z0-9._-]*) hpcship_fail "line $hpcship_lineno: host name holds a byte other than letters, digits, '.', '_' and '-'" ;;
+	// 	esac
+	// 	[ "${#hpcship_host}" -le 255 ] || hpcship_fail "line $hpcship_lineno: host name longer than 255 bytes"
+	// 	case $hpcship_n in
+	// 	*[!0-9]*) hpcship_fail "line $hpcship_lineno: slot count is not a number from 1 to 1048576" ;;
+	// 	esac
+	// 	if [ "${#hpcship_n}" -gt 7 ] || [ $((10#$hpcship_n)) -lt 1 ] || [ $((10#$hpcship_n)) -gt 1048576 ]; then
+	// 		hpcship_fail "line $hpcship_lineno: slot count is not a number from 1 to 1048576"
+	// 	fi
+	// 	hpcship_n=$((10#$hpcship_n))
+	// 	hpcship_total=$((hpcship_total + hpcship_n))
+	// 	[ "$hpcship_total" -le 1048576 ] || hpcship_fail "line $hpcship_lineno: more than 1048576 slots in all"
+	// 	[ -n "${hpcship_host_slots[$hpcship_host]+set}" ] || hpcship_hosts+=("$hpcship_host")
+	// 	hpcship_host_slots[$hpcship_host]=$((${hpcship_host_slots[$hpcship_host]:-0} + hpcship_n))
+	// done <"$hpcship_hostfile"
+	// hpcship_size=0
+	// for hpcship_host in "${hpcship_hosts[@]}"; do
+	// 	hpcship_n=${hpcship_host_slots[$hpcship_host]}
+	// 	hpcship_size=$((hpcship_size + ${#hpcship_host} + 1))
+	// done
+	// [ "$hpcship_size" -le 16777216 ] || hpcship_fail "the machinefile would take $hpcship_size bytes, more than 16777216"
+	// for hpcship_host in "${hpcship_hosts[@]}"; do
+	// 	hpcship_n=${hpcship_host_slots[$hpcship_host]}
+	// 	printf '%s\n' "$hpcship_host"
+	// done >"$HPCSHIP_MACHINEFILE" || exit 1
+	//
 	// source /opt/intel/impi/5.1.3.223/bin64/mpivars.sh
+	// export I_MPI_FABRICS=shm:dapl
+	// export I_MPI_FALLBACK=0
 	// export I_MPI_DAPL_PROVIDER=ofa-v2-ib0
 	// export I_MPI_DYNAMIC_CONNECTION=0
-	// export I_MPI_FABRICS=shm:dapl
+	// export I_MPI_DAPL_TRANSLATION_CACHE=0
+	// export I_MPI_DEBUG=6
 	// export SINGULARITY_BINDPATH=/etc/rdma/dat.conf
+	//
+	// hpcship_status=0
 	// mpirun -machinefile "$HPCSHIP_MACHINEFILE" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong || hpcship_status=$?
+	// # Grid Engine requeues a job that exits 99 and puts one that exits 100 into the error state Eqw.
+	// if [ "$hpcship_status" -eq 99 ] || [ "$hpcship_status" -eq 100 ]; then
+	// 	echo "hpcship: the payload exited $hpcship_status; the job exits 1 instead, as Grid Engine reserves 99 and 100" >&2
+	// 	hpcship_status=1
+	// fi
+	// exit "$hpcship_status"
 }
 
 // Submitting rdma.job on an Azure CycleCloud cluster and waiting for it. The client commands run with the

@@ -36,7 +36,7 @@ func TestJobscriptGolden(t *testing.T) {
 		WorkDir:       "/shared/run1",
 		Stdout:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.out",
 		Stderr:        "/shared/logs/$JOB_NAME.$JOB_ID.$TASK_ID.err",
-		Env:           map[string]string{"QUOTED": "it's a \"test\"\n#$ -q evil", "EMPTY": ""},
+		Env:           []string{"QUOTED=it's a \"test\"\n#$ -q evil", "EMPTY=", "QUOTED=later wins"},
 		Shell:         "/usr/bin/bash",
 		Array:         &scheduler.ArrayRange{First: 1, Last: 10, Step: 2, MaxRunning: 3},
 		HoldJobs:      []scheduler.JobID{"12", "prep"},

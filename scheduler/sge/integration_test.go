@@ -166,10 +166,12 @@ exec mpiexec -machinefile "$1" -np 2 bash -c 'echo "rank $PMI_RANK of $PMI_SIZE 
 			f, err := os.Open(filepath.Join(dir, "pe_hostfile"))
 			require.NoError(t, err)
 			defer f.Close()
-			hf, err := scheduler.ParsePEHostfile(f)
+			hf, err := sge.ParsePEHostfile(f)
 			require.NoError(t, err)
 			assert.Equal(t, 2, hf.Slots())
-			assert.Equal(t, string(hf.Machinefile(tc.format)), readFile(t, filepath.Join(dir, "machinefile")),
+			mf, err := hf.Machinefile(tc.format)
+			require.NoError(t, err)
+			assert.Equal(t, string(mf), readFile(t, filepath.Join(dir, "machinefile")),
 				"the jobscript's machinefile and PEHostfile.Machinefile agree")
 		})
 	}
@@ -292,9 +294,12 @@ func TestEnvRoundTrip(t *testing.T) {
 		}
 		return string(b)
 	}
-	env := map[string]string{}
+	want := map[string]string{}
+	var env []string
 	for i := range 5000 {
-		env[fmt.Sprintf("HPCSHIP_RT_%04d", i)] = random()
+		name := fmt.Sprintf("HPCSHIP_RT_%04d", i)
+		want[name] = random()
+		env = append(env, name+"="+want[name])
 	}
 	args := make([]string, 5000)
 	for i := range args {
@@ -334,10 +339,10 @@ func TestEnvRoundTrip(t *testing.T) {
 			gotEnv[name] = value
 		}
 	}
-	require.Len(t, gotEnv, len(env))
-	for _, name := range slices.Sorted(maps.Keys(env)) {
-		if env[name] != gotEnv[name] {
-			require.Equal(t, []byte(env[name]), []byte(gotEnv[name]), "variable %s", name)
+	require.Len(t, gotEnv, len(want))
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		if want[name] != gotEnv[name] {
+			require.Equal(t, []byte(want[name]), []byte(gotEnv[name]), "variable %s", name)
 		}
 	}
 }

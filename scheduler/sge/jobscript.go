@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hpcship/hpcship/internal/shellquote"
+	"github.com/hpcship/hpcship/internal/jobscript"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -24,8 +24,11 @@ const RemappedExitCode = 1
 // The script runs the payload in the job's temporary directory setup: it uses $TMPDIR (which Grid Engine
 // does not set for root-owned jobs) or makes one with mktemp. For a parallel job it writes the machinefile
 // from $PE_HOSTFILE into $TMPDIR, exports its path as HPCSHIP_MACHINEFILE and puts it in place of
-// scheduler.MachinefileArg in the command. It exits with the payload's status, except that 99 and 100
-// become RemappedExitCode.
+// scheduler.MachinefileArg in the command; a $PE_HOSTFILE outside ParsePEHostfile's bounds ends the job
+// with status 1 and the reason on its stderr. It sources Job.Source and exports Job.Env in their order, and
+// runs Command with every word quoted (the program also when it is a bash reserved word such as time) or
+// Script in a subshell. It exits with the payload's status, except that 99 and 100 become
+// RemappedExitCode.
 func (s *SGE) Jobscript(j scheduler.Job) ([]byte, error) {
 	if err := s.validate(&j); err != nil {
 		return nil, err
@@ -36,103 +39,18 @@ func (s *SGE) Jobscript(j scheduler.Job) ([]byte, error) {
 	for _, d := range directives(&j) {
 		b.WriteString("#$ " + d + "\n")
 	}
-	b.WriteString(`
-# Grid Engine gives jobs of ordinary users a private TMPDIR; make one where it does not.
-if [ -z "${TMPDIR:-}" ] || [ ! -d "$TMPDIR" ] || [ ! -w "$TMPDIR" ]; then
-	TMPDIR=$(mktemp -d /tmp/hpcship.XXXXXXXXXX) || exit 1
-	hpcship_tmpdir=$TMPDIR
-	trap 'rm -rf "$hpcship_tmpdir"' EXIT
-fi
-export TMPDIR
-`)
+	b.WriteString(jobscript.TmpDir())
 	if j.ParallelEnv != "" {
-		b.WriteString(machinefileBlock(&j))
+		b.WriteString(jobscript.Machinefile(&j, "PE_HOSTFILE"))
 	}
-	if len(j.Source) > 0 || len(j.Env) > 0 {
-		b.WriteString("\n")
-	}
-	for _, f := range j.Source {
-		q, _ := shellquote.Quote(f) // validate rejected NUL bytes
-		b.WriteString("source " + q + "\n")
-	}
-	for _, name := range slices.Sorted(maps.Keys(j.Env)) {
-		q, _ := shellquote.Quote(j.Env[name])
-		b.WriteString("export " + name + "=" + q + "\n")
-	}
-	// The payload's status is taken with "||", so that a "set -e" from a sourced file (or SHELLOPTS in the
-	// environment) cannot end the jobscript with a status of 99 or 100 before the remapping below.
-	b.WriteString("\nhpcship_status=0\n")
-	if j.Script != "" {
-		body := j.Script
-		if !strings.HasSuffix(body, "\n") {
-			body += "\n"
-		}
-		// A subshell, so that an exit in the script still reaches the exit status handling below.
-		b.WriteString("(\n" + body + ") || hpcship_status=$?\n")
-	} else {
-		words := make([]string, len(j.Command))
-		for i, a := range j.Command {
-			if a == scheduler.MachinefileArg {
-				// Not "$TMPDIR/…": Env or a sourced file may set TMPDIR after the machinefile was written.
-				words[i] = `"$HPCSHIP_MACHINEFILE"`
-				continue
-			}
-			words[i], _ = shellquote.Quote(a)
-		}
-		b.WriteString(strings.Join(words, " ") + " || hpcship_status=$?\n")
-	}
-	fmt.Fprintf(&b, `# Grid Engine requeues a job that exits 99 and puts one that exits 100 into the error state Eqw.
-if [ "$hpcship_status" -eq 99 ] || [ "$hpcship_status" -eq 100 ]; then
-	echo "hpcship: the payload exited $hpcship_status; the job exits %[1]d instead, as Grid Engine reserves 99 and 100" >&2
-	hpcship_status=%[1]d
-fi
-exit "$hpcship_status"
-`, RemappedExitCode)
+	b.WriteString(jobscript.Setup(&j))
+	b.WriteString(jobscript.Payload(&j, jobscript.Exit{
+		Reserved: []int{99, 100},
+		Instead:  RemappedExitCode,
+		Why:      "as Grid Engine reserves 99 and 100",
+		Comment:  "Grid Engine requeues a job that exits 99 and puts one that exits 100 into the error state Eqw.",
+	}))
 	return []byte(b.String()), nil
-}
-
-// machinefileBlock writes the hosts of $PE_HOSTFILE in the job's machinefile format.
-func machinefileBlock(j *scheduler.Job) string {
-	var b strings.Builder
-	b.WriteString(`
-# The machinefile (` + j.Machinefile.Format.String() + `), from $PE_HOSTFILE: one "host slots queue processors" line
-# per host. $TMPDIR/machines exists only where the parallel environment runs startmpi.sh.
-export HPCSHIP_MACHINEFILE="$TMPDIR/` + j.MachinefileName() + `"
-if [ ! -r "${PE_HOSTFILE:-}" ]; then
-	echo "hpcship: no readable \$PE_HOSTFILE in a parallel job" >&2
-	exit 1
-fi
-hpcship_hosts=()
-declare -A hpcship_host_slots=()
-while read -r hpcship_host hpcship_slots _ || [ -n "$hpcship_host" ]; do
-	[ -n "$hpcship_host" ] || continue
-	case $hpcship_slots in
-	'' | *[!0-9]*)
-		echo "hpcship: bad slot count in $PE_HOSTFILE: $hpcship_slots" >&2
-		exit 1
-		;;
-	esac
-`)
-	if j.Machinefile.Format == scheduler.MachinefileSlots {
-		b.WriteString(`	for ((hpcship_i = 0; hpcship_i < 10#$hpcship_slots; hpcship_i++)); do
-		printf '%s\n' "$hpcship_host"
-	done
-done <"$PE_HOSTFILE" >"$HPCSHIP_MACHINEFILE" || exit 1
-`)
-		return b.String()
-	}
-	line := `'%s\n' "$hpcship_host"`
-	if j.Machinefile.Format == scheduler.MachinefileHostSlots {
-		line = `'%s:%s\n' "$hpcship_host" "${hpcship_host_slots[$hpcship_host]}"`
-	}
-	b.WriteString(`	[ -n "${hpcship_host_slots[$hpcship_host]+set}" ] || hpcship_hosts+=("$hpcship_host")
-	hpcship_host_slots[$hpcship_host]=$((${hpcship_host_slots[$hpcship_host]:-0} + 10#$hpcship_slots))
-done <"$PE_HOSTFILE"
-for hpcship_host in "${hpcship_hosts[@]}"; do
-	printf ` + line + `
-done >"$HPCSHIP_MACHINEFILE" || exit 1
-`)
-	return b.String()
 }
 
 // directives returns the #$ options for a validated job, in a fixed order.

@@ -55,11 +55,15 @@ func TestJobscriptRejects(t *testing.T) {
 		{"machinefile path", plain, ok(func(j *scheduler.Job) {
 			j.ParallelEnv, j.Slots, j.Machinefile.Name = "mpi", 2, "../x"
 		}), "Machinefile.Name"},
-		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A-B": "x"} }), "Env"},
-		{"bash's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"SHELLOPTS": "errexit"} }), "Env"},
-		{"jobscript's variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"hpcship_tmpdir": "/"} }), "Env"},
-		{"machinefile variable", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"HPCSHIP_MACHINEFILE": "x"} }), "Env"},
-		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = map[string]string{"A": "x\x00"} }), "Env[A]"},
+		{"env name", plain, ok(func(j *scheduler.Job) { j.Env = []string{"A-B=x"} }), "Env[0]"},
+		{"bash's variable", plain, ok(func(j *scheduler.Job) { j.Env = []string{"A=1", "SHELLOPTS=errexit"} }), "Env[1]"},
+		{"PIPESTATUS", plain, ok(func(j *scheduler.Job) { j.Env = []string{"PIPESTATUS=0"} }), "Env[0]"},
+		{"jobscript's variable", plain, ok(func(j *scheduler.Job) { j.Env = []string{"hpcship_tmpdir=/"} }), "Env[0]"},
+		{"machinefile variable", plain, ok(func(j *scheduler.Job) { j.Env = []string{"HPCSHIP_MACHINEFILE=x"} }), "Env[0]"},
+		{"env NUL", plain, ok(func(j *scheduler.Job) { j.Env = []string{"A=x\x00"} }), "Env[0]"},
+		{"first bad resource by name", plain, ok(func(j *scheduler.Job) {
+			j.Resources = map[string]string{"z": "a b", "m": "c,d", "a": "ok"}
+		}), "Resources[m]"},
 		{"arg NUL", plain, ok(func(j *scheduler.Job) { j.Command = []string{"echo", "\x00"} }), "Command[1]"},
 		{"directive in script", plain, scheduler.Job{Script: "true\n#$ -q evil.q\n"}, "Script"},
 		{"relative workdir", plain, ok(func(j *scheduler.Job) { j.WorkDir = "run" }), "WorkDir"},
@@ -92,7 +96,7 @@ func TestJobscriptRejects(t *testing.T) {
 func TestJobscriptKeepsSecretsOutOfErrors(t *testing.T) {
 	s, err := New()
 	require.NoError(t, err)
-	_, err = s.Jobscript(scheduler.Job{Command: []string{"true"}, Env: map[string]string{"TOKEN": "s3cr3t\x00"}})
+	_, err = s.Jobscript(scheduler.Job{Command: []string{"true"}, Env: []string{"TOKEN=s3cr3t\x00"}})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "s3cr3t")
 }
@@ -115,10 +119,15 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 	hostfile := filepath.Join(dir, "pe_hostfile")
 	const hosts = "node1 4 hpc.q@node1 UNDEFINED\nnode2 08 hpc.q@node2 UNDEFINED\n\nnode1 2 htc.q@node1 0,1:0,2\n"
 	require.NoError(t, os.WriteFile(hostfile, []byte(hosts), 0o644))
-	hf, err := scheduler.ParsePEHostfile(strings.NewReader(hosts))
+	hf, err := ParsePEHostfile(strings.NewReader(hosts))
 	require.NoError(t, err)
 	s, err := New()
 	require.NoError(t, err)
+	render := func(f scheduler.MachinefileFormat) string {
+		mf, err := hf.Machinefile(f)
+		require.NoError(t, err)
+		return string(mf)
+	}
 
 	run := func(t *testing.T, j scheduler.Job) (string, int) {
 		script, err := s.Jobscript(j)
@@ -140,7 +149,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 		return out.String(), code
 	}
 
-	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHosts, scheduler.MachinefileHostSlots, scheduler.MachinefileSlots} {
+	for _, f := range []scheduler.MachinefileFormat{scheduler.MachinefileHosts, scheduler.MachinefileHostSlots, scheduler.MachinefileSlots, scheduler.MachinefileOpenMPI} {
 		t.Run(f.String(), func(t *testing.T) {
 			out, code := run(t, scheduler.Job{
 				ParallelEnv: "mpi", Slots: 8, Machinefile: scheduler.Machinefile{Format: f},
@@ -149,7 +158,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 			require.Equal(t, 0, code, out)
 			machinefile, rest, ok := strings.Cut(out, "tmp=")
 			require.True(t, ok, out)
-			assert.Equal(t, string(hf.Machinefile(f)), machinefile)
+			assert.Equal(t, render(f), machinefile)
 			tmp, env, _ := strings.Cut(strings.TrimSpace(rest), " env=")
 			assert.Equal(t, tmp+"/"+scheduler.DefaultMachinefileName, env)
 			assert.True(t, strings.HasPrefix(tmp, "/tmp/hpcship."), tmp)
@@ -185,11 +194,11 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 	t.Run("TMPDIR in Env", func(t *testing.T) {
 		other := t.TempDir()
 		out, code := run(t, scheduler.Job{
-			ParallelEnv: "mpi", Slots: 8, Env: map[string]string{"TMPDIR": other},
+			ParallelEnv: "mpi", Slots: 8, Env: []string{"TMPDIR=" + other},
 			Command: []string{"cat", scheduler.MachinefileArg},
 		})
 		require.Equal(t, 0, code, out)
-		assert.Equal(t, string(hf.Machinefile(scheduler.MachinefileHosts)), out)
+		assert.Equal(t, render(scheduler.MachinefileHosts), out)
 	})
 
 	t.Run("hostfile without final newline", func(t *testing.T) {
@@ -220,7 +229,7 @@ func TestJobscriptRunsWithoutGridEngine(t *testing.T) {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PE_HOSTFILE=" + hostfile}
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
-		assert.Equal(t, "shell="+shell+"\n"+string(hf.Machinefile(scheduler.MachinefileHosts)), string(out))
+		assert.Equal(t, "shell="+shell+"\n"+render(scheduler.MachinefileHosts), string(out))
 	})
 
 	t.Run("no PE_HOSTFILE", func(t *testing.T) {

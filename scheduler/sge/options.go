@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // Option configures an SGE.
@@ -36,7 +38,7 @@ func WithRunner(r Runner) Option {
 func WithCell(root, cell string) Option {
 	return func(o *options) error {
 		if root == "" || cell == "" {
-			return fmt.Errorf("cell needs a root and a name, got %q and %q", root, cell)
+			return fmt.Errorf("cell needs a root and a name, got %s and %s", envvar.Clip(root), envvar.Clip(cell))
 		}
 		o.env = append(o.env, "SGE_ROOT="+root, "SGE_CELL="+cell)
 		return nil

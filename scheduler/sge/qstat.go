@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // qstatJob is one <job_list> of `qstat -xml`: a job, a running array task, or a range of pending tasks.
@@ -39,7 +41,9 @@ func parseQstat(data []byte) ([]qstatJob, error) {
 		return nil, fmt.Errorf("qstat -xml output breaks off: %w", errNotQstatXML)
 	}
 	open := []byte("<job_list")
-	jobs := make([]qstatJob, 0, bytes.Count(rest, open))
+	// Room for every <job_list>, but no more than a well-formed one can take (its job number alone is 38
+	// bytes of tags), so that a run of bare "<job_list>" cannot allocate ten times its size.
+	jobs := make([]qstatJob, 0, min(bytes.Count(rest, open), len(rest)/64))
 	for {
 		i := bytes.Index(rest, open)
 		if i < 0 {
@@ -124,7 +128,7 @@ func (j *qstatJob) children(rest []byte) ([]byte, error) {
 		case "JB_job_number":
 			n, err := strconv.ParseInt(text, 10, 64)
 			if err != nil || n < 1 {
-				return nil, fmt.Errorf("job number %q is not a positive number", text)
+				return nil, fmt.Errorf("job number %s is not a positive number", envvar.Clip(text))
 			}
 			j.Number, haveNumber = n, true
 		case "JB_name":
@@ -138,7 +142,7 @@ func (j *qstatJob) children(rest []byte) ([]byte, error) {
 		case "slots":
 			n, err := strconv.Atoi(text)
 			if err != nil || n < 0 {
-				return nil, fmt.Errorf("slot count %q is not a number", text)
+				return nil, fmt.Errorf("slot count %s is not a number", envvar.Clip(text))
 			}
 			j.Slots = n
 		case "tasks":
@@ -211,10 +215,10 @@ func unescape(b []byte) (string, error) {
 			case strings.HasPrefix(ent, "#"):
 				n, err = strconv.ParseUint(ent[1:], 10, 32)
 			default:
-				return "", fmt.Errorf("unknown entity &%s;", ent)
+				return "", fmt.Errorf("unknown entity %s", envvar.Clip("&"+ent+";"))
 			}
 			if err != nil || n > 0x10FFFF {
-				return "", fmt.Errorf("bad character reference &%s;", ent)
+				return "", fmt.Errorf("bad character reference %s", envvar.Clip("&"+ent+";"))
 			}
 			sb.WriteRune(rune(n))
 		}

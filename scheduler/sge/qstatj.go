@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/envvar"
 )
 
 // qstatJobDetail is what this package reads from `qstat -j ID -xml`: the jobs it knows and the ids it does
@@ -40,8 +42,16 @@ type qstatJXML struct {
 	NestedUnknown []string `xml:"unknown_jobs>ST_name"`
 }
 
-// parseQstatJob reads `qstat -j ID -xml` output.
+// maxQstatJobOutput bounds the `qstat -j ID -xml` output parseQstatJob reads: 16 MiB.
+const maxQstatJobOutput = 16 << 20
+
+// parseQstatJob reads `qstat -j ID -xml` output, at most 16 MiB of it.
 func parseQstatJob(data []byte) (qstatJobDetail, error) {
+	// encoding/xml keeps a stack entry per open element: bound the input, and with it that stack, to far
+	// more than the description of one job takes.
+	if len(data) > maxQstatJobOutput {
+		return qstatJobDetail{}, fmt.Errorf("parsing qstat -j -xml output: %d bytes, more than %d", len(data), maxQstatJobOutput)
+	}
 	var doc qstatJXML
 	d := xml.NewDecoder(bytes.NewReader(data))
 	if err := d.Decode(&doc); err != nil {
@@ -54,7 +64,7 @@ func parseQstatJob(data []byte) (qstatJobDetail, error) {
 	for _, j := range doc.Jobs {
 		n, err := strconv.ParseInt(strings.TrimSpace(j.Number), 10, 64)
 		if err != nil || n < 1 {
-			return qstatJobDetail{}, fmt.Errorf("parsing qstat -j -xml output: job number %q is not a positive number", j.Number)
+			return qstatJobDetail{}, fmt.Errorf("parsing qstat -j -xml output: job number %s is not a positive number", envvar.Clip(j.Number))
 		}
 		info := qstatJobInfo{Number: n, Name: j.Name, Owner: j.Owner, PE: j.PE}
 		for _, t := range j.Tasks {

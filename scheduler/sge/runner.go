@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Command is one Grid Engine client command to run.
@@ -34,12 +36,20 @@ type Runner interface {
 	Run(ctx context.Context, c Command) (Output, error)
 }
 
-// LocalRunner runs commands on this machine, with this process's environment plus Command.Env.
+// LocalRunner runs commands on this machine, with this process's environment plus Command.Env. Each
+// command runs in a process group of its own, which is killed as a whole when ctx ends, so that a wrapper
+// (sudo, runuser, a settings script) cannot leave the Grid Engine command running and holding its output.
 type LocalRunner struct{}
+
+// waitDelay bounds how long Run waits for the output of a killed command.
+const waitDelay = 5 * time.Second
 
 // Run implements Runner.
 func (LocalRunner) Run(ctx context.Context, c Command) (Output, error) {
 	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = waitDelay
 	if len(c.Env) > 0 {
 		cmd.Env = append(os.Environ(), c.Env...)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hpcship/hpcship/internal/backoff"
+	"github.com/hpcship/hpcship/internal/envvar"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -20,8 +22,24 @@ import (
 type SGE struct {
 	o options
 
-	mu        sync.Mutex
-	cancelled map[int64]bool
+	mu sync.Mutex
+	// cancelled holds the jobs Cancel deleted, at most maxCancelled of them, oldest first in cancelOrder.
+	cancelled   map[int64]bool
+	cancelOrder []int64
+	// listing is the last `qstat -xml -u '*'`, shared by concurrent callers.
+	listing *listing
+}
+
+// maxCancelled bounds how many cancelled jobs an SGE remembers to report as cancelled.
+const maxCancelled = 4096
+
+// listing is one `qstat -xml -u '*'` of the whole cell: when it started, and its jobs or error, which are
+// set before done is closed and never change after.
+type listing struct {
+	started time.Time
+	jobs    []qstatJob
+	err     error
+	done    chan struct{}
 }
 
 var _ scheduler.Scheduler = (*SGE)(nil)
@@ -70,7 +88,7 @@ func parseSubmitID(out []byte) (scheduler.JobID, error) {
 	last := lines[len(lines)-1]
 	num, _, _ := strings.Cut(last, ".")
 	if n, err := strconv.ParseInt(num, 10, 64); err != nil || n < 1 {
-		return "", fmt.Errorf("qsub printed %q, not a job id", last)
+		return "", fmt.Errorf("qsub printed %s, not a job id", envvar.Clip(last))
 	}
 	return scheduler.JobID(num), nil
 }
@@ -87,11 +105,11 @@ func parseJobID(id scheduler.JobID) (jobRef, error) {
 	r := jobRef{id: id}
 	var err error
 	if r.number, err = strconv.ParseInt(num, 10, 64); err != nil || r.number < 1 {
-		return r, fmt.Errorf("%q is not a Grid Engine job id", id)
+		return r, fmt.Errorf("%s is not a Grid Engine job id", envvar.Clip(string(id)))
 	}
 	if hasTask {
 		if r.task, err = strconv.Atoi(task); err != nil || r.task < 1 {
-			return r, fmt.Errorf("%q is not a Grid Engine job id", id)
+			return r, fmt.Errorf("%s is not a Grid Engine job id", envvar.Clip(string(id)))
 		}
 	}
 	return r, nil
@@ -101,23 +119,23 @@ func parseJobID(id scheduler.JobID) (jobRef, error) {
 // `qstat -j ID -xml` for a job in an error state); once `qstat -j ID -xml` no longer knows it, from its
 // accounting record (`qacct -j ID`). A job without either gives an error wrapping scheduler.ErrJobNotFound;
 // right after a job ends that can mean its record is not written yet (see WithAccountingTimeout).
+//
+// The listing of the cell is shared: concurrent calls wait for one `qstat -xml -u '*'` that started after
+// they were called, and the polls of every Wait share one listing per shortest poll interval.
 func (s *SGE) Status(ctx context.Context, id scheduler.JobID) (scheduler.JobStatus, error) {
-	st, _, err := s.status(ctx, id)
+	st, _, err := s.status(ctx, id, time.Now())
 	return st, err
 }
 
-func (s *SGE) status(ctx context.Context, id scheduler.JobID) (scheduler.JobStatus, *scheduler.Result, error) {
+// status reports the job's state from a listing that started at notBefore or later.
+func (s *SGE) status(ctx context.Context, id scheduler.JobID, notBefore time.Time) (scheduler.JobStatus, *scheduler.Result, error) {
 	ref, err := parseJobID(id)
 	if err != nil {
 		return scheduler.JobStatus{}, nil, err
 	}
-	out, err := s.run(ctx, "qstat", []string{"-xml", "-u", "*"}, nil)
+	jobs, err := s.list(ctx, notBefore)
 	if err != nil {
 		return scheduler.JobStatus{}, nil, fmt.Errorf("job %s: %w", id, err)
-	}
-	jobs, err := parseQstat(out)
-	if err != nil {
-		return scheduler.JobStatus{}, nil, fmt.Errorf("job %s: parsing qstat -xml output: %w", id, err)
 	}
 	if st, ok := listedStatus(ref, jobs); ok {
 		if st.State == scheduler.StateError {
@@ -144,6 +162,56 @@ func (s *SGE) status(ctx context.Context, id scheduler.JobID) (scheduler.JobStat
 		st.Queue = res.Queue + "@" + res.Host
 	}
 	return st, &res, nil
+}
+
+// list returns the cell's jobs from a `qstat -xml -u '*'` that started at notBefore or later: the last one
+// (waiting for it if it still runs) if it started in time, or a new one. A listing that failed because its
+// caller's ctx ended is not handed to the others; they run their own.
+func (s *SGE) list(ctx context.Context, notBefore time.Time) ([]qstatJob, error) {
+	for {
+		s.mu.Lock()
+		l := s.listing
+		if l != nil && !l.started.Before(notBefore) {
+			s.mu.Unlock()
+			select {
+			case <-l.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if l.err == nil || !isContextError(l.err) || ctx.Err() != nil {
+				return l.jobs, l.err
+			}
+			s.mu.Lock()
+			if s.listing == l {
+				s.listing = nil
+			}
+			s.mu.Unlock()
+			continue
+		}
+		l = &listing{started: time.Now(), done: make(chan struct{})}
+		s.listing = l
+		s.mu.Unlock()
+		l.jobs, l.err = s.qstat(ctx)
+		close(l.done)
+		return l.jobs, l.err
+	}
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// qstat runs and parses `qstat -xml -u '*'`.
+func (s *SGE) qstat(ctx context.Context) ([]qstatJob, error) {
+	out, err := s.run(ctx, "qstat", []string{"-xml", "-u", "*"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := parseQstat(out)
+	if err != nil {
+		return nil, fmt.Errorf("parsing qstat -xml output: %w", err)
+	}
+	return jobs, nil
 }
 
 func (s *SGE) detail(ctx context.Context, ref jobRef) (qstatJobDetail, error) {
@@ -256,7 +324,7 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 		return scheduler.Result{}, err
 	}
 	var deadline time.Time
-	for delay := s.o.pollMin; ; delay = s.backoff(delay) {
+	for delay := s.o.pollMin; ; delay = s.nextDelay(delay) {
 		res, err := s.accounting(ctx, ref)
 		if !errors.Is(err, scheduler.ErrJobNotFound) {
 			return res, err
@@ -274,7 +342,7 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 		if time.Now().Add(delay).After(deadline) {
 			return scheduler.Result{}, err
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
 		}
 	}
@@ -286,8 +354,9 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 // job leaves qstat, Wait keeps polling up to the accounting timeout for its record.
 func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, error) {
 	var missingSince time.Time
-	for delay := s.o.pollMin; ; delay = s.backoff(delay) {
-		st, res, err := s.status(ctx, id)
+	for delay := s.o.pollMin; ; delay = s.nextDelay(delay) {
+		// Any listing of the last shortest poll interval will do: the polls of all Waits share it.
+		st, res, err := s.status(ctx, id, time.Now().Add(-s.o.pollMin))
 		switch {
 		case errors.Is(err, scheduler.ErrJobNotFound):
 			if missingSince.IsZero() {
@@ -304,43 +373,41 @@ func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, e
 		case st.State == scheduler.StateError:
 			return scheduler.Result{ID: id, State: scheduler.StateError, Failure: st.Message}, nil
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
 		}
 	}
 }
 
-func (s *SGE) backoff(d time.Duration) time.Duration {
+// nextDelay is the poll interval after d: half as long again, up to the longest.
+func (s *SGE) nextDelay(d time.Duration) time.Duration {
 	return min(d+d/2, s.o.pollMax)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// Cancel deletes the job with qdel. A job this SGE cancelled is reported as scheduler.StateCancelled once
-// it has ended; Grid Engine's accounting does not record who ended a job.
+// Cancel deletes the job with qdel. A job this SGE cancelled (one of the last 4096) is reported as
+// scheduler.StateCancelled once it has ended; Grid Engine's accounting does not record who ended a job. A
+// job qdel refused to delete is not.
 func (s *SGE) Cancel(ctx context.Context, id scheduler.JobID) error {
 	ref, err := parseJobID(id)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.cancelled[ref.number] = true
-	s.mu.Unlock()
 	if _, err := s.run(ctx, "qdel", []string{string(id)}, nil); err != nil {
 		var ce *CommandError
 		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "does not exist") {
 			return fmt.Errorf("cancelling job %s: %w: %w", id, scheduler.ErrJobNotFound, err)
 		}
 		return fmt.Errorf("cancelling job %s: %w", id, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.cancelled[ref.number] {
+		s.cancelled[ref.number] = true
+		s.cancelOrder = append(s.cancelOrder, ref.number)
+		if len(s.cancelOrder) > maxCancelled {
+			delete(s.cancelled, s.cancelOrder[0])
+			s.cancelOrder = slices.Delete(s.cancelOrder, 0, 1)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,12 @@ package sge
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/hpcship/hpcship/internal/envvar"
+	"github.com/hpcship/hpcship/internal/jobscript"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -46,9 +50,10 @@ func (s *SGE) validate(j *scheduler.Job) error {
 			return bad("Queue", "%s", err)
 		}
 	}
-	for k, v := range j.Resources {
+	for _, k := range slices.Sorted(maps.Keys(j.Resources)) {
+		v := j.Resources[k]
 		if err := checkWord(k, `/:@\*?,=`); err != nil {
-			return bad("Resources", "name %q: %s", k, err)
+			return bad("Resources", "name %s: %s", envvar.Clip(k), err)
 		}
 		if err := checkWord(v, ","); err != nil {
 			return bad("Resources["+k+"]", "%s", err)
@@ -70,10 +75,8 @@ func (s *SGE) validate(j *scheduler.Job) error {
 			return bad(p.field, "%s", err)
 		}
 	}
-	for name := range j.Env {
-		if err := checkEnvName(name); err != nil {
-			return bad("Env", "%s", err)
-		}
+	if err := jobscript.CheckEnv(j.Env); err != nil {
+		return err
 	}
 	for i, id := range j.HoldJobs {
 		if err := checkWord(string(id), ","); err != nil {
@@ -124,31 +127,6 @@ func checkJobName(s string) error {
 		if strings.EqualFold(s, kw) {
 			return fmt.Errorf("%s is a reserved word", kw)
 		}
-	}
-	return nil
-}
-
-// bashOwnsName reports whether bash keeps the variable read-only or computes it itself: an export in the
-// jobscript fails or hands the payload bash's value instead of the job's.
-func bashOwnsName(name string) bool {
-	switch name {
-	case "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_CMDS", "BASH_COMMAND",
-		"BASH_LINENO", "BASH_SOURCE", "BASH_SUBSHELL", "BASH_VERSINFO", "DIRSTACK", "EPOCHREALTIME",
-		"EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HISTCMD", "LINENO", "OPTIND", "PPID", "RANDOM",
-		"SECONDS", "SHELLOPTS", "SHLVL", "SRANDOM", "UID", "_":
-		return true
-	}
-	return false
-}
-
-// checkEnvName rejects environment names the jobscript cannot export as given: bash's own variables, the
-// machinefile's HPCSHIP_MACHINEFILE and the jobscript's hpcship_ variables.
-func checkEnvName(name string) error {
-	switch {
-	case bashOwnsName(name):
-		return fmt.Errorf("%s is set by bash itself", name)
-	case name == "HPCSHIP_MACHINEFILE" || strings.HasPrefix(name, "hpcship_"):
-		return fmt.Errorf("%s is reserved for the jobscript", name)
 	}
 	return nil
 }

@@ -1,28 +1,31 @@
 #!/usr/bin/env bash
-# acr: push one generated image (5 layers x 100 MB, half random, half text; gzip'd once, stored as an OCI layout)
-# to a local docker-registry (distribution 2.8) with hpcship's acr.Push and with `skopeo copy oci:… docker://…`,
-# each round on a fresh registry so nothing is already there, and print the throughput ratio. Then push the
-# unchanged image again to the same registry with both and print how long that takes.
-# skopeo 1.9 uploads the layers of one image one after another, acr.Push 4 at once (go-containerregistry's
-# default), so acr.Push with one job at a time is measured too, as the like-for-like figure.
-# Environment: ROUNDS (default 2), LAYERS (5), LAYER_MB (100).
+# acr: push an image stored as an OCI layout to a local docker-registry (distribution 2.8) with acr.Push (the
+# benchpush program, a whole process) and with `skopeo copy oci:… docker://…`, through the harness
+# (lib/harness.sh), each run on a fresh, empty registry (one per side, reset untimed before every run). Inputs:
+#   synthetic  5 layers x 100 MB, each half random bytes and half repetitive text, gzip'd once (LAYERS, LAYER_MB);
+#   real       the real tree (see bench_real_tree): one layer of the Go toolchain, one of the shared libraries.
+# Comparisons: acr.Push with its default 4 blobs at once, and with one at a time (skopeo 1.9 uploads the blobs of
+# one image one after another, so that is the like-for-like figure), against skopeo; then both push the unchanged
+# image again to the registry that already holds it. That re-push is fast for acr.Push because go-containerregistry
+# makes one request, a manifest HEAD by tag, and stops when the registry's digest equals the local one; it does not
+# check that the registry still holds the config and layer blobs (skopeo HEADs every blob, then puts the manifest).
+# After the fresh pushes, both registries must serve the layout's manifest digest and every blob with its digest.
+# Env: LAYERS (default 5), LAYER_MB (100), BENCH_RUNS (see the harness).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=scripts/lib.sh
-source scripts/lib.sh
+# shellcheck source=scripts/bench/lib/harness.sh
+source scripts/bench/lib/harness.sh
 
-install_packages docker-registry skopeo bc
+install_packages docker-registry skopeo curl
 
-rounds=${ROUNDS:-2}
 work=$(mktemp -d)
+declare -A reg_pid=() reg_port=()
 cleanup() {
-	local f
-	for f in "$work"/registry.*/pid; do
-		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-	done
+	local side
+	for side in "${!reg_pid[@]}"; do kill "${reg_pid[$side]}" 2>/dev/null || true; done
 	rm -rf "$work"
 }
-trap cleanup EXIT
+bench_on_exit cleanup
 
 free_port() {
 	local p
@@ -32,60 +35,80 @@ free_port() {
 	done
 }
 
-# start_registry prints the host:port of a new, empty docker-registry without authentication. It runs in a
-# command substitution, so the registry's PID goes to a file for cleanup.
-start_registry() {
-	local port dir
-	port=$(free_port)
-	dir=$(mktemp -d "$work/registry.XXXX")
+# fresh SIDE stops SIDE's registry, if running, and starts it again, empty, on the same port.
+fresh() {
+	local side=$1 dir=$work/registry-$1
+	if [ -n "${reg_pid[$side]:-}" ]; then
+		kill "${reg_pid[$side]}"
+		wait "${reg_pid[$side]}" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir/data"
 	cat >"$dir/config.yml" <<-YAML
 		version: 0.1
 		log: {level: error, accesslog: {disabled: true}}
 		storage: {filesystem: {rootdirectory: $dir/data}, redirect: {disable: true}}
-		http: {addr: 127.0.0.1:$port, secret: bench}
+		http: {addr: 127.0.0.1:${reg_port[$side]}, secret: bench}
 	YAML
-	/usr/bin/docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-	echo $! >"$dir/pid"
-	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port"
-	echo "127.0.0.1:$port"
+	/usr/bin/docker-registry serve "$dir/config.yml" >"$work/registry-$side.log" 2>&1 &
+	reg_pid[$side]=$!
+	wait_for 10 curl -sf "http://127.0.0.1:${reg_port[$side]}/v2/"
 }
 
-now() { date +%s.%N; }
+# check_pushed SIDE LAYOUT: SIDE's registry serves LAYOUT's manifest under bench/img:latest, and every blob it
+# names, with the right digests.
+check_pushed() {
+	local side=$1 layout=$2 url="http://127.0.0.1:${reg_port[$1]}/v2/bench/img" want got d
+	want=$(grep -o 'sha256:[0-9a-f]\{64\}' "$layout/index.json" | head -n 1)
+	got=$(curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$url/manifests/latest" | sha256sum | cut -d' ' -f1)
+	if [ "sha256:$got" != "$want" ]; then
+		echo "acr bench: $side's registry serves manifest sha256:$got, want $want" >&2
+		exit 1
+	fi
+	while read -r d; do
+		got=$(curl -sf "$url/blobs/$d" | sha256sum | cut -d' ' -f1)
+		if [ "sha256:$got" != "$d" ]; then
+			echo "acr bench: $side's registry serves blob $d as sha256:$got" >&2
+			exit 1
+		fi
+	done < <(grep -o 'sha256:[0-9a-f]\{64\}' "$layout/blobs/sha256/${want#sha256:}")
+	echo "  $side: the registry serves manifest $want and its blobs, digests checked"
+}
 
-log "acr bench: building and generating ${LAYERS:-5} x ${LAYER_MB:-100} MB layers"
 go build -o "$work/benchpush" ./acr/internal/benchpush
-"$work/benchpush" -layout "$work/oci" -layers "${LAYERS:-5}" -layer-size $((${LAYER_MB:-100} << 20)) generate
+log "acr bench: generating ${LAYERS:-5} x ${LAYER_MB:-100} MB layers"
+"$work/benchpush" -layout "$work/synthetic-oci" -layers "${LAYERS:-5}" -layer-size $((${LAYER_MB:-100} << 20)) generate
+bench_real_tree "$work/real"
+log "acr bench: generating the real tree's image"
+"$work/benchpush" -layout "$work/real-oci" -root "$work/real" generate "${BENCH_REAL_DIRS[@]}"
+rm -rf "$work/real"
+skopeo_version=$(skopeo --version | awk '{print $3}')
+reg_port[ours]=$(free_port)
+reg_port[peer]=$(free_port)
+fresh ours
+fresh peer
 
-best_ours=
-best_one=
-best_skopeo=
-bytes=0
-for ((r = 1; r <= rounds; r++)); do
-	reg=$(start_registry)
-	t0=$(now)
-	skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$work/oci" "docker://$reg/bench/skopeo:latest"
-	t_skopeo=$(echo "$(now) - $t0" | bc)
-	reg=$(start_registry)
-	read -r t_one _ < <("$work/benchpush" -layout "$work/oci" -jobs 1 push "$reg/bench/hpcship:latest")
-	reg=$(start_registry)
-	read -r t_ours bytes < <("$work/benchpush" -layout "$work/oci" push "$reg/bench/hpcship:latest")
-	printf 'round %d: hpcship %.2f s, hpcship 1 job %.2f s, skopeo %.2f s\n' "$r" "$t_ours" "$t_one" "$t_skopeo"
-	if [ -z "$best_one" ] || (($(echo "$t_one < $best_one" | bc))); then best_one=$t_one; fi
-	if [ -z "$best_skopeo" ] || (($(echo "$t_skopeo < $best_skopeo" | bc))); then best_skopeo=$t_skopeo; fi
-	if [ -z "$best_ours" ] || (($(echo "$t_ours < $best_ours" | bc))); then best_ours=$t_ours; fi
+for input in synthetic real; do
+	layout=$work/$input-oci
+	bench_warm "$layout"
+	bytes=$(bench_size "$layout/blobs")
+	printf 'acr/%s: %d blobs, %d bytes\n' "$input" "$(find "$layout/blobs" -type f | wc -l)" "$bytes"
+	for jobs in 4 1; do
+		BENCH_OURS=("$work/benchpush" -layout "$layout" -jobs "$jobs" push "127.0.0.1:${reg_port[ours]}/bench/img:latest")
+		BENCH_PEER=(skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$layout" "docker://127.0.0.1:${reg_port[peer]}/bench/img:latest")
+		bench_compare section=acr input="$input" ours="hpcship-j$jobs" peer=skopeo prepare=fresh \
+			ours_out="$work/registry-ours/data" peer_out="$work/registry-peer/data" bytes="$bytes" comparison=push peer_version="$skopeo_version"
+		printf '  throughput (median): hpcship %.1f MB/s, skopeo %.1f MB/s\n' \
+			"$(awk -v b="$bytes" -v t="${BENCH[wall_ours_med]}" 'BEGIN {print b / 1e6 / t}')" \
+			"$(awk -v b="$bytes" -v t="${BENCH[wall_peer_med]}" 'BEGIN {print b / 1e6 / t}')"
+		check_pushed ours "$layout"
+		check_pushed peer "$layout"
+	done
+	# The unchanged image again, to the registries that hold it since the last push above.
+	BENCH_OURS=("$work/benchpush" -layout "$layout" push "127.0.0.1:${reg_port[ours]}/bench/img:latest")
+	BENCH_PEER=(skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$layout" "docker://127.0.0.1:${reg_port[peer]}/bench/img:latest")
+	bench_compare section=acr input="$input" ours=hpcship-repush peer=skopeo-repush \
+		ours_out="$work/registry-ours/data" peer_out="$work/registry-peer/data" bytes="$bytes" comparison=repush peer_version="$skopeo_version" \
+		ours_check=manifest-HEAD-by-tag
+	rm -rf "$layout"
 done
-
-# Unchanged image, same registry and reference as the last hpcship push.
-read -r t_repush _ < <("$work/benchpush" -layout "$work/oci" push "$reg/bench/hpcship:latest")
-t0=$(now)
-skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$work/oci" "docker://$reg/bench/hpcship:latest"
-t_skopeo_repush=$(echo "$(now) - $t0" | bc)
-
-mb=$(echo "scale=1; $bytes / 1048576" | bc)
-printf 'acr push of %s MB compressed (best of %d, fresh registry each):\n' "$mb" "$rounds"
-printf '  hpcship        %6.2f s  %7.1f MB/s\n' "$best_ours" "$(echo "$mb / $best_ours" | bc -l)"
-printf '  hpcship, 1 job %6.2f s  %7.1f MB/s\n' "$best_one" "$(echo "$mb / $best_one" | bc -l)"
-printf '  skopeo         %6.2f s  %7.1f MB/s\n' "$best_skopeo" "$(echo "$mb / $best_skopeo" | bc -l)"
-printf '  throughput ratio hpcship/skopeo: %.2fx (target >= 1.3x); with 1 job: %.2fx\n' \
-	"$(echo "$best_skopeo / $best_ours" | bc -l)" "$(echo "$best_skopeo / $best_one" | bc -l)"
-printf 'acr re-push of the unchanged image: hpcship %.3f s (target <= 1 s), skopeo %.3f s\n' "$t_repush" "$t_skopeo_repush"

@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# rootfs: merge three layers of 20,000 small files (with replacements and whiteouts) and read every surviving
-# file, with rootfs.Flatten + WalkContents and with ggcr's mutate.Extract, in one go test run; prints the medians
-# of five runs and the ratio.
+# rootfs: merge an image's gzip'd layers (read from an OCI layout, as after a pull) and read every surviving file,
+# with rootfs.Flatten + WalkContents and with go-containerregistry's mutate.Extract, each as a whole process (the
+# rootfsbench program), through the harness (lib/harness.sh). Flatten reads each layer twice (metadata, then
+# contents), so it decompresses twice what Extract decompresses once. Inputs:
+#   synthetic  three layers of 20,000 small files; the upper two replace a tenth of the files and white out a tenth;
+#   real       the real tree (see bench_real_tree): a layer of the Go toolchain, one of the shared libraries, and a
+#              third that replaces every tenth regular file of them and whites out the next.
+# Both merged trees must agree: path, type, mode, owner, size, link target and SHA-256 of every file.
+# Env: BENCH_RUNS (see the harness).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-out=$(go test -run '^$' -bench '^BenchmarkFlatten$' -benchmem -count 5 ./internal/rootfs/)
-echo "$out" | grep '^Benchmark'
-echo "$out" | awk '
-	/^BenchmarkFlatten\/rootfs/ { r[++nr] = $3 }
-	/^BenchmarkFlatten\/ggcr-Extract/ { g[++ng] = $3 }
-	function median(a, n,   i, j, t) {
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return a[int((n + 1) / 2)]
-	}
-	END {
-		if (nr == 0 || ng == 0) { print "rootfs bench: no results" > "/dev/stderr"; exit 1 }
-		mr = median(r, nr); mg = median(g, ng)
-		printf "rootfs: Flatten+WalkContents %.0f ms, mutate.Extract %.0f ms, ratio %.2f (below 1: rootfs faster)\n", mr / 1e6, mg / 1e6, mr / mg
-	}'
+# shellcheck source=scripts/bench/lib/harness.sh
+source scripts/bench/lib/harness.sh
+
+work=$(mktemp -d)
+bench_on_exit "rm -rf '$work'"
+go build -o "$work/rootfsbench" ./internal/rootfs/cmd/rootfsbench
+"$work/rootfsbench" -layout "$work/synthetic" gen
+bench_real_tree "$work/real"
+"$work/rootfsbench" -layout "$work/real-oci" -root "$work/real" gen "${BENCH_REAL_DIRS[@]}"
+rm -rf "$work/real"
+mv "$work/real-oci" "$work/real"
+
+for input in synthetic real; do
+	layout=$work/$input
+	bench_warm "$layout"
+	printf 'rootfs/%s: %d layers, %d bytes compressed\n' "$input" "$(($(find "$layout/blobs" -type f | wc -l) - 2))" "$(bench_size "$layout/blobs")"
+	BENCH_OURS=("$work/rootfsbench" -layout "$layout" flatten)
+	BENCH_PEER=("$work/rootfsbench" -layout "$layout" extract)
+	bench_compare section=rootfs input="$input" ours=rootfs-Flatten+WalkContents peer=ggcr-mutate.Extract
+	"$work/rootfsbench" -layout "$layout" -list "$work/ours.list" flatten
+	"$work/rootfsbench" -layout "$layout" -list "$work/peer.list" extract
+	if ! diff "$work/ours.list" "$work/peer.list" >"$work/list.diff"; then
+		echo "rootfs bench: the merged trees differ:" >&2
+		head -n 20 "$work/list.diff" >&2
+		exit 1
+	fi
+	echo "  merged trees agree: $(wc -l <"$work/ours.list") entries (path, type, mode, owner, size, link target, SHA-256)"
+done

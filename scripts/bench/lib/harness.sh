@@ -23,7 +23,7 @@
 #   BENCH_PEER=(mksquashfs "$tree" "$work/mk.sqfs" -noappend -comp gzip -quiet -no-progress)
 #   bench_compare section=squashfs input=synthetic ours=hpcship-l6 peer=mksquashfs-l9 \
 #       ours_out="$work/our.sqfs" peer_out="$work/mk.sqfs" level=6
-#   echo "${BENCH[wall_ratio]}"   # every summary field, for derived figures
+#   echo "${BENCH[wall_ratio]}"   # every summary field, for derived figures; ${BENCH[line]} is the summary line
 #
 # bench_compare's keys: section, input, ours, peer (names; required); ours_out, peer_out (a file or directory
 # whose size is printed and summarised); prepare=FUNC (called untimed before every run with "ours" or "peer",
@@ -31,11 +31,13 @@
 # stderr go to a log that is printed if a command fails (which fails the section).
 #
 # Measuring: wall time is bash's $EPOCHREALTIME around `/usr/bin/time` (microseconds; it includes time(1)'s own
-# fork and exec, about a millisecond, on both sides); CPU (user+sys, 10 ms resolution) and peak RSS (the largest
-# of the process and its waited-for children, as getrusage reports it) come from `/usr/bin/time -f '%U %S %M'`.
+# fork and exec, about a millisecond, on both sides); CPU (user+sys, 10 ms resolution) and peak RSS come from
+# `/usr/bin/time -f '%U %S %M'`. CPU counts the process and all the children it waited for (a `sh -c` pipeline
+# counts whole); peak RSS is that of the largest single process among them, not their sum.
 #
-# Helpers: bench_on_exit CMD (clean-up at exit; do not set your own EXIT trap), bench_load (prints the load average), bench_warm PATH... (reads files into the page cache),
-# bench_real_tree DIR (the real input: the Go toolchain and the system's shared libraries), bench_size PATH.
+# Helpers: bench_on_exit CMD (clean-up at exit; do not set your own EXIT trap), bench_load (prints the load
+# average), bench_warm PATH... (reads files into the page cache), bench_real_tree DIR (the real input: the Go
+# toolchain and the system's shared libraries; sets BENCH_REAL_DIRS), bench_size PATH (bytes of a file or directory).
 # Environment: BENCH_RUNS (default 3).
 
 # shellcheck source=scripts/lib.sh
@@ -50,6 +52,7 @@ if ! [[ $BENCH_RUNS =~ ^[1-9][0-9]*$ ]]; then
 fi
 BENCH_OURS=()
 BENCH_PEER=()
+BENCH_REAL_DIRS=()
 declare -gA BENCH=()
 BENCH_TMP=$(mktemp -d)
 _bench_on_exit=()
@@ -79,19 +82,22 @@ bench_size() {
 # bench_warm reads every file under the given paths, so neither side pays for a cold page cache.
 bench_warm() { find "$@" -type f -print0 | xargs -0 -r cat >/dev/null 2>&1 || true; }
 
-# bench_real_tree DIR makes DIR/go (the Go toolchain, $(go env GOROOT)) and DIR/lib (/usr/lib/<multiarch>, the
-# system's shared libraries): real files, present on any Debian machine with Go. Hard links when DIR is on the
-# same filesystem (no copy), else a copy. Prints the number of entries and bytes.
+# bench_real_tree DIR copies the real input under DIR at its own paths: the Go toolchain ($(go env GOROOT), e.g.
+# DIR/usr/local/go) and the system's shared libraries (DIR/usr/lib/<multiarch>): real files, present on any Debian
+# machine with Go, whose relative symlinks resolve inside DIR as on the host. Hard links when DIR is on the same
+# filesystem (no copy), else a copy. Sets BENCH_REAL_DIRS to the two directories; prints entries and bytes.
 bench_real_tree() {
 	local dir=$1 goroot libdir
 	goroot=$(go env GOROOT)
 	libdir=/usr/lib/$(gcc -print-multiarch 2>/dev/null || dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
 	if [ ! -d "$dir" ]; then
-		mkdir -p "$dir.tmp"
-		cp -al "$goroot" "$dir.tmp/go" 2>/dev/null || { rm -rf "$dir.tmp/go" && cp -a "$goroot" "$dir.tmp/go"; }
-		cp -al "$libdir" "$dir.tmp/lib" 2>/dev/null || { rm -rf "$dir.tmp/lib" && cp -a "$libdir" "$dir.tmp/lib"; }
+		mkdir -p "$dir.tmp$(dirname "$goroot")" "$dir.tmp$(dirname "$libdir")"
+		cp -al "$goroot" "$dir.tmp$goroot" 2>/dev/null || { rm -rf "$dir.tmp$goroot" && cp -a "$goroot" "$dir.tmp$goroot"; }
+		cp -al "$libdir" "$dir.tmp$libdir" 2>/dev/null || { rm -rf "$dir.tmp$libdir" && cp -a "$libdir" "$dir.tmp$libdir"; }
 		mv "$dir.tmp" "$dir"
 	fi
+	# shellcheck disable=SC2034 # used by the sections
+	BENCH_REAL_DIRS=("$dir$goroot" "$dir$libdir")
 	printf 'real tree %s: %s + %s, %d entries, %d bytes\n' "$dir" "$goroot" "$libdir" \
 		"$(find "$dir" | wc -l)" "$(bench_size "$dir")"
 }
@@ -189,6 +195,7 @@ bench_compare() {
 		"${BENCH[wall_peer_min]}" "${BENCH[wall_peer_med]}" "${BENCH[cpu_peer_min]}" "${BENCH[cpu_peer_med]}" "${BENCH[rss_peer_med]}"
 	printf '  peer/ours (medians): wall %sx, cpu %sx, rss %sx%s; load %s-%s\n' "${BENCH[wall_ratio]}" "${BENCH[cpu_ratio]}" \
 		"${BENCH[rss_ratio]}" "${BENCH[size_ratio]:+, size ${BENCH[size_ratio]}x}" "${BENCH[load_min]}" "${BENCH[load_max]}"
+	BENCH[line]=$line
 	echo "$line"
 	BENCH_OURS=() BENCH_PEER=()
 }

@@ -1,0 +1,147 @@
+package jobscript
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/envvar"
+	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+// runBash runs script with bash in dir, with PATH set to path, and returns its combined output and status.
+func runBash(t *testing.T, script, dir string, env ...string) (string, int) {
+	t.Helper()
+	bash := testenv.Require(t, "bash")[0]
+	cmd := exec.CommandContext(t.Context(), bash)
+	cmd.Stdin = strings.NewReader(script)
+	cmd.Dir = dir
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	require.NoError(t, err)
+	return string(out), 0
+}
+
+// TestCommandRunsProgramsNamedLikeReservedWords runs, with real bash, a command whose program has the name of
+// each reserved word, from a directory on PATH: the program must run with its arguments, not the keyword.
+func TestCommandRunsProgramsNamedLikeReservedWords(t *testing.T) {
+	bin := t.TempDir()
+	words := []string{"!", "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "for", "function", "if", "in",
+		"select", "then", "until", "while", "{", "}", "time", "[[", "]]"}
+	for _, w := range words {
+		require.NoError(t, os.WriteFile(filepath.Join(bin, w), []byte("#!/bin/sh\necho \"ran $0 $*\"\n"), 0o755))
+	}
+	for _, w := range words {
+		t.Run(w, func(t *testing.T) {
+			out, code := runBash(t, Command([]string{w, "-v", "x"})+"\n", t.TempDir(), "PATH="+bin+":/usr/bin:/bin")
+			require.Equal(t, 0, code, out)
+			assert.Equal(t, "ran "+filepath.Join(bin, w)+" -v x\n", out)
+		})
+	}
+}
+
+// TestCommandTimeIsTheProgram pins the case that matters: Command{"time", "-v", "x"} runs the program time
+// found on PATH (GNU time's -v), where bash's keyword would try to run "-v" and exit 127.
+func TestCommandTimeIsTheProgram(t *testing.T) {
+	bin := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "time"), []byte("#!/bin/sh\necho \"time program: $*\"\nexec \"$2\"\n"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "x"), []byte("#!/bin/sh\necho payload\n"), 0o755))
+	out, code := runBash(t, Command([]string{"time", "-v", "x"})+"\n", t.TempDir(), "PATH="+bin+":/usr/bin:/bin")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, "time program: -v x\npayload\n", out)
+}
+
+func TestCommandQuoting(t *testing.T) {
+	assert.Equal(t, `mpirun -machinefile "$HPCSHIP_MACHINEFILE" -np 2 'a b' time`,
+		Command([]string{"mpirun", "-machinefile", scheduler.MachinefileArg, "-np", "2", "a b", "time"}))
+	assert.Equal(t, `'time' -v x`, Command([]string{"time", "-v", "x"}))
+	assert.Equal(t, `'A=b' c`, Command([]string{"A=b", "c"}), "an assignment word must not become an assignment")
+}
+
+// bashSetVariables reads the names of bash's manual lists under "The following variables are set by the
+// shell" from the installed man page.
+func bashSetVariables(t *testing.T) []string {
+	t.Helper()
+	const page = "/usr/share/man/man1/bash.1.gz"
+	f, err := os.Open(page)
+	if err != nil {
+		testenv.Skipf(t, "bash's manual: %v; the bash package installs it", err)
+		return nil
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	sc := bufio.NewScanner(z)
+	var names []string
+	in, afterTP := false, false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.Contains(line, "following variables are set by the shell"):
+			in = true
+		case strings.Contains(line, "following variables are used by the shell"):
+			return names
+		case in && line == ".TP":
+			afterTP = true
+			continue
+		case in && afterTP && strings.HasPrefix(line, ".B "):
+			// Items such as "BASH_VERSINFO[1]" describe an array's members, not a variable.
+			if name := strings.TrimSpace(strings.TrimPrefix(line, ".B ")); envvar.IsName(name) {
+				names = append(names, name)
+			}
+		}
+		afterTP = false
+	}
+	require.NoError(t, sc.Err())
+	t.Fatal("no list of variables set by the shell in " + page)
+	return nil
+}
+
+func TestCheckEnvRefusesWhatBashSets(t *testing.T) {
+	names := bashSetVariables(t)
+	require.Contains(t, names, "PIPESTATUS")
+	require.Greater(t, len(names), 40)
+	for _, name := range names {
+		err := CheckEnv([]string{"A=1", name + "=x"})
+		var je *scheduler.JobError
+		require.ErrorAs(t, err, &je, name)
+		assert.Equal(t, "Env[1]", je.Field)
+	}
+	for _, name := range []string{"PATH", "LD_LIBRARY_PATH", "TMPDIR", "I_MPI_FABRICS", "LANG", "HOME", "HPCSHIP_OTHER"} {
+		assert.NoError(t, CheckEnv([]string{name + "=x"}), name)
+	}
+	for _, name := range []string{"HPCSHIP_MACHINEFILE", "hpcship_status"} {
+		assert.Error(t, CheckEnv([]string{name + "=x"}), name)
+	}
+}
+
+// TestPipestatusIsLostOnExport shows why PIPESTATUS is refused: once a command ran, bash holds it as an array,
+// and an exported array never reaches a child.
+func TestPipestatusIsLostOnExport(t *testing.T) {
+	j := scheduler.Job{Env: []string{"PIPESTATUS=0", "OTHER=1"}, Command: []string{"env"}}
+	out, code := runBash(t, "true\n"+Setup(&j)+Payload(&j, Exit{}), t.TempDir(), "PATH=/usr/bin:/bin")
+	require.Equal(t, 0, code, out)
+	assert.Contains(t, out, "OTHER=1\n")
+	assert.NotContains(t, out, "PIPESTATUS")
+}
+
+func TestSetupKeepsOrder(t *testing.T) {
+	j := scheduler.Job{Env: []string{"B=1", "A=2 3", "B=later"}, Command: []string{"sh", "-c", `echo "$A|$B"`}}
+	assert.Equal(t, "\nexport B=1\nexport A='2 3'\nexport B=later\n", Setup(&j))
+	out, code := runBash(t, Setup(&j)+Payload(&j, Exit{}), t.TempDir(), "PATH=/usr/bin:/bin")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, "2 3|later\n", out)
+}

@@ -1,0 +1,236 @@
+// Command qstatbench supports scripts/bench/sge.sh: it writes `qstat -xml`
+// listings and looks one job up in a listing, either through the sge package
+// (SGE.Status with a Runner that answers `qstat` with the file) or with
+// encoding/xml into structs, how Go qstat wrappers usually read it, so that the
+// script times both as whole processes.
+//
+//	qstatbench gen N OUT            a listing of N jobs (a quarter running), as SoGE 8.1.9 writes them
+//	qstatbench gen -from FILE N OUT N jobs made by repeating FILE's jobs (a real listing) with new numbers
+//	qstatbench ours [-repeat K] FILE    SGE.Status of the last job not in error, K times (default 1)
+//	qstatbench peer [-repeat K] FILE    xml.Unmarshal and a search for the same job, K times
+//
+// Each lookup reads the file again, as each Status call runs qstat again.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hpcship/hpcship/scheduler"
+	"github.com/hpcship/hpcship/scheduler/sge"
+)
+
+func main() {
+	log.SetFlags(0)
+	if err := run(context.Background(), os.Args[1:]); err != nil {
+		log.Fatalf("qstatbench: %v", err)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: qstatbench gen [-from FILE] N OUT | ours|peer [-repeat K] FILE")
+	}
+	fl := flag.NewFlagSet(args[0], flag.ContinueOnError)
+	from := fl.String("from", "", "real listing whose jobs are repeated")
+	repeat := fl.Int("repeat", 1, "lookups per process")
+	if err := fl.Parse(args[1:]); err != nil {
+		return err
+	}
+	switch {
+	case args[0] == "gen" && fl.NArg() == 2:
+		n, err := strconv.Atoi(fl.Arg(0))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad job count %q", fl.Arg(0))
+		}
+		data := listing(n)
+		if *from != "" {
+			if data, err = fromReal(*from, n); err != nil {
+				return err
+			}
+		}
+		return os.WriteFile(fl.Arg(1), data, 0o644)
+	case (args[0] == "ours" || args[0] == "peer") && fl.NArg() == 1:
+		file := fl.Arg(0)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		last := lastJob(data)
+		for range *repeat {
+			if args[0] == "ours" {
+				err = ours(ctx, file, last)
+			} else {
+				err = peer(file, last)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("bad arguments %q", strings.Join(args, " "))
+}
+
+var (
+	jobNumber = regexp.MustCompile(`<JB_job_number>(\d+)</JB_job_number>`)
+	jobState  = regexp.MustCompile(`<state>([^<]*)</state>`)
+)
+
+// lastJob is the number of the last listed job not in an error state (Status
+// would also run qstat -j for one in error).
+func lastJob(data []byte) int64 {
+	var last int64
+	for _, e := range bytes.SplitAfter(data, []byte("</job_list>")) {
+		n, st := jobNumber.FindSubmatch(e), jobState.FindSubmatch(e)
+		if n != nil && st != nil && !bytes.Contains(st[1], []byte("E")) {
+			last, _ = strconv.ParseInt(string(n[1]), 10, 64)
+		}
+	}
+	return last
+}
+
+// fileRunner answers every command with the file's content, read afresh.
+type fileRunner string
+
+func (f fileRunner) Run(_ context.Context, c sge.Command) (sge.Output, error) {
+	if c.Name != "qstat" {
+		return sge.Output{}, fmt.Errorf("unexpected command %s", c.Name)
+	}
+	data, err := os.ReadFile(string(f))
+	return sge.Output{Stdout: data}, err
+}
+
+func ours(ctx context.Context, file string, job int64) error {
+	s, err := sge.New(sge.WithRunner(fileRunner(file)))
+	if err != nil {
+		return err
+	}
+	st, err := s.Status(ctx, scheduler.JobID(strconv.FormatInt(job, 10)))
+	if err != nil {
+		return err
+	}
+	if st.State == scheduler.StateUnknown {
+		return fmt.Errorf("job %d: state unknown", job)
+	}
+	return nil
+}
+
+type xmlQstat struct {
+	Running []xmlQstatJob `xml:"queue_info>job_list"`
+	Pending []xmlQstatJob `xml:"job_info>job_list"`
+}
+
+type xmlQstatJob struct {
+	List   string `xml:"state,attr"`
+	Number int64  `xml:"JB_job_number"`
+	Name   string `xml:"JB_name"`
+	Owner  string `xml:"JB_owner"`
+	State  string `xml:"state"`
+	Queue  string `xml:"queue_name"`
+	Slots  int    `xml:"slots"`
+	Tasks  string `xml:"tasks"`
+}
+
+func peer(file string, job int64) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var doc xmlQstat
+	if err := xml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	for _, j := range append(doc.Running, doc.Pending...) {
+		if j.Number == job {
+			return nil
+		}
+	}
+	return fmt.Errorf("job %d not listed", job)
+}
+
+// listing is the generated listing of scheduler/sge's BenchmarkParseQstat.
+func listing(n int) []byte {
+	var b strings.Builder
+	b.WriteString("<?xml version='1.0'?>\n<job_info  xmlns:xsd=\"http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas/qstat/qstat.xsd\">\n  <queue_info>\n")
+	job := func(i int, list, state, when, queue string) {
+		fmt.Fprintf(&b, "    <job_list state=%q>\n      <JB_job_number>%d</JB_job_number>\n      <JAT_prio>0.50500</JAT_prio>\n"+
+			"      <JB_name>rdma_%d</JB_name>\n      <JB_owner>user%d</JB_owner>\n      <state>%s</state>\n"+
+			"      <%s>2026-11-28T16:02:46</%[6]s>\n      <queue_name>%s</queue_name>\n      <slots>32</slots>\n",
+			list, i, i, i%50, state, when, queue)
+		if i%10 == 0 {
+			fmt.Fprintf(&b, "      <tasks>%d</tasks>\n", i%7+1)
+		}
+		b.WriteString("    </job_list>\n")
+	}
+	for i := 1; i <= n/4; i++ {
+		job(i, "running", "r", "JAT_start_time", fmt.Sprintf("hpc.q@node%04d", i))
+	}
+	b.WriteString("  </queue_info>\n  <job_info>\n")
+	for i := n/4 + 1; i <= n; i++ {
+		job(i, "pending", "qw", "JB_submission_time", "")
+	}
+	b.WriteString("  </job_info>\n</job_info>\n")
+	return []byte(b.String())
+}
+
+// fromReal repeats the job_list elements of a real listing, in its two sections,
+// until there are n, giving each copy of a job a new number.
+func fromReal(file string, n int) ([]byte, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	qs, qe := bytes.Index(data, []byte("<queue_info>")), bytes.Index(data, []byte("</queue_info>"))
+	js, je := bytes.Index(data, []byte("<job_info>")), bytes.LastIndex(data, []byte("</job_info>"))
+	if qs < 0 || qe < qs || js < qe || je < js {
+		return nil, fmt.Errorf("%s: not a qstat -xml listing", file)
+	}
+	elems := func(b []byte) [][]byte {
+		var out [][]byte
+		for {
+			s := bytes.Index(b, []byte("<job_list"))
+			e := bytes.Index(b, []byte("</job_list>"))
+			if s < 0 || e < s {
+				return out
+			}
+			out = append(out, b[s:e+len("</job_list>")])
+			b = b[e+len("</job_list>"):]
+		}
+	}
+	running, pending := elems(data[qs:qe]), elems(data[js:je])
+	total := len(running) + len(pending)
+	if total == 0 {
+		return nil, fmt.Errorf("%s lists no jobs", file)
+	}
+	var b bytes.Buffer
+	b.Write(data[:qs])
+	emit := func(src [][]byte, copies int) {
+		for c := range copies {
+			for _, e := range src {
+				b.WriteString("    ")
+				b.Write(jobNumber.ReplaceAllFunc(e, func(m []byte) []byte {
+					old, _ := strconv.Atoi(string(jobNumber.FindSubmatch(m)[1]))
+					return fmt.Appendf(nil, "<JB_job_number>%d</JB_job_number>", c*1000+old)
+				}))
+				b.WriteString("\n")
+			}
+		}
+	}
+	copies := (n + total - 1) / total
+	b.WriteString("<queue_info>\n")
+	emit(running, copies)
+	b.WriteString("  </queue_info>\n  <job_info>\n")
+	emit(pending, copies)
+	b.WriteString("  </job_info>\n</job_info>\n")
+	return b.Bytes(), nil
+}

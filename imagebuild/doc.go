@@ -82,4 +82,8 @@
 // ErrRunUnavailable; a Runner receives the command, the environment and the image's
 // layers, and returns the changes as a layer, which it can write with
 // RunRequest.WriteLayer. RUN layers are cached like the others.
+//
+// On Linux, NewNamespaceRunner runs RUN steps without a daemon and without root,
+// in new user, mount and pid namespaces; see NamespaceRunner for what works with
+// a single id mapping.
 package imagebuild

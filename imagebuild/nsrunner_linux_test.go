@@ -1,0 +1,338 @@
+package imagebuild_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/imagebuild"
+)
+
+// asUserEnv marks the copy of the test binary that runs as an unprivileged user.
+const asUserEnv = "HPCSHIP_TEST_RUN_AS_USER"
+
+// TestNamespaceRunner runs the RUN tests as the current user and, when that is
+// root, again in a child process as the unprivileged user sgetest (created if
+// missing), so both id mappings are exercised in CI.
+func TestNamespaceRunner(t *testing.T) {
+	t.Run("create modify delete", testRunChanges)
+	t.Run("environment", testRunEnvironment)
+	t.Run("failure names line and exit code", testRunFailure)
+	t.Run("cancel kills the tree", testRunCancel)
+	t.Run("deterministic", testRunDeterministic)
+	t.Run("network off", testRunNetworkOff)
+	t.Run("cached", testRunCached)
+	t.Run("read-only binds", testRunBinds)
+	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
+		return
+	}
+	t.Run("as an unprivileged user", func(t *testing.T) {
+		u, err := user.Lookup("sgetest")
+		if err != nil {
+			out, aerr := exec.Command("useradd", "--system", "--no-create-home", "sgetest").CombinedOutput()
+			require.NoError(t, aerr, "creating user sgetest: %s", out)
+			u, err = user.Lookup("sgetest")
+		}
+		require.NoError(t, err)
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		dir, err := os.MkdirTemp("", "hpcship-runtest-")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = os.RemoveAll(dir) })
+		require.NoError(t, os.Chmod(dir, 0o755))
+		bin := filepath.Join(dir, "imagebuild.test")
+		self, err := os.ReadFile(os.Args[0])
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(bin, self, 0o755))
+		tmp := filepath.Join(dir, "tmp")
+		require.NoError(t, os.Mkdir(tmp, 0o755))
+		require.NoError(t, os.Chown(tmp, uid, gid))
+		cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^TestNamespaceRunner$", "-test.v", "-test.count=1")
+		cmd.Dir = tmp
+		cmd.Env = []string{asUserEnv + "=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=" + os.Getenv("PATH")}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		out, err := cmd.CombinedOutput()
+		t.Logf("as %s (uid %d):\n%s", u.Username, uid, out)
+		require.NoError(t, err)
+		assert.Contains(t, string(out), "--- PASS: TestNamespaceRunner/create_modify_delete")
+	})
+}
+
+// buildWith builds df on the busybox base with a NamespaceRunner.
+func buildWith(ctx context.Context, t *testing.T, df string, opts ...imagebuild.Option) (v1.Image, error) {
+	t.Helper()
+	base := busyboxBase(t)
+	all := append([]imagebuild.Option{imagebuild.WithBaseImage("base", imagebuild.FromImage(base)),
+		imagebuild.WithContextDir(t.TempDir()), imagebuild.WithCacheDir(t.TempDir()),
+		imagebuild.WithSourceDateEpoch(time.Unix(1_700_000_000, 0)),
+		imagebuild.WithRunner(imagebuild.NewNamespaceRunner())}, opts...)
+	d, err := imagebuild.ParseDockerfile(strings.NewReader(df), all...)
+	require.NoError(t, err)
+	return d.Build(ctx)
+}
+
+type layerEntry struct {
+	typ  byte
+	mode int64
+	link string
+	body string
+	uid  int
+}
+
+func layerEntries(t *testing.T, l v1.Layer) map[string]layerEntry {
+	t.Helper()
+	rc, err := l.Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	m := map[string]layerEntry{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return m
+		}
+		require.NoError(t, err)
+		body, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		m[h.Name] = layerEntry{typ: h.Typeflag, mode: h.Mode, link: h.Linkname, body: string(body), uid: h.Uid}
+	}
+}
+
+func testRunChanges(t *testing.T) {
+	df := `FROM base
+RUN mkdir -p /opt/gone/sub /opt/redir /opt/replace && touch /opt/gone/sub/a /opt/redir/old /opt/replace/x && echo one > /opt/mod && echo same > /opt/chm
+RUN rm -rf /opt/gone && echo two >> /opt/mod && chmod 600 /opt/chm && rm -rf /opt/redir && echo f > /opt/redir && rm -rf /opt/replace && mkdir /opt/replace && touch /opt/replace/y && ln /opt/mod /opt/modlink && ln -s mod /opt/sym && mkfifo /opt/fifo && mkdir -m 0700 /opt/newdir
+`
+	img, err := buildWith(t.Context(), t, df)
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 3)
+	got := layerEntries(t, layers[2])
+	names := make([]string, 0, len(got))
+	for n := range got {
+		names = append(names, n)
+	}
+	assert.ElementsMatch(t, []string{"opt/", "opt/.wh.gone", "opt/chm", "opt/fifo", "opt/mod", "opt/modlink",
+		"opt/newdir/", "opt/redir", "opt/replace/", "opt/replace/.wh..wh..opq", "opt/replace/y", "opt/sym"}, names)
+	assert.Equal(t, "one\ntwo\n", got["opt/mod"].body)
+	assert.Equal(t, byte(tar.TypeLink), got["opt/modlink"].typ)
+	assert.Equal(t, "opt/mod", got["opt/modlink"].link)
+	assert.Equal(t, int64(0o600), got["opt/chm"].mode)
+	assert.Equal(t, "same\n", got["opt/chm"].body)
+	assert.Equal(t, byte(tar.TypeFifo), got["opt/fifo"].typ)
+	assert.Equal(t, byte(tar.TypeSymlink), got["opt/sym"].typ)
+	assert.Equal(t, "mod", got["opt/sym"].link)
+	assert.Equal(t, int64(0o700), got["opt/newdir/"].mode)
+	assert.Equal(t, "f\n", got["opt/redir"].body)
+	for n, e := range got {
+		assert.Zero(t, e.uid, n)
+	}
+
+	tr := tree(t, img)
+	assert.Equal(t, "one\ntwo\n", content(t, tr, "opt/modlink"))
+	testRunChown(t)
+	for _, p := range []string{"opt/gone", "opt/gone/sub/a", "opt/redir/old", "opt/replace/x"} {
+		_, ok := tr.Lookup(p)
+		assert.False(t, ok, p)
+	}
+	_, ok := tr.Lookup("opt/replace/y")
+	assert.True(t, ok)
+	// The placeholders for /proc, /dev and the host's resolver files are not content.
+	for _, p := range []string{"proc", "dev/null", "etc/resolv.conf", "etc/hosts"} {
+		_, ok := tr.Lookup(p)
+		assert.False(t, ok, p)
+	}
+}
+
+func testRunEnvironment(t *testing.T) {
+	df := `FROM base
+ENV GREETING=hello
+WORKDIR /work
+RUN echo "$GREETING" > greeting && pwd > where && id -u > uid && test -e /proc/self/status && echo x > /dev/null && echo $$ > pid
+`
+	if os.Geteuid() == 0 {
+		df += "USER hpc\nRUN id -u > /tmp/user && id -g > /tmp/group\n"
+	}
+	img, err := buildWith(t.Context(), t, df)
+	require.NoError(t, err)
+	tr := tree(t, img)
+	assert.Equal(t, "hello\n", content(t, tr, "work/greeting"))
+	assert.Equal(t, "/work\n", content(t, tr, "work/where"))
+	assert.Equal(t, "0\n", content(t, tr, "work/uid"))
+	assert.Equal(t, "1\n", content(t, tr, "work/pid"), "the step's shell is pid 1 of a new pid namespace")
+	if os.Geteuid() == 0 {
+		assert.Equal(t, "1000\n", content(t, tr, "tmp/user"))
+		assert.Equal(t, "1001\n", content(t, tr, "tmp/group"))
+		e, ok := tr.Lookup("tmp/user")
+		require.True(t, ok)
+		assert.Equal(t, 1000, e.UID)
+		return
+	}
+	_, err = buildWith(t.Context(), t, "FROM base\nUSER hpc\nRUN true\n")
+	var nm *imagebuild.UserNotMappedError
+	require.ErrorAs(t, err, &nm)
+	assert.Equal(t, 1000, nm.UID)
+}
+
+func testRunFailure(t *testing.T) {
+	_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n\nRUN echo boom >&2 && exit 3\n")
+	var se *imagebuild.StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 4, se.Line)
+	var re *imagebuild.RunError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 3, re.ExitCode)
+	assert.Contains(t, re.Output, "boom")
+	assert.Contains(t, err.Error(), "line 4")
+	assert.Contains(t, err.Error(), "exit code 3")
+}
+
+func testRunCancel(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	marker := "31" + strconv.Itoa(os.Getpid()%1000+100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		// Cancel once the step's processes exist.
+		for ctx.Err() == nil {
+			if len(processesWith(t, "sleep "+marker)) >= 2 {
+				cancel()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	_, err := buildWith(ctx, t, "FROM base\nRUN sleep "+marker+" & sleep "+marker+"; wait\n")
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, processesWith(t, "sleep "+marker), "processes of the step survived")
+	left, err := filepath.Glob(filepath.Join(tmp, "hpcship-run-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left)
+}
+
+// processesWith lists the pids whose command line is exactly cmd.
+func processesWith(t *testing.T, cmd string) []string {
+	var pids []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if string(bytes.TrimRight(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), " ")) == cmd {
+			pids = append(pids, f)
+		}
+	}
+	return pids
+}
+
+func testRunDeterministic(t *testing.T) {
+	df := "FROM base\nRUN mkdir -p /opt/x && echo data > /opt/x/f && ln -s f /opt/x/l && rm /etc/group\n"
+	a, err := buildWith(t.Context(), t, df)
+	require.NoError(t, err)
+	b, err := buildWith(t.Context(), t, df)
+	require.NoError(t, err)
+	assert.Equal(t, digestOf(t, a), digestOf(t, b))
+}
+
+func testRunNetworkOff(t *testing.T) {
+	var out bytes.Buffer
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN ls /sys/class/net 2>/dev/null; cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /ifaces; echo visible\n",
+		imagebuild.WithRunner(imagebuild.NewNamespaceRunner(imagebuild.WithRunNetwork(false), imagebuild.WithRunOutput(&out))))
+	require.NoError(t, err)
+	assert.Equal(t, "lo\n", content(t, tree(t, img), "ifaces"))
+	assert.Contains(t, out.String(), "visible")
+}
+
+func testRunCached(t *testing.T) {
+	base := busyboxBase(t)
+	cache := t.TempDir()
+	build := func(arg string) (string, string) {
+		var out bytes.Buffer
+		d, err := imagebuild.ParseDockerfile(strings.NewReader("FROM base\nARG V\nRUN echo ran $V && echo $V > /v\n"),
+			imagebuild.WithBaseImage("base", imagebuild.FromImage(base)), imagebuild.WithContextDir(t.TempDir()),
+			imagebuild.WithCacheDir(cache), imagebuild.WithSourceDateEpoch(time.Unix(1_700_000_000, 0)),
+			imagebuild.WithBuildArg("V", arg),
+			imagebuild.WithRunner(imagebuild.NewNamespaceRunner(imagebuild.WithRunOutput(&out))))
+		require.NoError(t, err)
+		img, err := d.Build(t.Context())
+		require.NoError(t, err)
+		return digestOf(t, img), out.String()
+	}
+	first, out := build("1")
+	assert.Equal(t, "ran 1\n", out)
+	again, out := build("1")
+	assert.Empty(t, out, "a rebuild with nothing changed must not run the step")
+	assert.Equal(t, first, again)
+	other, out := build("2")
+	assert.Equal(t, "ran 2\n", out, "another build argument runs the step again")
+	assert.NotEqual(t, first, other)
+}
+
+func testRunBinds(t *testing.T) {
+	host := t.TempDir()
+	require.NoError(t, os.Chmod(host, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(host, "f"), []byte("from the host\n"), 0o644))
+	runner := imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/mnt/data"}))
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN cat /mnt/data/f > /out && ! touch /mnt/data/x 2>/dev/null && ! rm /mnt/data/f\n",
+		imagebuild.WithRunner(runner))
+	require.NoError(t, err)
+	tr := tree(t, img)
+	assert.Equal(t, "from the host\n", content(t, tr, "out"))
+	_, ok := tr.Lookup("mnt")
+	assert.False(t, ok, "the mount point is not content")
+	entries, err := os.ReadDir(host)
+	require.NoError(t, err)
+	assert.Len(t, entries, 1)
+
+	// A target through a symlink of the image is refused before anything is created.
+	runner = imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/bin/sh/x"}))
+	_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(runner))
+	require.ErrorIs(t, err, imagebuild.ErrUnsafePath)
+}
+
+// testRunChown checks chown to another uid: it works with the identity mapping a
+// root caller gets and fails, as documented, with a single mapping.
+func testRunChown(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN touch /opt/owned && chown 1000:1001 /opt/owned && echo chowned || echo refused > /opt/refused\n")
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	rc, err := layers[len(layers)-1].Uncompressed()
+	require.NoError(t, err)
+	defer rc.Close()
+	owners := map[string][2]int{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		owners[h.Name] = [2]int{h.Uid, h.Gid}
+	}
+	if os.Geteuid() == 0 {
+		assert.Equal(t, [2]int{1000, 1001}, owners["opt/owned"])
+		assert.NotContains(t, owners, "opt/refused")
+		return
+	}
+	assert.Equal(t, [2]int{0, 0}, owners["opt/owned"])
+	assert.Contains(t, owners, "opt/refused")
+}

@@ -39,7 +39,7 @@ func seedSetup(t *testing.T) (env, imageEnv []string, mpivars string, argv []str
 	return env, imageEnv, impi.MPIVars(), argv
 }
 
-// TestSeedWorkflow pins the seed workflow's exact settings, as the issue states them.
+// TestSeedWorkflow pins the exact settings of the original workflow's rdma.job.
 func TestSeedWorkflow(t *testing.T) {
 	env, imageEnv, mpivars, argv := seedSetup(t)
 	assert.Equal(t, []string{

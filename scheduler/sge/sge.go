@@ -371,7 +371,7 @@ func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, e
 				failingSince = time.Now()
 			}
 			if time.Since(failingSince) >= s.o.outage {
-				return scheduler.Result{}, fmt.Errorf("job %s: grid engine failing for %v: %w", id,
+				return scheduler.Result{}, fmt.Errorf("grid engine failing for %v: %w",
 					time.Since(failingSince).Round(time.Second), err)
 			}
 			s.o.logger.DebugContext(ctx, "retrying", "job", id, "error", err)

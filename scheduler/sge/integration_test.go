@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,4 +394,58 @@ func TestSubmitErrors(t *testing.T) {
 	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
 	_, err = s.Result(t.Context(), "999999")
 	require.True(t, errors.Is(err, scheduler.ErrJobNotFound), "%v", err)
+}
+
+// outageRunner makes qstat fail as it does when the qmaster is down, for a while after the first qstat: it
+// points qstat at a qmaster port nothing listens on, so the failures are Grid Engine's own.
+type outageRunner struct {
+	sge.Runner
+	duration time.Duration
+
+	mu       sync.Mutex
+	start    time.Time
+	failures int
+}
+
+func (r *outageRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
+	if c.Name == "qstat" {
+		r.mu.Lock()
+		if r.start.IsZero() {
+			r.start = time.Now()
+		}
+		down := time.Since(r.start) < r.duration
+		if down {
+			r.failures++
+		}
+		r.mu.Unlock()
+		if down {
+			c.Env = append(slices.Clip(c.Env), "SGE_QMASTER_PORT=1")
+		}
+	}
+	return r.Runner.Run(ctx, c)
+}
+
+// TestWaitSurvivesQmasterOutage makes every qstat fail for 5 s while Wait polls a running job.
+func TestWaitSurvivesQmasterOutage(t *testing.T) {
+	t.Parallel()
+	r := &outageRunner{Runner: userRunner{user: submitUser, Runner: sge.LocalRunner{}}, duration: 5 * time.Second}
+	s, dir := cell(t, sge.WithRunner(r), sge.WithCommandTimeout(30*time.Second))
+	id, err := s.Submit(t.Context(), scheduler.Job{Name: "outage", Command: []string{"sh", "-c", "sleep 8; exit 7"}, WorkDir: dir, Stdout: "/dev/null", Stderr: "/dev/null"})
+	require.NoError(t, err)
+	res := wait(t, s, id)
+	assert.Equal(t, scheduler.StateFailed, res.State)
+	assert.Equal(t, 7, res.ExitCode)
+	r.mu.Lock()
+	assert.Positive(t, r.failures, "the outage happened during Wait")
+	r.mu.Unlock()
+
+	// The same outage with no tolerance ends Wait at the first failure, as a transient error.
+	r2 := &outageRunner{Runner: userRunner{user: submitUser, Runner: sge.LocalRunner{}}, duration: time.Minute}
+	s2, _ := cell(t, sge.WithRunner(r2), sge.WithOutageTolerance(0))
+	_, err = s2.Wait(t.Context(), id)
+	require.ErrorIs(t, err, sge.ErrUnavailable)
+	var ce *sge.CommandError
+	require.ErrorAs(t, err, &ce)
+	t.Logf("transient failure: %v", err)
+	assert.NotErrorIs(t, err, scheduler.ErrJobNotFound)
 }

@@ -19,6 +19,8 @@ type options struct {
 	cycleCloud        bool
 	pollMin, pollMax  time.Duration
 	accountingTimeout time.Duration
+	outage            time.Duration
+	commandTimeout    time.Duration
 	logger            *slog.Logger
 }
 
@@ -104,7 +106,35 @@ func WithAccountingTimeout(d time.Duration) Option {
 	}
 }
 
-// WithLogger logs every command run (program and arguments, never the jobscript) at debug level. The
+// WithOutageTolerance sets how long Wait keeps trying while qstat and qacct fail for a transient reason (the
+// qmaster does not answer, a command times out, the runner cannot reach the submit host): it retries with the
+// poll back-off and gives up with the last error once the failures have lasted d without a success in
+// between. An unknown job is never retried this way. Zero makes the first failure final. The default is 10
+// minutes, longer than a qmaster takes to fail over to a shadow master or restart.
+func WithOutageTolerance(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("outage tolerance is negative: %v", d)
+		}
+		o.outage = d
+		return nil
+	}
+}
+
+// WithCommandTimeout bounds each Grid Engine command; one that takes longer is ended and counts as a
+// transient failure (ErrUnavailable). The default is 2 minutes.
+func WithCommandTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("command timeout must be positive, got %v", d)
+		}
+		o.commandTimeout = d
+		return nil
+	}
+}
+
+// WithLogger logs every command run (program and arguments, never the jobscript) and every failure Wait
+// retries at debug level. The
 // default discards.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
@@ -122,6 +152,8 @@ func defaultOptions() options {
 		pollMin:           time.Second,
 		pollMax:           30 * time.Second,
 		accountingTimeout: 45 * time.Second,
+		outage:            10 * time.Minute,
+		commandTimeout:    2 * time.Minute,
 		logger:            slog.New(slog.DiscardHandler),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,11 @@ import (
 	"github.com/hpcship/hpcship/internal/envvar"
 	"github.com/hpcship/hpcship/scheduler"
 )
+
+// ErrUnavailable is wrapped by errors of Grid Engine commands that failed for a reason that passes: the
+// qmaster did not answer or refused the connection, the runner could not run the command, or the command
+// timed out. Wait retries these (see WithOutageTolerance); an unknown job is never one of them.
+var ErrUnavailable = errors.New("grid engine unavailable")
 
 // SGE drives a Grid Engine cell (Son of Grid Engine, Open Grid Scheduler, Altair/Univa Grid Engine) through
 // its client commands qsub, qstat, qacct and qdel. It is safe for concurrent use.
@@ -45,8 +51,9 @@ type listing struct {
 var _ scheduler.Scheduler = (*SGE)(nil)
 
 // New returns an SGE that runs commands locally with the environment it was started in, polls every 1 s
-// backing off to 30 s, waits up to 45 s for accounting records and logs nothing. WithRunner, WithCell,
-// WithPorts, WithSettingsFile, WithPollInterval, WithAccountingTimeout and WithLogger change these;
+// backing off to 30 s, waits up to 45 s for accounting records, rides out 10 minutes of qmaster outage in
+// Wait, gives each command 2 minutes and logs nothing. WithRunner, WithCell, WithPorts, WithSettingsFile,
+// WithPollInterval, WithAccountingTimeout, WithOutageTolerance, WithCommandTimeout and WithLogger change these;
 // WithCycleCloud adds Azure CycleCloud's queue rule. New runs no command.
 func New(opts ...Option) (*SGE, error) {
 	o := defaultOptions()
@@ -351,14 +358,25 @@ func (s *SGE) Result(ctx context.Context, id scheduler.JobID) (scheduler.Result,
 // Wait polls Status, backing off from the first to the longest poll interval, until the job has ended or
 // sits in an error state. It returns the accounting record of an ended job, and a Result with StateError
 // and the scheduler's reason in Failure for a job in an error state, which stays in the queue. When the
-// job leaves qstat, Wait keeps polling up to the accounting timeout for its record.
+// job leaves qstat, Wait keeps polling up to the accounting timeout for its record. Failures to reach Grid
+// Engine (ErrUnavailable) are retried until they have lasted the outage tolerance.
 func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, error) {
-	var missingSince time.Time
+	var failingSince, missingSince time.Time
 	for delay := s.o.pollMin; ; delay = s.nextDelay(delay) {
 		// Any listing of the last shortest poll interval will do: the polls of all Waits share it.
 		st, res, err := s.status(ctx, id, time.Now().Add(-s.o.pollMin))
 		switch {
+		case errors.Is(err, ErrUnavailable):
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) >= s.o.outage {
+				return scheduler.Result{}, fmt.Errorf("grid engine failing for %v: %w",
+					time.Since(failingSince).Round(time.Second), err)
+			}
+			s.o.logger.DebugContext(ctx, "retrying", "job", id, "error", err)
 		case errors.Is(err, scheduler.ErrJobNotFound):
+			failingSince = time.Time{}
 			if missingSince.IsZero() {
 				missingSince = time.Now()
 			} else if time.Since(missingSince) > s.o.accountingTimeout {
@@ -372,6 +390,8 @@ func (s *SGE) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, e
 			return *res, nil
 		case st.State == scheduler.StateError:
 			return scheduler.Result{ID: id, State: scheduler.StateError, Failure: st.Message}, nil
+		default:
+			failingSince, missingSince = time.Time{}, time.Time{}
 		}
 		if err := backoff.Sleep(ctx, delay); err != nil {
 			return scheduler.Result{}, err
@@ -422,7 +442,7 @@ func (s *SGE) wasCancelled(n int64) bool {
 func (s *SGE) accounting(ctx context.Context, ref jobRef) (scheduler.Result, error) {
 	out, err := s.run(ctx, "qacct", []string{"-j", strconv.FormatInt(ref.number, 10)}, nil)
 	var ce *CommandError
-	if errors.As(err, &ce) && qacctHasNoRecord(ce.Stderr) {
+	if errors.As(err, &ce) && !errors.Is(err, ErrUnavailable) && qacctHasNoRecord(ce.Stderr) {
 		if s.wasCancelled(ref.number) {
 			// Deleted before it ran: Grid Engine writes no record.
 			return scheduler.Result{ID: ref.id, State: scheduler.StateCancelled}, nil
@@ -441,9 +461,11 @@ func (s *SGE) accounting(ctx context.Context, ref jobRef) (scheduler.Result, err
 
 // qacctHasNoRecord reports whether qacct's error says it has no record of the job: "error: job id 17 not
 // found", or, in a cell where no job has ended yet, that the accounting file does not exist
-// ("…/common/accounting: No such file or directory").
+// ("…/common/accounting: No such file or directory"). qacct reads that file, not the qmaster, so any other
+// failure is not a record Grid Engine has yet to write.
 func qacctHasNoRecord(stderr string) bool {
-	return strings.Contains(stderr, "not found") || strings.Contains(stderr, "accounting: No such file or directory")
+	_, rest, ok := strings.Cut(stderr, "job id ")
+	return ok && strings.Contains(rest, " not found") || strings.Contains(stderr, "accounting: No such file or directory")
 }
 
 func (s *SGE) result(ref jobRef, recs []qacctRecord) (scheduler.Result, error) {
@@ -508,8 +530,9 @@ func recordResult(id scheduler.JobID, r qacctRecord, cancelled bool) scheduler.R
 	return res
 }
 
-// run runs one Grid Engine command with the cell's environment, sourcing the settings file first if one is
-// set, and turns a non-zero exit into a *CommandError.
+// run runs one Grid Engine command with the cell's environment and the command timeout, sourcing the
+// settings file first if one is set. A failure to reach Grid Engine or a timeout wraps ErrUnavailable; a
+// command that exits non-zero is a *CommandError.
 func (s *SGE) run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
 	c := Command{Name: name, Args: args, Env: s.o.env, Stdin: stdin}
 	if s.o.settings != "" {
@@ -522,16 +545,46 @@ func (s *SGE) run(ctx context.Context, name string, args []string, stdin []byte)
 	}
 	shown := redactArgs(args)
 	s.o.logger.DebugContext(ctx, "running", "command", name, "args", shown)
-	out, err := s.o.runner.Run(ctx, c)
-	if err != nil {
+	cctx, cancel := context.WithTimeout(ctx, s.o.commandTimeout)
+	defer cancel()
+	out, err := s.o.runner.Run(cctx, c)
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return nil, err
-	}
-	if out.ExitCode != 0 {
+	case err != nil && cctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %s did not finish in %v", ErrUnavailable, name, s.o.commandTimeout)
+	case err != nil && errors.Is(err, exec.ErrNotFound):
+		return nil, err
+	case err != nil:
+		// The runner could not run the command, as when an SSH connection to the submit host fails.
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case out.ExitCode != 0:
 		display := c
 		display.Name, display.Args = name, shown
-		return nil, newCommandError(display, out)
+		ce := newCommandError(display, out)
+		if qmasterUnreachable(ce.Stderr) {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ce)
+		}
+		return nil, ce
 	}
 	return bytes.Clone(out.Stdout), nil
+}
+
+// qmasterUnreachable reports whether a Grid Engine command's error output says that the qmaster could not be
+// reached or did not answer, rather than that the request was wrong.
+func qmasterUnreachable(stderr string) bool {
+	for _, s := range []string{
+		"unable to contact qmaster",
+		"commlib error",
+		"got select error",
+		"Connection refused",
+		"failed receiving gdi request response",
+	} {
+		if strings.Contains(stderr, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // redactArgs returns args for logs and errors: the values of "-v NAME=value,…", which Job.Native may use to

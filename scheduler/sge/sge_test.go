@@ -2,8 +2,10 @@ package sge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,4 +149,121 @@ func TestLocalRunnerKillsTheWholeCommand(t *testing.T) {
 	_, err := LocalRunner{}.Run(ctx, Command{Name: "sh", Args: []string{"-c", "sleep 120 & wait"}})
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 60*time.Second, "Run waited for the orphaned child")
+}
+
+// outageCell answers like a cell running job 1 for a few listings, whose qmaster then stops answering qstat
+// for failures listings, after which job 1 has ended with exit code 3.
+type outageCell struct {
+	failures int
+
+	mu       sync.Mutex
+	listings int
+	failed   int
+	qacct    string
+}
+
+const qmasterDown = "error: commlib error: got select error (Connection refused)\n" +
+	"unable to contact qmaster using port 6444 on host \"vm\"\n"
+
+func (c *outageCell) Run(_ context.Context, cmd Command) (Output, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case cmd.Name == "qstat" && cmd.Args[0] == "-xml":
+		c.listings++
+		switch {
+		case c.listings <= 2:
+			return Output{Stdout: c.running()}, nil
+		case c.listings <= 2+c.failures:
+			c.failed++
+			return Output{ExitCode: 1, Stderr: []byte(qmasterDown)}, nil
+		}
+		return Output{Stdout: []byte("<?xml version='1.0'?>\n<job_info><queue_info></queue_info><job_info></job_info></job_info>\n")}, nil
+	case cmd.Name == "qstat":
+		return Output{Stdout: []byte("<?xml version='1.0'?>\n<unknown_jobs><ST_name>1</ST_name></unknown_jobs>\n")}, nil
+	case cmd.Name == "qacct":
+		return Output{Stdout: []byte(c.qacct)}, nil
+	}
+	return Output{ExitCode: 2}, nil
+}
+
+func (c *outageCell) running() []byte {
+	b, _ := os.ReadFile("testdata/qstat.xml")
+	return b
+}
+
+// TestWaitRidesOutQmasterOutage: qstat failing because the qmaster is unreachable for a few polls mid-wait
+// does not end Wait, which returns the job's result once the qmaster answers again; with no tolerance the
+// first failure ends it with ErrUnavailable.
+func TestWaitRidesOutQmasterOutage(t *testing.T) {
+	qacct := strings.Replace(string(readTestdata(t, "qacct-qdel.txt")), "failed       100 : assumedly after job", "failed       0", 1)
+	qacct = strings.Replace(qacct, "exit_status  137                  (Killed)", "exit_status  3", 1)
+
+	c := &outageCell{failures: 3, qacct: qacct}
+	s, err := New(WithRunner(c), WithPollInterval(time.Millisecond, 5*time.Millisecond))
+	require.NoError(t, err)
+	res, err := s.Wait(t.Context(), "1")
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.StateFailed, res.State)
+	assert.Equal(t, 3, res.ExitCode)
+	assert.Equal(t, 3, c.failed, "the outage happened during Wait")
+
+	c = &outageCell{failures: 1000, qacct: qacct}
+	s, err = New(WithRunner(c), WithPollInterval(time.Millisecond, 5*time.Millisecond), WithOutageTolerance(0))
+	require.NoError(t, err)
+	_, err = s.Wait(t.Context(), "1")
+	require.ErrorIs(t, err, ErrUnavailable)
+	require.NotErrorIs(t, err, scheduler.ErrJobNotFound)
+	var ce *CommandError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, ce.Stderr, "unable to contact qmaster")
+	assert.Equal(t, 1, c.failed)
+}
+
+func TestErrorClassification(t *testing.T) {
+	unknown := []byte("<?xml version='1.0'?>\n<unknown_jobs><ST_name>7</ST_name></unknown_jobs>\n")
+	for name, tc := range map[string]struct {
+		qacct       Output
+		runErr      error
+		unavailable bool
+		notFound    bool
+	}{
+		"qmaster down":        {qacct: Output{ExitCode: 1, Stderr: []byte(qmasterDown)}, unavailable: true},
+		"runner failed":       {runErr: errors.New("ssh: connect to host login1 port 22: Connection timed out"), unavailable: true},
+		"not found":           {qacct: Output{ExitCode: 1, Stderr: []byte("error: job id 7 not found\n")}, notFound: true},
+		"other qacct failure": {qacct: Output{ExitCode: 1, Stderr: []byte("sh: 1: qacct: not found\n")}},
+		"missing command":     {runErr: fmt.Errorf("running qacct: %w", exec.ErrNotFound)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := runnerFunc(func(_ context.Context, c Command) (Output, error) {
+				if c.Name == "qstat" {
+					return Output{Stdout: unknown}, nil
+				}
+				return tc.qacct, tc.runErr
+			})
+			s, err := New(WithRunner(r), WithAccountingTimeout(0))
+			require.NoError(t, err)
+			_, err = s.Result(t.Context(), "7")
+			require.Error(t, err)
+			assert.Equal(t, tc.unavailable, errors.Is(err, ErrUnavailable), "%v", err)
+			assert.Equal(t, tc.notFound, errors.Is(err, scheduler.ErrJobNotFound), "%v", err)
+		})
+	}
+}
+
+func TestCommandTimeout(t *testing.T) {
+	r := runnerFunc(func(ctx context.Context, c Command) (Output, error) {
+		<-ctx.Done()
+		return Output{}, fmt.Errorf("running %s: %w", c.Name, ctx.Err())
+	})
+	s, err := New(WithRunner(r), WithCommandTimeout(10*time.Millisecond))
+	require.NoError(t, err)
+	_, err = s.Status(t.Context(), "1")
+	require.ErrorIs(t, err, ErrUnavailable)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = s.Status(ctx, "1")
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, ErrUnavailable)
 }

@@ -84,10 +84,13 @@
 // # Compression
 //
 // The squashfs is zlib ("gzip"), which every Singularity and Apptainer reads,
-// at level 6 by default (WithCompressionLevel). On the 1 GB benchmark tree of
-// internal/squashfs level 6 made an image 0.2 % larger than mksquashfs' level
-// 9 (what Apptainer runs) in a fifth of the time; level 9 matches mksquashfs'
-// size and time. WithMksquashfs packs with squashfs-tools' sqfstar instead,
+// at level 6 by default (WithCompressionLevel). What that costs depends on the
+// files: on a real 1.06 GB tree (the Go toolchain and /usr/lib/x86_64-linux-gnu,
+// `scripts/bench.sh squashfs`) the squashfs was 5.5 % larger than mksquashfs'
+// level 9 (what Apptainer runs) and 4.85 % larger than its level 6, for 0.39×
+// the CPU time of the latter, since klauspost's zlib level 6 compresses less
+// than C zlib's; on the generated benchmark tree it was 0.2 % larger than level
+// 9. WithMksquashfs packs with squashfs-tools' sqfstar instead,
 // fed a tar stream of the merged root, keeping the same fidelity.
 //
 // # Requirements

@@ -114,8 +114,8 @@ func WithFormat(f Format) Option {
 
 // WithCompressionLevel sets the zlib level of the squashfs root, 1 (fastest)
 // to 9 (smallest, mksquashfs' default), or 0 to store it uncompressed.
-// The default is 6, which on a 1 GB tree made an image within 0.3 % of
-// mksquashfs' level 9 in a fifth of the time.
+// The default is 6: on a real 1.06 GB tree of programs and libraries its image
+// was 5.5 % larger than mksquashfs' level 9 (see the package doc).
 func WithCompressionLevel(level int) Option {
 	return func(o *options) error {
 		if level < 0 || level > 9 {

@@ -1,15 +1,12 @@
 package sge
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
-	"time"
+
+	"github.com/hpcship/hpcship/internal/cmdrun"
 )
 
 // Command is one Grid Engine client command to run.
@@ -41,36 +38,14 @@ type Runner interface {
 // (sudo, runuser, a settings script) cannot leave the Grid Engine command running and holding its output.
 type LocalRunner struct{}
 
-// waitDelay bounds how long Run waits for the output of a killed command.
-const waitDelay = 5 * time.Second
-
 // Run implements Runner.
 func (LocalRunner) Run(ctx context.Context, c Command) (Output, error) {
-	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = waitDelay
+	var env []string
 	if len(c.Env) > 0 {
-		cmd.Env = append(os.Environ(), c.Env...)
+		env = append(os.Environ(), c.Env...)
 	}
-	if c.Stdin != nil {
-		cmd.Stdin = bytes.NewReader(c.Stdin)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		return out, fmt.Errorf("running %s: %w", c.Name, ctx.Err())
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		out.ExitCode = exit.ExitCode()
-	default:
-		return out, fmt.Errorf("running %s: %w", c.Name, err)
-	}
-	return out, nil
+	res, err := cmdrun.Run(ctx, c.Name, c.Args, env, c.Stdin)
+	return Output(res), err
 }
 
 // CommandError is a Grid Engine command that exited non-zero, such as qsub rejecting a job.
@@ -90,16 +65,7 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("%s exited %d: %s", e.Command, e.ExitCode, msg)
 }
 
-const maxStderr = 4 << 10
-
 func newCommandError(c Command, out Output) *CommandError {
-	stderr := strings.TrimSpace(string(out.Stderr))
-	if stderr == "" {
-		// qstat and qdel report some failures on stdout.
-		stderr = strings.TrimSpace(string(out.Stdout))
-	}
-	if len(stderr) > maxStderr {
-		stderr = stderr[:maxStderr] + "…"
-	}
-	return &CommandError{Command: strings.Join(append([]string{c.Name}, c.Args...), " "), ExitCode: out.ExitCode, Stderr: stderr}
+	return &CommandError{Command: strings.Join(append([]string{c.Name}, c.Args...), " "), ExitCode: out.ExitCode,
+		Stderr: cmdrun.Message(out.Stdout, out.Stderr)}
 }

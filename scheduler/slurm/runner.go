@@ -1,13 +1,12 @@
 package slurm
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
+
+	"github.com/hpcship/hpcship/internal/cmdrun"
 )
 
 // Command is one Slurm client command to run.
@@ -36,12 +35,12 @@ type Runner interface {
 
 // LocalRunner runs commands on this machine, with this process's environment plus Command.Env, less the
 // SBATCH_* variables: sbatch lets them override the jobscript's #SBATCH lines (SBATCH_JOB_NAME would rename
-// the job, SBATCH_EXPORT change what it sees).
+// the job, SBATCH_EXPORT change what it sees). Each command runs in a process group of its own, which is
+// killed as a whole when ctx ends, so that a wrapper (sudo, runuser, ssh) cannot leave it running.
 type LocalRunner struct{}
 
 // Run implements Runner.
 func (LocalRunner) Run(ctx context.Context, c Command) (Output, error) {
-	cmd := exec.CommandContext(ctx, c.Name, c.Args...)
 	env := os.Environ()
 	kept := env[:0:0]
 	for _, kv := range env {
@@ -49,25 +48,8 @@ func (LocalRunner) Run(ctx context.Context, c Command) (Output, error) {
 			kept = append(kept, kv)
 		}
 	}
-	cmd.Env = append(kept, c.Env...)
-	if c.Stdin != nil {
-		cmd.Stdin = bytes.NewReader(c.Stdin)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		return out, fmt.Errorf("running %s: %w", c.Name, ctx.Err())
-	case errors.As(err, &exit) && exit.ExitCode() >= 0:
-		out.ExitCode = exit.ExitCode()
-	default:
-		return out, fmt.Errorf("running %s: %w", c.Name, err)
-	}
-	return out, nil
+	res, err := cmdrun.Run(ctx, c.Name, c.Args, append(kept, c.Env...), c.Stdin)
+	return Output(res), err
 }
 
 // CommandError is a Slurm command that exited non-zero, such as sbatch rejecting a job.
@@ -87,15 +69,7 @@ func (e *CommandError) Error() string {
 	return fmt.Sprintf("%s exited %d: %s", e.Command, e.ExitCode, msg)
 }
 
-const maxStderr = 4 << 10
-
 func newCommandError(c Command, out Output) *CommandError {
-	stderr := strings.TrimSpace(string(out.Stderr))
-	if stderr == "" {
-		stderr = strings.TrimSpace(string(out.Stdout))
-	}
-	if len(stderr) > maxStderr {
-		stderr = stderr[:maxStderr] + "…"
-	}
-	return &CommandError{Command: strings.Join(append([]string{c.Name}, c.Args...), " "), ExitCode: out.ExitCode, Stderr: stderr}
+	return &CommandError{Command: strings.Join(append([]string{c.Name}, c.Args...), " "), ExitCode: out.ExitCode,
+		Stderr: cmdrun.Message(out.Stdout, out.Stderr)}
 }

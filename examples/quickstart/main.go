@@ -2,7 +2,7 @@
 //
 //	registry   an in-process registry that speaks Azure Container Registry's token protocol
 //	           (go-containerregistry's registry behind internal/acrtest), or -registry myacr.azurecr.io
-//	intel      a generated stand-in for /opt/intel (about 12 MB), or -intel /opt/intel
+//	intel      a generated stand-in for /opt/intel (3 MiB), or -intel /opt/intel
 //	build      the seed Dockerfile's image with imagebuild: scratch (or -base centos:7), WORKDIR, the Intel
 //	           tree at /opt/intel, ENV LD_LIBRARY_PATH, CMD IMB-MPI1 PingPong
 //	push       acr.Push with the registry's admin user (emulated), or acr's keychain for a real registry

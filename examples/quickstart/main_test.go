@@ -112,7 +112,7 @@ func TestDefaults(t *testing.T) {
 		`drwxr-xr-x 0/0 +\d+ \S+ \S+ squashfs-root/app\n`,
 		`-rw-r--r-- 0/0 +\d+ \S+ \S+ squashfs-root/opt/intel/impi/5.1.3.223/bin64/mpivars.sh\n`,
 		`-rwxr-xr-x 0/0 +\d+ \S+ \S+ squashfs-root/opt/intel/impi/5.1.3.223/bin64/IMB-MPI1\n`,
-		`-rwxr-xr-x 0/0 +8388608 \S+ \S+ ` + regexp.QuoteMeta(lib+"libmpi.so.12.0") + `\n`,
+		`-rwxr-xr-x 0/0 +1572864 \S+ \S+ ` + regexp.QuoteMeta(lib+"libmpi.so.12.0") + `\n`,
 		`lrwxrwxrwx 0/0 +\d+ \S+ \S+ ` + regexp.QuoteMeta(lib+"libmpi.so.12 -> libmpi.so.12.0") + `\n`,
 	} {
 		assert.Regexp(t, want, string(listing))

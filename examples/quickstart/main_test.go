@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/acrtest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
@@ -248,6 +249,70 @@ func TestSubmit(t *testing.T) {
 	}
 }
 
+// TestRegistryFlag pushes to a registry named with -registry, a real docker-registry behind the ACR token
+// emulation, with the admin keys in APPTAINER_DOCKER_USERNAME/PASSWORD, as a user of a real ACR would.
+func TestRegistryFlag(t *testing.T) {
+	reg := acrtest.Start(t)
+	if reg == nil {
+		return
+	}
+	user, password := reg.AdminCredentials()
+	t.Setenv("APPTAINER_DOCKER_USERNAME", user)
+	t.Setenv("APPTAINER_DOCKER_PASSWORD", password)
+	workdir := t.TempDir()
+	sum, out, err := quickstartIn(t, workdir, nil, "-registry", reg.LoginServer(), "-image", "hpc/rdma:v1")
+	require.NoError(t, err)
+	assert.Contains(t, out, "registry  "+reg.LoginServer()+" with acr's keychain")
+	assert.NotContains(t, out, password)
+	assert.Equal(t, reg.LoginServer()+"/hpc/rdma", sum.image.Context().Name())
+	golden(t, "image.digest", sum.image.DigestStr()+"\n") // the same image as on the defaults
+	assert.Equal(t, reg.LoginServer()+"/hpc/rdma-sif", sum.oras.Context().Name())
+	_, err = os.Stat(filepath.Join(workdir, "rdma_v1.sif"))
+	assert.NoError(t, err)
+}
+
+// TestInterruptedWait stops waiting for a job that cannot start (more slots than the cell has) and checks
+// that the run says the job stays queued and how to remove it.
+func TestInterruptedWait(t *testing.T) {
+	t.Parallel()
+	if testenv.Require(t, "qsub", "qstat", "qacct", "qdel", "runuser") == nil {
+		return
+	}
+	testenv.RequireRoot(t)
+	workdir := sharedWorkdir(t, "sgetest")
+	cfg, err := parseFlags([]string{"-workdir", workdir, "-slots", "100000"}, &bytes.Buffer{})
+	require.NoError(t, err)
+	cfg.sgeOptions = []sge.Option{sge.WithRunner(sgeRunnerFunc(submitUser{"sgetest"}.sge))}
+	s, err := newScheduler(cfg)
+	require.NoError(t, err)
+	job, err := rdmaJob(cfg, workdir, "rdma_latest.sif")
+	require.NoError(t, err)
+	// Interrupted as a user would, once the run says the job is submitted.
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wf := &workflow{cfg: cfg, con: newConsole(writerFunc(func(p []byte) (int, error) {
+		if bytes.HasPrefix(p, []byte("submitted job ")) {
+			time.AfterFunc(time.Second, cancel)
+		}
+		return len(p), nil
+	}))}
+	wf.sum.submitLine = "qsub " + filepath.Join(workdir, "rdma.job")
+
+	_, err = wf.submitAndWait(ctx, s, job)
+	id := wf.sum.jobID
+	require.NotEmpty(t, id, "not submitted: %v", err)
+	t.Cleanup(func() { assert.NoError(t, s.Cancel(context.Background(), id)) })
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "stopped waiting for job "+string(id)+", which stays queued (qdel "+string(id)+" removes it)")
+	st, err := s.Status(t.Context(), id)
+	require.NoError(t, err)
+	assert.False(t, st.State.Ended(), "the job is still there: %v", st.State)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
 // TestFlagErrors checks that bad flags stop the run before it starts, with exit status 2 and a message
 // naming the flag.
 func TestFlagErrors(t *testing.T) {
@@ -315,6 +380,7 @@ func TestStandInIsStable(t *testing.T) {
 // TestLibraryStaysInTheLibrary checks that no package outside examples/ links the progress bar library,
 // which only the examples may use.
 func TestLibraryStaysInTheLibrary(t *testing.T) {
+	t.Parallel()
 	gobin := testenv.Require(t, "go")
 	if gobin == nil {
 		return

@@ -120,10 +120,7 @@ func (wf *workflow) run(ctx context.Context) error {
 		return err
 	}
 	if err := wf.stage("push", func() (string, error) {
-		m := wf.con.meter("push", unitBytes)
-		digest, err := acr.Push(ctx, ref, img, acr.WithKeychain(reg.keychain),
-			acr.WithProgress(func(p acr.Progress) { m.set(p.Complete, p.Total) }))
-		m.done()
+		digest, err := pushImage(ctx, ref, img, reg.keychain, wf.con)
 		if err != nil {
 			return "", err
 		}
@@ -304,6 +301,13 @@ func describeImage(img v1.Image) (string, error) {
 	return fmt.Sprintf("built an image of %d layers, %s compressed", len(layers), byteSize(size)), nil
 }
 
+// pushImage pushes img to ref with acr, as `docker tag` and `docker push` did, and returns its digest.
+func pushImage(ctx context.Context, ref name.Tag, img v1.Image, kc authn.Keychain, con *console) (v1.Hash, error) {
+	m := con.meter("push", unitBytes)
+	defer m.done()
+	return acr.Push(ctx, ref, img, acr.WithKeychain(kc), acr.WithProgress(func(p acr.Progress) { m.set(p.Complete, p.Total) }))
+}
+
 // pullSIF converts the pushed image into a SIF at path, as `singularity pull docker://` does, and returns
 // the SIF's size.
 func pullSIF(ctx context.Context, ref name.Reference, path, cacheDir string, kc authn.Keychain, con *console) (int64, error) {
@@ -312,7 +316,7 @@ func pullSIF(ctx context.Context, ref name.Reference, path, cacheDir string, kc 
 		singularity.WithKeychain(kc),
 		singularity.WithCacheDir(cacheDir),
 		singularity.WithProgress(func(p singularity.Progress) { m.set(int64(p.Files), int64(p.FilesTotal)) }))
-	m.done()
+	m.done() // before the stage's line
 	if err != nil {
 		return 0, err
 	}

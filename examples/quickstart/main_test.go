@@ -250,7 +250,8 @@ func TestSubmit(t *testing.T) {
 }
 
 // TestRegistryFlag pushes to a registry named with -registry, a real docker-registry behind the ACR token
-// emulation, with the admin keys in APPTAINER_DOCKER_USERNAME/PASSWORD, as a user of a real ACR would.
+// emulation, with the admin keys in APPTAINER_DOCKER_USERNAME/PASSWORD, as a user of a real ACR would, and
+// builds from an Intel tree given with -intel.
 func TestRegistryFlag(t *testing.T) {
 	reg := acrtest.Start(t)
 	if reg == nil {
@@ -259,10 +260,15 @@ func TestRegistryFlag(t *testing.T) {
 	user, password := reg.AdminCredentials()
 	t.Setenv("APPTAINER_DOCKER_USERNAME", user)
 	t.Setenv("APPTAINER_DOCKER_PASSWORD", password)
+	// An Intel tree of the host's, here a copy of the stand-in made elsewhere.
+	intel, err := writeStandIn(t.Context(), t.TempDir())
+	require.NoError(t, err)
 	workdir := t.TempDir()
-	sum, out, err := quickstartIn(t, workdir, nil, "-registry", reg.LoginServer(), "-image", "hpc/rdma:v1")
+	sum, out, err := quickstartIn(t, workdir, nil, "-registry", reg.LoginServer(), "-image", "hpc/rdma:v1", "-intel", intel)
 	require.NoError(t, err)
 	assert.Contains(t, out, "registry  "+reg.LoginServer()+" with acr's keychain")
+	assert.Contains(t, out, "intel     using "+intel+" (")
+	assert.NoDirExists(t, filepath.Join(workdir, "intel"), "no stand-in generated")
 	assert.NotContains(t, out, password)
 	assert.Equal(t, reg.LoginServer()+"/hpc/rdma", sum.image.Context().Name())
 	golden(t, "image.digest", sum.image.DigestStr()+"\n") // the same image as on the defaults

@@ -277,8 +277,8 @@ func TestRegistryFlag(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// TestInterruptedWait stops waiting for a job that cannot start (more slots than the cell has) and checks
-// that the run says the job stays queued and how to remove it.
+// TestInterruptedWait stops waiting for a job that cannot start (it is held) and checks that the run says
+// the job stays queued and how to remove it.
 func TestInterruptedWait(t *testing.T) {
 	t.Parallel()
 	if testenv.Require(t, "qsub", "qstat", "qacct", "qdel", "runuser") == nil {
@@ -286,13 +286,14 @@ func TestInterruptedWait(t *testing.T) {
 	}
 	testenv.RequireRoot(t)
 	workdir := sharedWorkdir(t, "sgetest")
-	cfg, err := parseFlags([]string{"-workdir", workdir, "-slots", "100000"}, &bytes.Buffer{})
+	cfg, err := parseFlags([]string{"-workdir", workdir, "-slots", "2"}, &bytes.Buffer{})
 	require.NoError(t, err)
 	cfg.sgeOptions = []sge.Option{sge.WithRunner(sgeRunnerFunc(submitUser{"sgetest"}.sge))}
 	s, err := newScheduler(cfg)
 	require.NoError(t, err)
 	job, err := rdmaJob(cfg, workdir, "rdma_latest.sif")
 	require.NoError(t, err)
+	job.Hold = true // it never starts, whatever the cell
 	// Interrupted as a user would, once the run says the job is submitted.
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()

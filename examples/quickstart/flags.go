@@ -53,7 +53,7 @@ func parseFlags(args []string, errOut io.Writer) (config, error) {
 		"APPTAINER_DOCKER_USERNAME/PASSWORD (admin keys), docker's config.json (az acr login) or Azure AD\n"+
 		"(DefaultAzureCredential) (default: an in-process registry emulating ACR)")
 	fs.StringVar(&cfg.image, "image", cfg.image, "repository:tag to push the image as")
-	fs.StringVar(&cfg.base, "base", "", "base image, such as centos:7, pulled with docker's credentials (default: scratch)")
+	fs.StringVar(&cfg.base, "base", "", "base image, such as centos:7, pulled with the registry's credentials or docker's (default: scratch)")
 	fs.StringVar(&cfg.intel, "intel", "", "Intel MPI tree to put at /opt/intel, such as /opt/intel (default: a generated stand-in)")
 	fs.StringVar(&cfg.scheduler, "scheduler", cfg.scheduler, "batch system to write the jobscript for: sge or slurm")
 	fs.BoolVar(&cfg.submit, "submit", false, "submit the job with qsub (sbatch) and wait for it (default: print the jobscript and the\ncommand that submits it)")

@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -251,7 +255,7 @@ func TestSubmit(t *testing.T) {
 
 // TestRegistryFlag pushes to a registry named with -registry, a real docker-registry behind the ACR token
 // emulation, with the admin keys in APPTAINER_DOCKER_USERNAME/PASSWORD, as a user of a real ACR would, and
-// builds from an Intel tree given with -intel.
+// builds on a base image given with -base from an Intel tree given with -intel.
 func TestRegistryFlag(t *testing.T) {
 	reg := acrtest.Start(t)
 	if reg == nil {
@@ -260,18 +264,38 @@ func TestRegistryFlag(t *testing.T) {
 	user, password := reg.AdminCredentials()
 	t.Setenv("APPTAINER_DOCKER_USERNAME", user)
 	t.Setenv("APPTAINER_DOCKER_PASSWORD", password)
-	// An Intel tree of the host's, here a copy of the stand-in made elsewhere.
+	// An Intel tree of the host's, here a copy of the stand-in made elsewhere, and a base image in the
+	// same registry.
 	intel, err := writeStandIn(t.Context(), t.TempDir())
 	require.NoError(t, err)
+	auth := remote.WithAuth(&authn.Basic{Username: user, Password: password})
+	base, err := random.Image(4096, 1)
+	require.NoError(t, err)
+	baseRef, err := name.NewTag(reg.LoginServer() + "/base:1")
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(baseRef, base, auth, remote.WithContext(t.Context())))
+
 	workdir := t.TempDir()
-	sum, out, err := quickstartIn(t, workdir, nil, "-registry", reg.LoginServer(), "-image", "hpc/rdma:v1", "-intel", intel)
+	sum, out, err := quickstartIn(t, workdir, nil, "-registry", reg.LoginServer(), "-image", "hpc/rdma:v1", "-intel", intel,
+		"-base", baseRef.String())
 	require.NoError(t, err)
 	assert.Contains(t, out, "registry  "+reg.LoginServer()+" with acr's keychain")
 	assert.Contains(t, out, "intel     using "+intel+" (")
 	assert.NoDirExists(t, filepath.Join(workdir, "intel"), "no stand-in generated")
 	assert.NotContains(t, out, password)
 	assert.Equal(t, reg.LoginServer()+"/hpc/rdma", sum.image.Context().Name())
-	golden(t, "image.digest", sum.image.DigestStr()+"\n") // the same image as on the defaults
+	pushed, err := remote.Image(sum.image, auth, remote.WithContext(t.Context()))
+	require.NoError(t, err)
+	layers, err := pushed.Layers()
+	require.NoError(t, err)
+	baseLayers, err := base.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 3, "the base's layer, then WORKDIR's and the Intel tree's")
+	want, err := baseLayers[0].Digest()
+	require.NoError(t, err)
+	got, err := layers[0].Digest()
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the image starts with the base's layer")
 	assert.Equal(t, reg.LoginServer()+"/hpc/rdma-sif", sum.oras.Context().Name())
 	_, err = os.Stat(filepath.Join(workdir, "rdma_v1.sif"))
 	assert.NoError(t, err)

@@ -42,6 +42,9 @@
 // counts exchanges, grants, expired tokens, faults, and any Authorization header that
 // reached storage.
 //
+// New starts the same registry outside a test, for the examples; the caller stops it with
+// Close.
+//
 // WithInMemoryRegistry puts go-containerregistry's in-memory registry behind the same
 // proxy instead of docker-registry: the proxy then checks access tokens as docker-registry
 // would, and nothing needs installing. Unit tests and examples use it; integration tests

@@ -48,7 +48,7 @@ func (f *faultInjector) next() Fault {
 // so it is safe from any goroutine) and changes nothing.
 func (r *Registry) SetFaultRate(rate float64) {
 	if rate < 0 || rate > 1 {
-		r.t.Errorf("acrtest: fault rate must be within [0, 1], got %v", rate)
+		r.errorf("acrtest: fault rate must be within [0, 1], got %v", rate)
 		return
 	}
 	r.faults.mu.Lock()

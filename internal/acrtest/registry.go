@@ -2,6 +2,7 @@ package acrtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -38,7 +39,9 @@ const issuer = "Azure Container Registry"
 
 // Registry is a running test registry: docker-registry behind the ACR emulating proxy.
 type Registry struct {
-	t       testing.TB
+	// errorf reports misuse of the test helpers (AccessToken, RefreshToken,
+	// SetFaultRate): the test's Errorf under Start, the logger under New.
+	errorf  func(format string, args ...any)
 	opts    options
 	log     *slog.Logger
 	service string // the proxy's host:port: login server, token audience and "service"
@@ -56,6 +59,12 @@ type Registry struct {
 
 	mu    sync.Mutex
 	stats Stats
+
+	// closers release what the registry started, run in reverse order by Close.
+	closers   []func()
+	closeOnce sync.Once
+	// backendLog is docker-registry's log file, "" for the in-memory registry.
+	backendLog string
 }
 
 // Start launches Debian's docker-registry (distribution 2.8) with token authentication on
@@ -89,57 +98,116 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		}
 		bin = paths[0]
 	}
-	r, err := newRegistry(t, o)
+	r, err := start(t.Context(), o, bin, t.Errorf)
 	if err != nil {
 		t.Fatalf("acrtest: %v", err)
 	}
-	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("acrtest: listening for the proxy: %v", err)
-	}
-	r.service = proxyLn.Addr().String()
-
-	var v2 http.Handler
-	if o.inMemory {
-		v2, err = r.inMemoryBackend(t)
-	} else {
-		v2, err = r.dockerRegistryBackend(t, bin)
-	}
-	if err != nil {
-		proxyLn.Close()
-		t.Fatalf("acrtest: %v", err)
-	}
-	r.serve(t, proxyLn, v2)
-	r.log.Info("acrtest registry started", "login_server", r.service, "backend", r.backend, "in_memory", o.inMemory)
+	t.Cleanup(func() {
+		if t.Failed() && r.backendLog != "" {
+			t.Logf("acrtest: docker-registry log (last lines):\n%s", tail(r.backendLog, 15))
+		}
+		r.Close()
+	})
 	return r
 }
 
-// newRegistry makes the registry's keys and counters.
-func newRegistry(t testing.TB, o options) (*Registry, error) {
+// New starts the registry Start starts, outside a test, for programs such as the
+// examples: it returns an error where Start would skip or fail the test, and the caller
+// stops the registry with Close. ctx bounds the start only. The defaults are Start's;
+// without WithInMemoryRegistry it needs docker-registry on PATH. Misuse of the test
+// helpers (a malformed scope for AccessToken, a fault rate outside [0, 1]) is logged at
+// error level through WithLogger instead of failing a test.
+func New(ctx context.Context, opts ...Option) (*Registry, error) {
+	o, err := newOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("acrtest: %w", err)
+	}
+	var bin string
+	if !o.inMemory {
+		if bin, err = exec.LookPath("docker-registry"); err != nil {
+			return nil, fmt.Errorf("acrtest: %w", err)
+		}
+	}
+	errorf := func(format string, args ...any) { o.logger.Error(fmt.Sprintf(format, args...)) }
+	r, err := start(ctx, o, bin, errorf)
+	if err != nil {
+		return nil, fmt.Errorf("acrtest: %w", err)
+	}
+	return r, nil
+}
+
+// Close stops the proxy and the registry behind it and removes the registry's files.
+// It is safe to call more than once; Start calls it when the test ends.
+func (r *Registry) Close() {
+	r.closeOnce.Do(func() {
+		for i := len(r.closers) - 1; i >= 0; i-- {
+			r.closers[i]()
+		}
+	})
+}
+
+// onClose registers f to run when the registry is closed, before everything registered
+// earlier.
+func (r *Registry) onClose(f func()) { r.closers = append(r.closers, f) }
+
+// start brings up the registry of o (docker-registry at bin, or the in-memory one) and
+// the proxy in front of it; on error it releases whatever it had started.
+func start(ctx context.Context, o options, bin string, errorf func(string, ...any)) (_ *Registry, err error) {
+	dir, err := os.MkdirTemp("", "acrtest-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the registry's directory: %w", err)
+	}
 	r := &Registry{
-		t:       t,
+		errorf:  errorf,
 		opts:    o,
 		log:     o.logger,
 		oid:     newGUID(),
 		faults:  newFaultInjector(o.faultRate, o.faultSeed),
 		stats:   newStats(),
-		dataDir: filepath.Join(t.TempDir(), "data"),
+		dataDir: filepath.Join(dir, "data"),
 	}
-	return r, r.generateKeys()
+	r.onClose(func() { os.RemoveAll(dir) })
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if err := r.generateKeys(); err != nil {
+		return nil, err
+	}
+	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listening for the proxy: %w", err)
+	}
+	r.service = proxyLn.Addr().String()
+
+	var v2 http.Handler
+	if o.inMemory {
+		v2, err = r.inMemoryBackend()
+	} else {
+		v2, err = r.dockerRegistryBackend(ctx, bin)
+	}
+	if err != nil {
+		proxyLn.Close()
+		return nil, err
+	}
+	r.serve(proxyLn, v2)
+	r.log.Info("acrtest registry started", "login_server", r.service, "backend", r.backend, "in_memory", o.inMemory)
+	return r, nil
 }
 
 // dockerRegistryBackend starts docker-registry, and storage if blobs are redirected,
 // and returns the handler that forwards /v2/ requests to docker-registry.
-func (r *Registry) dockerRegistryBackend(t testing.TB, bin string) (http.Handler, error) {
+func (r *Registry) dockerRegistryBackend(ctx context.Context, bin string) (http.Handler, error) {
 	if r.opts.blobRedirect {
 		st, err := startStorage(r, r.fileBlobs)
 		if err != nil {
 			return nil, err
 		}
 		r.storage = st
-		t.Cleanup(st.close)
+		r.onClose(st.close)
 	}
-	if err := r.startBackend(t, bin); err != nil {
+	if err := r.startBackend(ctx, bin); err != nil {
 		return nil, err
 	}
 	backendURL := &url.URL{Scheme: "http", Host: r.backend}
@@ -148,7 +216,7 @@ func (r *Registry) dockerRegistryBackend(t testing.TB, bin string) (http.Handler
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
 	}
-	t.Cleanup(transport.CloseIdleConnections)
+	r.onClose(transport.CloseIdleConnections)
 	r.backendTransport = transport
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -166,7 +234,7 @@ func (r *Registry) dockerRegistryBackend(t testing.TB, bin string) (http.Handler
 // inMemoryBackend returns go-containerregistry's in-memory registry behind the checks
 // docker-registry makes of access tokens, and starts storage for it if blobs are
 // redirected.
-func (r *Registry) inMemoryBackend(t testing.TB) (http.Handler, error) {
+func (r *Registry) inMemoryBackend() (http.Handler, error) {
 	reg := registry.New(registry.Logger(slog.NewLogLogger(r.log.Handler(), slog.LevelDebug)))
 	gated := r.requireAccessToken(reg)
 	r.backendTransport = handlerTransport{gated}
@@ -176,14 +244,14 @@ func (r *Registry) inMemoryBackend(t testing.TB) (http.Handler, error) {
 			return nil, err
 		}
 		r.storage = st
-		t.Cleanup(st.close)
+		r.onClose(st.close)
 	}
 	return gated, nil
 }
 
-// serve runs the proxy on ln until t ends: the token endpoints, and /v2/ through the
-// proxy's own checks to v2.
-func (r *Registry) serve(t testing.TB, ln net.Listener, v2 http.Handler) {
+// serve runs the proxy on ln until the registry is closed: the token endpoints, and /v2/
+// through the proxy's own checks to v2.
+func (r *Registry) serve(ln net.Listener, v2 http.Handler) {
 	mux := http.NewServeMux()
 	mux.Handle("/oauth2/exchange", r.tokenEndpoint(r.serveExchange))
 	mux.Handle("/oauth2/token", r.tokenEndpoint(r.serveToken))
@@ -194,7 +262,7 @@ func (r *Registry) serve(t testing.TB, ln net.Listener, v2 http.Handler) {
 		ErrorLog:          slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
 	go srv.Serve(ln) // Serve returns ErrServerClosed on Close.
-	t.Cleanup(func() { srv.Close() })
+	r.onClose(func() { srv.Close() })
 }
 
 // LoginServer returns the proxy's address, "127.0.0.1:PORT": what clients use as the
@@ -242,7 +310,7 @@ func (r *Registry) generateKeys() error {
 // startBackend writes docker-registry's configuration and starts it on a free port. A
 // port taken between choosing and binding it makes the registry exit; then it tries
 // another.
-func (r *Registry) startBackend(t testing.TB, bin string) error {
+func (r *Registry) startBackend(ctx context.Context, bin string) error {
 	dir := filepath.Dir(r.dataDir)
 	bundle := filepath.Join(dir, "rootcertbundle.pem")
 	if err := writeCertificate(bundle, r.acrKey.key); err != nil {
@@ -254,7 +322,7 @@ func (r *Registry) startBackend(t testing.TB, bin string) error {
 		if err != nil {
 			return err
 		}
-		lastErr = r.runBackend(t, bin, dir, addr, bundle)
+		lastErr = r.runBackend(ctx, bin, dir, addr, bundle)
 		if lastErr == nil {
 			r.backend = addr
 			return nil
@@ -263,7 +331,7 @@ func (r *Registry) startBackend(t testing.TB, bin string) error {
 	return lastErr
 }
 
-func (r *Registry) runBackend(t testing.TB, bin, dir, addr, bundle string) error {
+func (r *Registry) runBackend(ctx context.Context, bin, dir, addr, bundle string) error {
 	config := fmt.Sprintf(`version: 0.1
 log:
   level: info
@@ -313,25 +381,21 @@ auth:
 		cmd.Process.Kill() // It may have exited already.
 		<-exited
 	}
-	if err := waitReady(t, addr, exited); err != nil {
+	if err := waitReady(ctx, addr, exited); err != nil {
 		stop()
 		return fmt.Errorf("docker-registry on %s: %w; log:\n%s", addr, err, tail(logPath, 20))
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("acrtest: docker-registry log (last lines):\n%s", tail(logPath, 15))
-		}
-		stop()
-	})
+	r.backendLog = logPath
+	r.onClose(stop)
 	return nil
 }
 
 // waitReady polls the registry's /v2/ until it answers, which with token auth is a 401.
-func waitReady(t testing.TB, addr string, exited <-chan struct{}) error {
+func waitReady(ctx context.Context, addr string, exited <-chan struct{}) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/v2/", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v2/", nil)
 		if err != nil {
 			return err
 		}
@@ -346,8 +410,8 @@ func waitReady(t testing.TB, addr string, exited <-chan struct{}) error {
 		select {
 		case <-exited:
 			return errors.New("exited during startup")
-		case <-t.Context().Done():
-			return t.Context().Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -436,12 +500,12 @@ func newGUID() string {
 func (r *Registry) AccessToken(scopes ...string) string {
 	entries, err := parseScopes(scopes)
 	if err != nil {
-		r.t.Errorf("acrtest: %v", err)
+		r.errorf("acrtest: %v", err)
 		return ""
 	}
 	at, err := r.accessToken(r.opts.adminUser, GrantPasswordAdmin, entries)
 	if err != nil {
-		r.t.Errorf("acrtest: %v", err)
+		r.errorf("acrtest: %v", err)
 	}
 	return at
 }
@@ -452,7 +516,7 @@ func (r *Registry) AccessToken(scopes ...string) string {
 func (r *Registry) RefreshToken() string {
 	rt, err := r.refreshToken(r.oid, r.opts.tenant)
 	if err != nil {
-		r.t.Errorf("acrtest: %v", err)
+		r.errorf("acrtest: %v", err)
 	}
 	return rt
 }

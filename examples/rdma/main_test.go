@@ -108,7 +108,7 @@ func TestFlags(t *testing.T) {
 			wantStderr: []string{`rdma: -benchmark "-npmin"`}},
 		// Flags that pass but a setting the VM family does not support: a failed step, not a usage error.
 		{name: "DAPL on Intel MPI 2021", args: append([]string{"-impi-version", "2021.9", "-dry-run", "-workdir", workdir}, required...),
-			wantCode: 1, wantStderr: []string{"rdma: Intel MPI 2021.9 on Standard_H16r: "}},
+			wantCode: 1, wantStderr: []string{"rdma: -impi-version 2021.9 with -vm-size Standard_H16r: "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,6 +39,8 @@ type plan struct {
 	cfg *config
 	// loginServer is the registry's host: the conventional one until ARM reports the real one.
 	loginServer string
+	// adminEnabled is whether ARM reports the registry's admin user enabled.
+	adminEnabled bool
 	// dockerfile is the Dockerfile's path, or "" for the built-in seed Dockerfile; dockerfileText its bytes.
 	dockerfile     string
 	dockerfileText []byte
@@ -138,7 +140,7 @@ func composeJob(cfg *config, sifImage, workdir string) (scheduler.Job, error) {
 	impi := mpi.Installation{Version: cfg.impiVersion, Root: cfg.impiRoot}
 	mcfg, err := preset.IntelMPI(impi.Version)
 	if err != nil {
-		return scheduler.Job{}, fmt.Errorf("Intel MPI %s on %s: %w", cfg.impiVersion, cfg.vmSize, err)
+		return scheduler.Job{}, fmt.Errorf("-impi-version %s with -vm-size %s: %w", cfg.impiVersion, cfg.vmSize, err)
 	}
 	mcfg.Debug = cfg.mpiDebug
 	env, err := mcfg.Env()

@@ -195,7 +195,7 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 func resourceManager(cfg *config, d deps) (*arm.Registries, error) {
 	cred, err := d.credential()
 	if err != nil {
-		return nil, fmt.Errorf("Azure AD credential: %w", err)
+		return nil, fmt.Errorf("getting the Azure AD credential: %w", err)
 	}
 	return arm.NewRegistries(cfg.subscription, cred, d.armOptions...)
 }
@@ -220,7 +220,7 @@ func stepRegistry(ctx context.Context, p *plan, regs *arm.Registries, st *steppe
 		return fmt.Errorf("registry %s: Resource Manager reports no login server (provisioning state %q)",
 			cfg.registry, reg.ProvisioningState)
 	}
-	p.loginServer = reg.LoginServer
+	p.loginServer, p.adminEnabled = reg.LoginServer, reg.AdminUserEnabled
 	st.note("%s: %s, %s, %s, admin user enabled: %t", reg.Name, reg.LoginServer, reg.Location, reg.SKU, reg.AdminUserEnabled)
 	return nil
 }
@@ -235,6 +235,10 @@ func stepCredentials(ctx context.Context, p *plan, regs *arm.Registries, d deps,
 		hosts = append(hosts, acr.WithHosts(p.loginServer))
 	}
 	if p.cfg.auth == authAdmin {
+		if !p.adminEnabled {
+			return nil, fmt.Errorf("the admin user of registry %s is disabled: enable it (az acr update --name %s --admin-enabled true) or use -auth aad",
+				p.cfg.registry, p.cfg.registry)
+		}
 		keys, err := regs.AdminCredentials(ctx, p.cfg.resourceGroup, p.cfg.registry)
 		if err != nil {
 			return nil, err
@@ -345,7 +349,7 @@ func stepJobscript(ctx context.Context, p *plan, st *stepper) error {
 	}
 	// The jobscript puts the machinefile's path in place of its variable, as a shell would expand it.
 	command := strings.ReplaceAll(cmdline(p.job.Command...), "'"+scheduler.MachinefileArg+"'", `"`+scheduler.MachinefileArg+`"`)
-	st.note("wrote %s (%d bytes): %s", p.jobscriptPath, len(script), command)
+	st.note("wrote %s: %s", p.jobscriptPath, command)
 	for _, e := range p.job.Env {
 		st.note("  %s", e)
 	}

@@ -148,6 +148,7 @@ ENTRYPOINT ["/opt/intel/impi/5.1.3.223/bin64/IMB-MPI1"]
 // created through Resource Manager, the image built and pushed with Azure AD or admin credentials, pulled
 // back as a SIF, and the jobscript written. The cluster steps are not run (-submit=false).
 func TestWorkflowEmulated(t *testing.T) {
+	t.Parallel()
 	az := newEmulatedAzure(t)
 	contextDir := buildContext(t)
 	cache := t.TempDir()
@@ -219,6 +220,7 @@ func TestPullHonoursEnvironment(t *testing.T) {
 // TestWorkflowEmulatedErrors checks that a step failing in Azure stops the run with Azure's reason and
 // exit status 1, before anything is built.
 func TestWorkflowEmulatedErrors(t *testing.T) {
+	t.Parallel()
 	az := newEmulatedAzure(t)
 	base := []string{"-subscription", "sub", "-resource-group", "hpc-rg", "-registry", "rdmaacr",
 		"-context", buildContext(t), "-cache-dir", t.TempDir(), "-submit=false"}

@@ -182,6 +182,9 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 
 	st.step("Wait for it", p.waitCommand(string(id)))
 	res, err := p.batch.Wait(ctx, id)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("stopped waiting for job %s, which keeps going (%s cancels it): %w", id, cancelCommand(cfg, id), err)
+	}
 	if err != nil {
 		return fmt.Errorf("waiting for job %s: %w", id, err)
 	}
@@ -373,6 +376,13 @@ func stepResults(path string, res scheduler.Result, w io.Writer) error {
 		return fmt.Errorf("%s holds no IMB results", path)
 	}
 	return nil
+}
+
+func cancelCommand(cfg *config, id scheduler.JobID) string {
+	if cfg.scheduler == schedSlurm {
+		return "scancel " + string(id)
+	}
+	return "qdel " + string(id)
 }
 
 func credentialKind(cfg *config) string {

@@ -215,6 +215,19 @@ func TestPullHonoursEnvironment(t *testing.T) {
 	assert.Positive(t, st.AccessTokens[acrtest.GrantRefreshToken], "the push used Azure AD")
 	assert.Positive(t, st.AccessTokens[acrtest.GrantBasicAdmin]+st.AccessTokens[acrtest.GrantPasswordAdmin],
 		"the pull used the environment's admin keys")
+
+	// A wrong password in the environment is the pull's, even though Azure AD would do: the run stops there.
+	t.Setenv(acr.EnvSingularityPassword, "Wrong-password-that-must-not-show")
+	workdir = t.TempDir()
+	code, stdout, stderr = runRdma(t, az.deps(t), "-subscription", "sub", "-resource-group", "hpc-rg",
+		"-registry", "rdmaacr", "-context", buildContext(t), "-cache-dir", t.TempDir(), "-workdir", workdir, "-submit=false")
+	assert.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "[5/6] Pull it as a SIF")
+	assert.NotContains(t, stdout, "[6/6]")
+	assert.Contains(t, stderr, "rdma: pulling ")
+	assert.Contains(t, stderr, "UNAUTHORIZED")
+	assert.NotContains(t, stdout+stderr, "Wrong-password-that-must-not-show")
+	assert.NoFileExists(t, filepath.Join(workdir, "rdma_latest.sif"))
 }
 
 // TestWorkflowEmulatedErrors checks that a step failing in Azure stops the run with Azure's reason and

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/acr/arm"
+	"github.com/hpcship/hpcship/mpi/imb"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -90,6 +91,8 @@ func TestFlags(t *testing.T) {
 			wantStderr: []string{`rdma: -image "RDMA:latest"`}},
 		{name: "no context", args: append([]string{"-context", filepath.Join(workdir, "missing")}, required...), wantCode: 2,
 			wantStderr: []string{`rdma: -context "` + filepath.Join(workdir, "missing") + `": not a directory`}},
+		{name: "workdir is a file", args: append([]string{"-workdir", filepath.Join("testdata", "dry-run-no-submit.golden")}, required...),
+			wantCode: 2, wantStderr: []string{`rdma: -workdir "testdata/dry-run-no-submit.golden": not a directory`}},
 		{name: "bad runtime", args: append([]string{"-runtime", "docker"}, required...), wantCode: 2,
 			wantStderr: []string{`rdma: -runtime "docker": want singularity or apptainer`}},
 		{name: "bad scheduler", args: append([]string{"-scheduler", "pbs"}, required...), wantCode: 2,
@@ -244,4 +247,23 @@ func TestCancelledContext(t *testing.T) {
 	code := run(ctx, args, &out, &errOut, offlineDeps(t))
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut.String(), "context canceled")
+}
+
+// FuzzPrintIMB feeds job output of any shape to the results printer: it must not panic, and it must print
+// exactly the tables imb.Parse finds and fail exactly when Parse does.
+func FuzzPrintIMB(f *testing.F) {
+	for _, name := range []string{"azure-a9-pingpong", "pingpong-allreduce-barrier"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "mpi", "imb", "testdata", name+".txt"))
+		require.NoError(f, err)
+		f.Add(data)
+	}
+	f.Add([]byte("# Benchmarking PingPong\n# #processes = 2\n  #bytes #repetitions t[usec] Mbytes/sec\n 8388608 out-of-mem.; needed X= 1 GB\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out bytes.Buffer
+		n, err := printIMB(&out, bytes.NewReader(data))
+		want, wantErr := imb.Parse(bytes.NewReader(data))
+		assert.Equal(t, len(want), n)
+		assert.Equal(t, wantErr == nil, err == nil, "printIMB: %v, imb.Parse: %v", err, wantErr)
+		assert.Equal(t, n, strings.Count(out.String(), " processes"), out.String())
+	})
 }

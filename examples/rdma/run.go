@@ -62,10 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, d deps) i
 		return 2
 	}
 	p, err := newPlan(cfg)
-	if err == nil && d.batch != nil {
-		p.batch = d.batch
-	}
 	if err == nil {
+		if d.batch != nil {
+			p.batch = d.batch
+		}
 		err = execute(ctx, p, d, stdout, stderr)
 	}
 	if err != nil {

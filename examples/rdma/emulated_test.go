@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -167,6 +168,9 @@ func TestWorkflowEmulated(t *testing.T) {
 				assert.NotContains(t, out, adminKey)
 			}
 			assert.Contains(t, stdout, "[6/6] Jobscript for Grid Engine")
+			m := regexp.MustCompile(`(?m)^      (\d+) of (\d+) files, \d+ bytes written$`).FindAllStringSubmatch(stdout, -1)
+			require.NotEmpty(t, m, "the pull reports its progress")
+			assert.Equal(t, m[len(m)-1][2], m[len(m)-1][1], "the last report counts every file")
 			assert.Contains(t, stdout, "rdmaacr: "+az.reg.LoginServer()+", westeurope, Basic, admin user enabled: true")
 
 			// What the registry holds is what the program built: pull it back by the tag it pushed.

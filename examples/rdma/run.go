@@ -316,8 +316,16 @@ func stepPull(ctx context.Context, p *plan, ref name.Tag, kc authn.Keychain, st 
 	if err := os.MkdirAll(filepath.Dir(p.sifPath), 0o755); err != nil {
 		return err
 	}
+	next := 1 // the next quarter of the files to report
 	opts := []singularity.Option{singularity.WithKeychain(kc), singularity.WithEnvCredentials(),
-		singularity.WithFormat(p.format)}
+		singularity.WithFormat(p.format), singularity.WithProgress(func(pr singularity.Progress) {
+			if pr.FilesTotal > 0 && pr.Files*4 >= next*pr.FilesTotal && next <= 4 {
+				st.note("%d of %d files, %d bytes written", pr.Files, pr.FilesTotal, pr.BytesWritten)
+				for next <= 4 && pr.Files*4 >= next*pr.FilesTotal {
+					next++
+				}
+			}
+		})}
 	if p.cfg.cacheDir != "" {
 		opts = append(opts, singularity.WithCacheDir(filepath.Join(p.cfg.cacheDir, "singularity")))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerregistry/armcontainerregistry"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerregistry/armcontainerregistry/fake"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -96,22 +97,47 @@ func (f *fakeARM) client() *http.Client {
 // reports as Debian's docker-registry behind internal/acrtest's emulation of ACR's token endpoints, which
 // also issues the Azure AD tokens.
 type emulatedAzure struct {
-	reg *acrtest.Registry
-	arm *fakeARM
+	reg  *acrtest.Registry
+	arm  *fakeARM
+	cred *recordingCredential
 }
 
 func newEmulatedAzure(t *testing.T) *emulatedAzure {
 	t.Helper()
 	reg := acrtest.Start(t, acrtest.WithAdmin("rdmaacr", "Adm1n-key-that-must-not-show"))
 	user, key := reg.AdminCredentials()
-	return &emulatedAzure{reg: reg, arm: &fakeARM{loginServer: reg.LoginServer(), adminUser: user, adminKey: key,
-		registries: map[string]armcontainerregistry.Registry{}}}
+	return &emulatedAzure{reg: reg, cred: &recordingCredential{TokenCredential: reg.TokenCredential()},
+		arm: &fakeARM{loginServer: reg.LoginServer(), adminUser: user, adminKey: key,
+			registries: map[string]armcontainerregistry.Registry{}}}
+}
+
+// recordingCredential keeps the Azure AD tokens it issued, to look for them where they must not be.
+type recordingCredential struct {
+	azcore.TokenCredential
+	mu     sync.Mutex
+	issued []string
+}
+
+func (c *recordingCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tok, err := c.TokenCredential.GetToken(ctx, opts)
+	if err == nil {
+		c.mu.Lock()
+		c.issued = append(c.issued, tok.Token)
+		c.mu.Unlock()
+	}
+	return tok, err
+}
+
+func (c *recordingCredential) tokens() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.issued...)
 }
 
 func (a *emulatedAzure) deps(t *testing.T) deps {
 	return deps{
 		getenv:     func(string) string { return "" },
-		credential: func() (azcore.TokenCredential, error) { return a.reg.TokenCredential(), nil },
+		credential: func() (azcore.TokenCredential, error) { return a.cred, nil },
 		armOptions: []arm.Option{arm.WithHTTPClient(a.arm.client()), arm.WithPollInterval(time.Millisecond)},
 	}
 }
@@ -164,8 +190,8 @@ func TestWorkflowEmulated(t *testing.T) {
 				"-registry", "rdmaacr", "-create", "-location", "westeurope", "-auth", auth, "-context", contextDir,
 				"-cache-dir", cache, "-workdir", workdir, "-submit=false")
 			require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-			for _, out := range []string{stdout, stderr} {
-				assert.NotContains(t, out, adminKey)
+			for _, secret := range append(az.cred.tokens(), adminKey) {
+				assert.NotContains(t, stdout+stderr, secret)
 			}
 			assert.Contains(t, stdout, "[6/6] Jobscript for Grid Engine")
 			m := regexp.MustCompile(`(?m)^      (\d+) of (\d+) files, \d+ bytes written$`).FindAllStringSubmatch(stdout, -1)
@@ -197,6 +223,7 @@ func TestWorkflowEmulated(t *testing.T) {
 	assert.Equal(t, 1, az.arm.creates, "the second run finds the registry the first created")
 	st := az.reg.Stats()
 	assert.Positive(t, st.Exchanges, "Azure AD tokens were exchanged at the registry")
+	assert.NotEmpty(t, az.cred.tokens(), "Resource Manager and the registry had Azure AD tokens")
 	assert.Positive(t, st.AccessTokens[acrtest.GrantRefreshToken], "the AAD run used refresh tokens")
 	assert.Positive(t, st.AccessTokens[acrtest.GrantBasicAdmin]+st.AccessTokens[acrtest.GrantPasswordAdmin],
 		"the admin run used the admin keys")

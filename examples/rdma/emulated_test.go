@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerregistry/armcontainerregistry"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/containerregistry/armcontainerregistry/fake"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -296,4 +298,31 @@ func TestWorkflowEmulatedErrors(t *testing.T) {
 		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr, "rdma: getting the Azure AD credential: DefaultAzureCredential: no credential in the chain")
 	})
+}
+
+// TestBaseInRegistry builds FROM an image in the same registry, as a site's own CentOS base would be: the
+// base is pulled with the registry's Azure AD credentials.
+func TestBaseInRegistry(t *testing.T) {
+	t.Parallel()
+	az := newEmulatedAzure(t)
+	user, key := az.reg.AdminCredentials()
+	base, err := name.NewTag(az.reg.LoginServer()+"/base/centos:7", name.StrictValidation)
+	require.NoError(t, err)
+	baseImg, err := random.Image(512, 1)
+	require.NoError(t, err)
+	_, err = acr.Push(t.Context(), base, baseImg, acr.WithKeychain(acr.NewAdminKeychain(az.reg.LoginServer(), user, key)))
+	require.NoError(t, err)
+
+	contextDir := buildContext(t)
+	dockerfile := filepath.Join(contextDir, "Dockerfile")
+	body, err := os.ReadFile(dockerfile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dockerfile, bytes.Replace(body, []byte("FROM scratch"), []byte("FROM "+base.String()), 1), 0o644))
+
+	code, stdout, stderr := runRdma(t, az.deps(t), "-subscription", "sub", "-resource-group", "hpc-rg",
+		"-registry", "rdmaacr", "-create", "-location", "westeurope", "-context", contextDir,
+		"-cache-dir", t.TempDir(), "-workdir", t.TempDir(), "-submit=false")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	assert.Contains(t, stdout, "[3/6] Build the image from "+dockerfile)
+	assert.Contains(t, stdout, "[6/6] Jobscript")
 }

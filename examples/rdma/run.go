@@ -139,7 +139,7 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 	var img v1.Image
 	if cfg.dryRun {
 		st.note("parsed: FROM %s, context %s", baseName(p), cfg.contextDir)
-	} else if img, err = stepBuild(ctx, p, st, stderr); err != nil {
+	} else if img, err = stepBuild(ctx, p, keychain, st, stderr); err != nil {
 		return err
 	}
 
@@ -261,10 +261,12 @@ func stepCredentials(ctx context.Context, p *plan, regs *arm.Registries, d deps,
 	return kc, nil
 }
 
-// stepBuild builds the image from the Dockerfile, running RUN steps in user namespaces.
-func stepBuild(ctx context.Context, p *plan, st *stepper, stderr io.Writer) (v1.Image, error) {
+// stepBuild builds the image from the Dockerfile, running RUN steps in user namespaces. A base image in
+// the registry is pulled with the registry's credentials, any other with docker's.
+func stepBuild(ctx context.Context, p *plan, kc authn.Keychain, st *stepper, stderr io.Writer) (v1.Image, error) {
 	opts := []imagebuild.Option{
 		imagebuild.WithContextDir(p.cfg.contextDir),
+		imagebuild.WithKeychain(authn.NewMultiKeychain(kc, authn.DefaultKeychain)),
 		imagebuild.WithRunner(imagebuild.NewNamespaceRunner(imagebuild.WithRunOutput(stderr))),
 		imagebuild.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 		imagebuild.WithProgress(func(pr imagebuild.Progress) {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,8 +36,19 @@ const outputTail = 4096
 // without root, in new user, mount and pid namespaces (and a new network
 // namespace with WithRunNetwork(false)).
 //
-// For each step it materialises the image's root filesystem from the step's
-// layers into a temporary directory, re-executes the current program
+// The image's root filesystem is unpacked from the layers once and kept in the
+// build's cache directory (run-roots/, at most two roots, the least recently
+// used removed first once no build uses them), so a later step or a later build
+// on the same layers does not unpack it again. Each step runs on an overlay
+// mount of that root and of the earlier steps' changes in the same build, and
+// its layer is made from what the step wrote alone; nothing else is read or
+// compared. Where the kernel refuses overlay mounts in a user namespace (before
+// Linux 5.11), every step unpacks a root of its own into a temporary directory
+// and compares the whole tree before and after it instead. On the overlay,
+// changing a file that an earlier layer hardlinked changes that name only: its
+// other names keep the old content.
+//
+// For each step it re-executes the current program
 // (/proc/self/exe) as pid 1 of the new namespaces, mounts /proc, binds
 // /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom and /dev/tty from
 // the host, chroots, switches to the image's USER and WORKDIR and executes the
@@ -64,6 +76,9 @@ const outputTail = 4096
 // allowed, Run returns a *UserNamespaceError.
 type NamespaceRunner struct {
 	o nsOptions
+	// noOverlay is set once the kernel refused an overlay mount: every later step
+	// unpacks a root of its own.
+	noOverlay atomic.Bool
 }
 
 type nsOptions struct {
@@ -171,6 +186,17 @@ type nsChild struct {
 	UID   int
 	GID   int
 	Binds []Bind
+	// Overlay, when set, is mounted on Root first.
+	Overlay *nsOverlay `json:",omitempty"`
+}
+
+// nsOverlay is an overlay mount: Lower holds paths relative to Dir (the first on
+// top), Upper and Work are absolute.
+type nsOverlay struct {
+	Dir   string
+	Lower []string
+	Upper string
+	Work  string
 }
 
 func init() {
@@ -189,6 +215,21 @@ func nsChildMain(cfg string) error {
 	}
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if o := c.Overlay; o != nil {
+		syscall.CloseOnExec(3)
+		// Relative lower paths keep the options short; userxattr because this is
+		// a user namespace.
+		err := syscall.Chdir(o.Dir)
+		if err == nil {
+			opts := "lowerdir=" + strings.Join(o.Lower, ":") + ",upperdir=" + o.Upper + ",workdir=" + o.Work + ",userxattr"
+			err = syscall.Mount("overlay", c.Root, "overlay", 0, opts)
+		}
+		if err != nil {
+			// The parent reads this and unpacks the root instead.
+			_, _ = os.NewFile(3, "status").WriteString("overlay: " + err.Error())
+			os.Exit(125)
+		}
 	}
 	if err := syscall.Mount("proc", filepath.Join(c.Root, "proc"), "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting /proc: %w", err)
@@ -265,10 +306,23 @@ func lookPathIn(prog string, env []string) (string, error) {
 var nsDevices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // Run implements Runner.
-func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, err error) {
+func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (v1.Layer, error) {
 	if len(req.Argv) == 0 {
 		return nil, fmt.Errorf("%w: RUN without a command", ErrSyntax)
 	}
+	if !r.noOverlay.Load() {
+		l, err := r.runOverlay(ctx, req)
+		if !errors.Is(err, errOverlayUnavailable) {
+			return l, err
+		}
+		r.noOverlay.Store(true)
+	}
+	return r.runCopy(ctx, req)
+}
+
+// runCopy runs the step in a root of its own, unpacked from all layers, and
+// compares the whole tree before and after.
+func (r *NamespaceRunner) runCopy(ctx context.Context, req RunRequest) (_ v1.Layer, err error) {
 	tmp, err := os.MkdirTemp("", "hpcship-run-")
 	if err != nil {
 		return nil, err
@@ -292,7 +346,7 @@ func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, 
 			return nil, err
 		}
 	}
-	uid, gid, err := resolveUser(root, req.User)
+	uid, gid, err := resolveUser(func(rel string) string { return filepath.Join(root, rel) }, req.User)
 	if err != nil {
 		return nil, err
 	}
@@ -347,15 +401,35 @@ func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) er
 	sw := &syncWriter{w: out}
 	cmd.Stdout, cmd.Stderr = sw, sw
 	cmd.WaitDelay = 5 * time.Second
+	var status *os.File
+	if c.Overlay != nil {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer pr.Close()
+		status = pr
+		cmd.ExtraFiles = []*os.File{pw}
+		defer pw.Close()
+	}
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES) {
 			return &UserNamespaceError{Err: err}
 		}
 		return err
 	}
+	if status != nil {
+		_ = cmd.ExtraFiles[0].Close()
+	}
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if status != nil {
+		msg, _ := io.ReadAll(io.LimitReader(status, 4096))
+		if len(msg) > 0 {
+			return fmt.Errorf("%w: %s", errOverlayUnavailable, msg)
+		}
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -396,8 +470,8 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) String() string { return string(t.b) }
 
 // resolveUser turns USER ("name", "uid", optionally ":group") into ids through
-// the root's /etc/passwd and /etc/group.
-func resolveUser(root, user string) (int, int, error) {
+// the root's /etc/passwd and /etc/group; file gives the host path of a path in the root.
+func resolveUser(file func(rel string) string, user string) (int, int, error) {
 	if user == "" {
 		return 0, 0, nil
 	}
@@ -406,7 +480,7 @@ func resolveUser(root, user string) (int, int, error) {
 	if n, err := strconv.Atoi(name); err == nil {
 		uid = n
 	}
-	if err := scanColon(filepath.Join(root, "etc/passwd"), func(f []string) bool {
+	if err := scanColon(file("etc/passwd"), func(f []string) bool {
 		if len(f) >= 4 && (f[0] == name || (uid >= 0 && f[2] == name)) {
 			uid, _ = strconv.Atoi(f[2])
 			gid, _ = strconv.Atoi(f[3])
@@ -423,7 +497,7 @@ func resolveUser(root, user string) (int, int, error) {
 		gid = -1
 		if n, err := strconv.Atoi(group); err == nil {
 			gid = n
-		} else if err := scanColon(filepath.Join(root, "etc/group"), func(f []string) bool {
+		} else if err := scanColon(file("etc/group"), func(f []string) bool {
 			if len(f) >= 3 && f[0] == group {
 				gid, _ = strconv.Atoi(f[2])
 				return true
@@ -820,6 +894,12 @@ func writeDiff(ctx context.Context, req RunRequest, root string, tree *rootfs.Tr
 		wh := path.Join(parent, ".wh."+path.Base(rel))
 		out = append(out, diffEntry{name: wh, hdr: &tar.Header{Name: wh, Typeflag: tar.TypeReg, ModTime: req.Epoch, Format: tar.FormatPAX}})
 	}
+	return writeEntries(ctx, req, out)
+}
+
+// writeEntries writes out, sorted by name, as the step's layer, or returns nil
+// when out is empty.
+func writeEntries(ctx context.Context, req RunRequest, out []diffEntry) (v1.Layer, error) {
 	if len(out) == 0 {
 		return nil, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -578,11 +579,25 @@ func overlayDiff(req RunRequest, upper string, st *layerStack, hostRoot bool) ([
 		}
 		d := diffEntry{name: rel, hdr: h}
 		same := inLower && low.mode == s.mode && sameMeta(low, s)
+		if same && s.mode&syscall.S_IFMT != syscall.S_IFLNK {
+			a, err := xattrsOf(p)
+			if err != nil {
+				return err
+			}
+			b, err := xattrsOf(lowPath)
+			if err != nil {
+				return err
+			}
+			same = maps.Equal(a, b)
+		}
 		switch s.mode & syscall.S_IFMT {
 		case syscall.S_IFDIR:
 			h.Typeflag = tar.TypeDir
 			h.Name += "/"
 			if isOpaque(p) && inLower && low.isDir() {
+				if err := addXattrs(h, p); err != nil {
+					return err
+				}
 				opq := rel + "/.wh..wh..opq"
 				out = append(out, d, diffEntry{name: opq, hdr: &tar.Header{Name: opq, Typeflag: tar.TypeReg, ModTime: mt, Format: tar.FormatPAX}})
 				recordOwner(owners, rel, h)
@@ -634,6 +649,9 @@ func overlayDiff(req RunRequest, upper string, st *layerStack, hostRoot bool) ([
 			h.Devminor = int64(sys.Rdev&0xff | (sys.Rdev>>12)&^0xff)
 		default:
 			return nil // sockets are not layer content
+		}
+		if err := addXattrs(h, p); err != nil {
+			return err
 		}
 		recordOwner(owners, rel, h)
 		out = append(out, d)

@@ -626,6 +626,9 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 		if e.Type == rootfs.TypeSymlink {
 			continue
 		}
+		if err := setXattrs(p, e.Xattrs); err != nil {
+			return nil, err
+		}
 		if err := os.Chmod(p, fileMode(e.Mode)); err != nil {
 			return nil, err
 		}
@@ -871,6 +874,9 @@ func writeDiff(ctx context.Context, req RunRequest, root string, tree *rootfs.Tr
 		default:
 			return nil // sockets are not layer content
 		}
+		if err := addXattrs(h, p); err != nil {
+			return err
+		}
 		out = append(out, d)
 		return nil
 	})
@@ -949,6 +955,89 @@ func copyFile(w io.Writer, p string, size int64) error {
 	}
 	if n != size {
 		return fmt.Errorf("%s changed size while being read", p)
+	}
+	return nil
+}
+
+// xattrPAX prefixes an extended attribute's name in a PAX record.
+const xattrPAX = "SCHILY.xattr."
+
+// setXattrs sets a file's extended attributes as far as the kernel lets the
+// caller: attributes it refuses (trusted.* and security.* without privilege, any
+// on a file system without them) are left out.
+func setXattrs(p string, xattrs map[string]string) error {
+	for name, value := range xattrs {
+		err := syscall.Setxattr(p, name, []byte(value), 0)
+		if err != nil && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("setting %s on %s: %w", name, p, err)
+		}
+	}
+	return nil
+}
+
+// xattrsOf returns the extended attributes of p (not a symlink), without the
+// ones overlayfs keeps for itself.
+func xattrsOf(p string) (map[string]string, error) {
+	buf := make([]byte, 1024)
+	var n int
+	for {
+		var err error
+		n, err = syscall.Listxattr(p, buf)
+		if errors.Is(err, syscall.ERANGE) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if errors.Is(err, syscall.ENOTSUP) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the extended attributes of %s: %w", p, err)
+		}
+		break
+	}
+	var m map[string]string
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if name == "" || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		v := make([]byte, 256)
+		for {
+			k, err := syscall.Getxattr(p, name, v)
+			if errors.Is(err, syscall.ERANGE) {
+				v = make([]byte, 2*len(v))
+				continue
+			}
+			if errors.Is(err, syscall.ENODATA) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading %s of %s: %w", name, p, err)
+			}
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[name] = string(v[:k])
+			break
+		}
+	}
+	return m, nil
+}
+
+// addXattrs records the extended attributes of p in h (not for symlinks and
+// hardlinks, whose attributes are their target's).
+func addXattrs(h *tar.Header, p string) error {
+	if h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink {
+		return nil
+	}
+	x, err := xattrsOf(p)
+	if err != nil || len(x) == 0 {
+		return err
+	}
+	if h.PAXRecords == nil {
+		h.PAXRecords = map[string]string{}
+	}
+	for k, v := range x {
+		h.PAXRecords[xattrPAX+k] = v
 	}
 	return nil
 }

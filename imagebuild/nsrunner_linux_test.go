@@ -18,6 +18,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -40,6 +42,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("cached", testRunCached)
 	t.Run("read-only binds", testRunBinds)
 	t.Run("kept root and unpacked root agree", testRunModesAgree)
+	t.Run("extended attributes", testRunXattrs)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -387,4 +390,40 @@ RUN cat /opt/mod > /opt/copy && touch /opt/keep && chmod 640 /opt/keep/k && mv /
 	roots, err := filepath.Glob(filepath.Join(cache, "run-roots", "*.lock"))
 	require.NoError(t, err)
 	assert.Len(t, roots, 1, "one kept root for the base")
+}
+
+// testRunXattrs checks that user.* extended attributes of the base survive RUN
+// steps that change the files' content or metadata, on the overlay and on an
+// unpacked root.
+func testRunXattrs(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range []string{"opt/x", "opt/y", "opt/z"} {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, Format: tar.FormatPAX,
+			ModTime: time.Unix(1_600_000_000, 0), PAXRecords: map[string]string{"SCHILY.xattr.user.greeting": "hello " + name}}))
+		_, err := tw.Write([]byte("x\n"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	require.NoError(t, err)
+	base, err := mutate.AppendLayers(busyboxBase(t), layer)
+	require.NoError(t, err)
+	for _, r := range []*imagebuild.NamespaceRunner{imagebuild.NewNamespaceRunner(), imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner())} {
+		img, err := buildWith(t.Context(), t, "FROM base\nRUN echo more >> /opt/x && chmod 600 /opt/y\n",
+			imagebuild.WithBaseImage("base", imagebuild.FromImage(base)), imagebuild.WithRunner(r))
+		require.NoError(t, err)
+		tr := tree(t, img)
+		for _, name := range []string{"opt/x", "opt/y", "opt/z"} {
+			e, ok := tr.Lookup(name)
+			require.True(t, ok, name)
+			assert.Equal(t, map[string]string{"user.greeting": "hello " + name}, e.Xattrs, name)
+		}
+		layers, err := img.Layers()
+		require.NoError(t, err)
+		got := layerEntries(t, layers[len(layers)-1])
+		assert.Contains(t, got, "opt/y", "a change of mode only is in the layer")
+		assert.NotContains(t, got, "opt/z")
+	}
 }

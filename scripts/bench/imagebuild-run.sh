@@ -33,6 +33,7 @@ BENCH_OURS=("$work/runbench" run -cache "$work/cache" -digest "$work/digest" "$w
 bench_compare section=imagebuild-run input="files-$files" ours=hpcship-kept peer=unshare-chroot prepare=keep_digest
 kept=${BENCH[wall_ours_med]} kept_ratio=${BENCH[wall_ratio]} peer=${BENCH[wall_peer_med]}
 
+BENCH_PEER=(unshare -r chroot "$work/rootfs" /bin/true)
 first_build() { keep_digest "$1" && { [ "$1" != ours ] || rm -rf "$work/fcache"; }; }
 BENCH_OURS=("$work/runbench" run -cache "$work/fcache" -digest "$work/digest" "$work/layout" true)
 bench_compare section=imagebuild-run input="files-$files" ours=hpcship-first peer=unshare-chroot prepare=first_build

@@ -147,7 +147,8 @@ func (r *NamespaceRunner) nsSession(rs *runSession) (*nsSession, error) {
 		if abs, err := filepath.Abs(dir); err == nil {
 			dir = abs
 		}
-		return &nsSession{dir: dir, stacks: map[string]*layerStack{}}, func() error { return removeTree(dir) }, nil
+		m := r.mapping()
+		return &nsSession{dir: dir, stacks: map[string]*layerStack{}}, func() error { return r.removeMapped(dir, m) }, nil
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +185,7 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 		st = &layerStack{lowers: []*lowerDir{base}}
 		sess.stacks[key] = st
 	}
+	m := r.mapping()
 	sess.steps++
 	stepDir := filepath.Join(sess.dir, "s"+strconv.Itoa(sess.steps))
 	upper, work, merged := filepath.Join(stepDir, "upper"), filepath.Join(stepDir, "work"), filepath.Join(stepDir, "merged")
@@ -191,9 +193,9 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 	defer func() {
 		var rerr error
 		if keep {
-			rerr = errors.Join(removeTree(work), removeTree(merged))
+			rerr = errors.Join(r.removeMapped(work, m), removeTree(merged))
 		} else {
-			rerr = removeTree(stepDir)
+			rerr = r.removeMapped(stepDir, m)
 		}
 		if rerr != nil && err == nil {
 			err = rerr
@@ -227,7 +229,7 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 	if err != nil {
 		return nil, err
 	}
-	if !hostRoot && (uid != 0 || gid != 0) {
+	if !hostRoot && (uid != 0 || gid != 0) && (m == nil || uid > m.uid.Count || gid > m.gid.Count) {
 		return nil, &UserNotMappedError{User: req.User, UID: uid, GID: gid}
 	}
 	lowers := make([]string, len(st.lowers))
@@ -253,7 +255,7 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 	}
 	child := nsChild{Root: merged, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds,
 		Overlay: &nsOverlay{Dir: sess.dir, Lower: lowers, Upper: upper, Work: work}}
-	if err := r.exec(ctx, child, hostRoot); err != nil {
+	if err := r.exec(ctx, child, hostRoot, m); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -262,23 +264,30 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 	if err := removePlaceholders(upper, placeholders, before); err != nil {
 		return nil, err
 	}
-	out, owners, err := overlayDiff(req, upper, st, hostRoot)
-	if err != nil {
-		return nil, fmt.Errorf("comparing the root filesystem: %w", err)
-	}
-	l, err := writeEntries(ctx, req, out)
-	if err != nil || l == nil {
-		return l, err
-	}
-	// The upper directory becomes a lower one for later steps: give it the times
-	// the layer records, as an unpacked root would have.
-	for _, d := range out {
-		if d.hdr.Typeflag == tar.TypeSymlink || strings.HasPrefix(path.Base(d.name), ".wh.") {
-			continue
+	var l v1.Layer
+	var owners map[string][2]int
+	if m != nil {
+		if l, owners, err = r.diffMapped(ctx, req, upper, st, m); err != nil {
+			return nil, fmt.Errorf("comparing the root filesystem: %w", err)
 		}
-		if err := os.Chtimes(filepath.Join(upper, filepath.FromSlash(d.name)), d.hdr.ModTime, d.hdr.ModTime); err != nil {
+	} else {
+		var out []diffEntry
+		if out, owners, err = overlayDiff(req.Epoch, upper, st, hostRoot); err != nil {
+			return nil, fmt.Errorf("comparing the root filesystem: %w", err)
+		}
+		if l, err = writeEntries(ctx, req, out); err != nil {
 			return nil, err
 		}
+		// The upper directory becomes a lower one for later steps: give it the
+		// times the layer records, as an unpacked root would have.
+		if l != nil {
+			if err := setUpperTimes(upper, out); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if l == nil {
+		return nil, nil
 	}
 	dg, err := l.Digest()
 	if err != nil {
@@ -547,7 +556,7 @@ func sameMeta(a, b fileState) bool {
 
 // overlayDiff turns the step's upper directory into layer entries. It also
 // returns the recorded owners of what it emitted that the files cannot carry.
-func overlayDiff(req RunRequest, upper string, st *layerStack, hostRoot bool) ([]diffEntry, map[string][2]int, error) {
+func overlayDiff(epoch time.Time, upper string, st *layerStack, hostRoot bool) ([]diffEntry, map[string][2]int, error) {
 	var out []diffEntry
 	owners := map[string][2]int{}
 	links := map[uint64]string{}
@@ -559,13 +568,13 @@ func overlayDiff(req RunRequest, upper string, st *layerStack, hostRoot bool) ([
 		p := filepath.Join(upper, filepath.FromSlash(rel))
 		low, lowPath, lowDir, inLower := st.find(rel)
 		mt := time.Unix(s.mtime.Unix())
-		if !req.Epoch.IsZero() && mt.After(req.Epoch) {
-			mt = req.Epoch
+		if !epoch.IsZero() && mt.After(epoch) {
+			mt = epoch
 		}
 		if isWhiteout(sys) {
 			if inLower {
 				wh := path.Join(path.Dir(rel), ".wh."+path.Base(rel))
-				out = append(out, diffEntry{name: wh, hdr: &tar.Header{Name: wh, Typeflag: tar.TypeReg, ModTime: req.Epoch, Format: tar.FormatPAX}})
+				out = append(out, diffEntry{name: wh, hdr: &tar.Header{Name: wh, Typeflag: tar.TypeReg, ModTime: epoch, Format: tar.FormatPAX}})
 			}
 			return nil
 		}

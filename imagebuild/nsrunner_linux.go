@@ -79,6 +79,9 @@ type NamespaceRunner struct {
 	// noOverlay is set once the kernel refused an overlay mount: every later step
 	// unpacks a root of its own.
 	noOverlay atomic.Bool
+	// ids finds the caller's subordinate ids once (idMap; nil: none).
+	ids   sync.Once
+	idMap *idMapping
 }
 
 type nsOptions struct {
@@ -174,7 +177,9 @@ type UserNotMappedError struct {
 }
 
 func (e *UserNotMappedError) Error() string {
-	return fmt.Sprintf("USER %q (uid %d, gid %d) is not mapped in the RUN user namespace: an unprivileged build maps only root", e.User, e.UID, e.GID)
+	return fmt.Sprintf("USER %q (uid %d, gid %d) is not mapped in the RUN user namespace: an unprivileged build maps only root, "+
+		"unless /etc/subuid and /etc/subgid give the user a range that large and newuidmap and newgidmap (Debian package uidmap) are installed",
+		e.User, e.UID, e.GID)
 }
 
 // nsChild is what the re-executed child needs.
@@ -188,6 +193,12 @@ type nsChild struct {
 	Binds []Bind
 	// Overlay, when set, is mounted on Root first.
 	Overlay *nsOverlay `json:",omitempty"`
+	// WaitMaps makes the child wait for newuidmap and newgidmap, then start
+	// again as root of the namespace.
+	WaitMaps bool `json:",omitempty"`
+	// Helper, when set, is work on the step's files that needs the subordinate
+	// ids; the child does it instead of running a command.
+	Helper *nsHelper `json:",omitempty"`
 }
 
 // nsOverlay is an overlay mount: Lower holds paths relative to Dir (the first on
@@ -212,6 +223,12 @@ func nsChildMain(cfg string) error {
 	var c nsChild
 	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
 		return err
+	}
+	if c.WaitMaps {
+		return awaitMaps(c)
+	}
+	if c.Helper != nil {
+		return runHelper(c.Helper)
 	}
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -361,7 +378,7 @@ func (r *NamespaceRunner) runCopy(ctx context.Context, req RunRequest) (_ v1.Lay
 	if dir == "" {
 		dir = "/"
 	}
-	if err := r.exec(ctx, nsChild{Root: root, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds}, hostRoot); err != nil {
+	if err := r.exec(ctx, nsChild{Root: root, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds}, hostRoot, nil); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -370,8 +387,11 @@ func (r *NamespaceRunner) runCopy(ctx context.Context, req RunRequest) (_ v1.Lay
 	return writeDiff(ctx, req, root, tree, before, hostRoot)
 }
 
-// exec runs the child in its namespaces and waits for it.
-func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) error {
+// exec runs the child in its namespaces and waits for it. With m set (an
+// unprivileged caller with subordinate ids) the namespace maps the caller to 0
+// and the subordinate ranges above it.
+func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool, m *idMapping) error {
+	c.WaitMaps = m != nil
 	cfg, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -384,11 +404,14 @@ func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) er
 		flags |= syscall.CLONE_NEWNET
 	}
 	attr := &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
-	if hostRoot {
+	switch {
+	case m != nil:
+		// newuidmap and newgidmap write the maps once the child exists.
+	case hostRoot:
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
 		attr.GidMappingsEnableSetgroups = true
-	} else {
+	default:
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	}
@@ -401,35 +424,23 @@ func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) er
 	sw := &syncWriter{w: out}
 	cmd.Stdout, cmd.Stderr = sw, sw
 	cmd.WaitDelay = 5 * time.Second
-	var status *os.File
-	if c.Overlay != nil {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		defer pr.Close()
-		status = pr
-		cmd.ExtraFiles = []*os.File{pw}
-		defer pw.Close()
-	}
-	if err := cmd.Start(); err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES) {
-			return &UserNamespaceError{Err: err}
-		}
+	status, pw, err := os.Pipe()
+	if err != nil {
 		return err
 	}
-	if status != nil {
-		_ = cmd.ExtraFiles[0].Close()
+	defer status.Close()
+	defer pw.Close()
+	cmd.ExtraFiles = []*os.File{pw}
+	if err := startMapped(cmd, m); err != nil {
+		return err
 	}
+	_ = pw.Close()
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if status != nil {
-		msg, _ := io.ReadAll(io.LimitReader(status, 4096))
-		if len(msg) > 0 {
-			return fmt.Errorf("%w: %s", errOverlayUnavailable, msg)
-		}
+	if msg, _ := io.ReadAll(io.LimitReader(status, 4096)); len(msg) > 0 {
+		return fmt.Errorf("%w: %s", errOverlayUnavailable, msg)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -909,24 +920,27 @@ func writeEntries(ctx context.Context, req RunRequest, out []diffEntry) (v1.Laye
 	if len(out) == 0 {
 		return nil, nil
 	}
+	return req.WriteLayer(ctx, func(tw *tar.Writer) error { return writeDiffEntries(ctx, tw, out) })
+}
+
+// writeDiffEntries sorts out by name and writes it to tw.
+func writeDiffEntries(ctx context.Context, tw *tar.Writer, out []diffEntry) error {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return req.WriteLayer(ctx, func(tw *tar.Writer) error {
-		for _, d := range out {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := tw.WriteHeader(d.hdr); err != nil {
-				return err
-			}
-			if d.file == "" || d.hdr.Size == 0 {
-				continue
-			}
-			if err := copyFile(tw, d.file, d.hdr.Size); err != nil {
-				return err
-			}
+	for _, d := range out {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := tw.WriteHeader(d.hdr); err != nil {
+			return err
+		}
+		if d.file == "" || d.hdr.Size == 0 {
+			continue
+		}
+		if err := copyFile(tw, d.file, d.hdr.Size); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mapBack maps a host id to the namespace under a single mapping.

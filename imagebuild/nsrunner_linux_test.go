@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/imagebuild"
+	"github.com/hpcship/hpcship/internal/testenv"
 )
 
 // asUserEnv marks the copy of the test binary that runs as an unprivileged user.
@@ -46,36 +47,78 @@ func TestNamespaceRunner(t *testing.T) {
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
-	t.Run("as an unprivileged user", func(t *testing.T) {
-		u, err := user.Lookup("sgetest")
-		if err != nil {
-			out, aerr := exec.Command("useradd", "--system", "--no-create-home", "sgetest").CombinedOutput()
-			require.NoError(t, aerr, "creating user sgetest: %s", out)
-			u, err = user.Lookup("sgetest")
+	// sgetest has subordinate ids (scripts/services/imagebuild.sh sets them up),
+	// nobody has none; the latter runs the tests the mapping changes.
+	t.Run("as an unprivileged user with subordinate ids", func(t *testing.T) {
+		if !hasSubIDs(t, "sgetest") {
+			testenv.Skipf(t, "sgetest has no subordinate ids or newuidmap is missing; ./scripts/test.sh sets them up")
 		}
-		require.NoError(t, err)
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		dir, err := os.MkdirTemp("", "hpcship-runtest-")
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = os.RemoveAll(dir) })
-		require.NoError(t, os.Chmod(dir, 0o755))
-		bin := filepath.Join(dir, "imagebuild.test")
-		self, err := os.ReadFile(os.Args[0])
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(bin, self, 0o755))
-		tmp := filepath.Join(dir, "tmp")
-		require.NoError(t, os.Mkdir(tmp, 0o755))
-		require.NoError(t, os.Chown(tmp, uid, gid))
-		cmd := exec.CommandContext(t.Context(), bin, "-test.run", "^TestNamespaceRunner$", "-test.v", "-test.count=1")
-		cmd.Dir = tmp
-		cmd.Env = []string{asUserEnv + "=1", "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=" + os.Getenv("PATH")}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		out, err := cmd.CombinedOutput()
-		t.Logf("as %s (uid %d):\n%s", u.Username, uid, out)
-		require.NoError(t, err)
-		assert.Contains(t, string(out), "--- PASS: TestNamespaceRunner/create_modify_delete")
+		runAs(t, "sgetest", "subids", "^TestNamespaceRunner$")
 	})
+	t.Run("as an unprivileged user with a single mapping", func(t *testing.T) {
+		runAs(t, "nobody", "single", "^TestNamespaceRunner$/^(create|environment|kept|extended)")
+	})
+}
+
+// hasSubIDs reports whether name has ranges in /etc/subuid and /etc/subgid and
+// newuidmap and newgidmap are installed.
+func hasSubIDs(t *testing.T, name string) bool {
+	for _, p := range []string{"newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(p); err != nil {
+			return false
+		}
+	}
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := os.ReadFile(f)
+		if err != nil || !strings.Contains("\n"+string(b), "\n"+name+":") {
+			return false
+		}
+	}
+	return true
+}
+
+// fullMapping reports whether RUN steps of this process map more than root:
+// as root, or as a user with subordinate ids.
+func fullMapping() bool { return os.Geteuid() == 0 || os.Getenv(asUserEnv) == "subids" }
+
+// runAs runs the tests matching run in a copy of the test binary as the user
+// name (created if missing), marked with mode.
+func runAs(t *testing.T, name, mode, run string) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		out, aerr := exec.Command("useradd", "--system", "--no-create-home", name).CombinedOutput()
+		require.NoError(t, aerr, "creating user %s: %s", name, out)
+		u, err = user.Lookup(name)
+	}
+	require.NoError(t, err)
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir, err := os.MkdirTemp("", "hpcship-runtest-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Steps with subordinate ids leave files the caller cannot remove as root
+		// of the host only in the cache; root can.
+		_ = os.RemoveAll(dir)
+	})
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "imagebuild.test")
+	self, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, self, 0o755))
+	tmp := filepath.Join(dir, "tmp")
+	require.NoError(t, os.Mkdir(tmp, 0o755))
+	require.NoError(t, os.Chown(tmp, uid, gid))
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run", run, "-test.v", "-test.count=1")
+	cmd.Dir = tmp
+	cmd.Env = []string{asUserEnv + "=" + mode, "TMPDIR=" + tmp, "HOME=" + tmp, "PATH=" + os.Getenv("PATH")}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("as %s (uid %d):\n%s", u.Username, uid, out)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "--- PASS: TestNamespaceRunner/create_modify_delete")
+	left, err := filepath.Glob(filepath.Join(tmp, "hpcship-run-*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "temporary directories left behind")
 }
 
 // buildWith builds df on the busybox base with a NamespaceRunner.
@@ -171,7 +214,7 @@ ENV GREETING=hello
 WORKDIR /work
 RUN echo "$GREETING" > greeting && pwd > where && id -u > uid && test -e /proc/self/status && echo x > /dev/null && echo $$ > pid
 `
-	if os.Geteuid() == 0 {
+	if fullMapping() {
 		df += "USER hpc\nRUN id -u > /tmp/user && id -g > /tmp/group\n"
 	}
 	img, err := buildWith(t.Context(), t, df)
@@ -181,7 +224,7 @@ RUN echo "$GREETING" > greeting && pwd > where && id -u > uid && test -e /proc/s
 	assert.Equal(t, "/work\n", content(t, tr, "work/where"))
 	assert.Equal(t, "0\n", content(t, tr, "work/uid"))
 	assert.Equal(t, "1\n", content(t, tr, "work/pid"), "the step's shell is pid 1 of a new pid namespace")
-	if os.Geteuid() == 0 {
+	if fullMapping() {
 		assert.Equal(t, "1000\n", content(t, tr, "tmp/user"))
 		assert.Equal(t, "1001\n", content(t, tr, "tmp/group"))
 		e, ok := tr.Lookup("tmp/user")
@@ -333,7 +376,7 @@ func testRunChown(t *testing.T) {
 		require.NoError(t, err)
 		owners[h.Name] = [2]int{h.Uid, h.Gid}
 	}
-	if os.Geteuid() == 0 {
+	if fullMapping() {
 		assert.Equal(t, [2]int{1000, 1001}, owners["opt/owned"])
 		assert.NotContains(t, owners, "opt/refused")
 		return

@@ -60,15 +60,23 @@ const outputTail = 4096
 // whiteout where a directory was replaced by a new one, hardlinks kept,
 // modification times clamped to the build's epoch.
 //
-// Id mapping: an unprivileged caller gets a single mapping, its own uid and gid
-// as 0 inside. The step then runs as root of the namespace and may create,
-// modify, chmod and delete anything in the root, but cannot chown to another
-// uid, mknod, or switch to a USER other than root (a *UserNotMappedError). Files
-// the step leaves owned by root keep the owner the lower layer recorded when the
-// step did not touch their owner. A caller that is root on the host gets the
-// identity mapping of uids and gids 0-65535, so chown and USER work too. Device
-// nodes of the base image are only materialised for a root caller. Extended
-// attributes are not materialised and not recorded.
+// Id mapping: a caller that is root on the host gets the identity mapping of
+// uids and gids 0-65535, so chown, USER and the base's device nodes work. An
+// unprivileged caller whose /etc/subuid and /etc/subgid give it ranges, with
+// newuidmap and newgidmap (Debian package uidmap) installed, gets its own uid
+// and gid as 0 and its subordinate ranges as 1 to the ranges' size: the step
+// may chown to those ids and switch to a USER among them, and the layer records
+// the ids as the step left them. Other unprivileged callers get a single
+// mapping, their own uid and gid as 0: the step runs as root of the namespace
+// and may create, modify, chmod and delete anything in the root, but cannot
+// chown to another uid (EINVAL) or switch to a USER other than root (a
+// *UserNotMappedError before the step starts). Unprivileged, the files of the
+// image below the step are owned by root during the step (the layers' owners
+// are kept for the result: files whose owner the step did not change keep the
+// owner recorded below), mknod fails, and device nodes of the base image are
+// left out. Extended attributes of the image are set where the kernel lets the
+// caller (user.* attributes always) and those of changed
+// files are recorded in the layer.
 //
 // The program that uses a NamespaceRunner must not replace the process's
 // environment variable HPCSHIP_IMAGEBUILD_RUN_CHILD: the package's init function

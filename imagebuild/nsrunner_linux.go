@@ -582,6 +582,9 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 	if err := os.Mkdir(root, 0o700); err != nil {
 		return nil, err
 	}
+	// Directories stay open to the caller until the end; regular files are
+	// made complete, metadata and all, in one open as their content streams by;
+	// hardlinks follow them.
 	for _, e := range entries {
 		if e.Path == "." {
 			continue
@@ -591,15 +594,8 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 		switch e.Type {
 		case rootfs.TypeDir:
 			err = os.Mkdir(p, 0o700)
-		case rootfs.TypeRegular:
-			var f *os.File
-			if f, err = os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
-				err = f.Close()
-			}
 		case rootfs.TypeSymlink:
 			err = os.Symlink(e.Linkname, p)
-		case rootfs.TypeHardlink:
-			err = os.Link(filepath.Join(root, filepath.FromSlash(e.Linkname)), p)
 		case rootfs.TypeFIFO:
 			err = syscall.Mkfifo(p, 0o600)
 		case rootfs.TypeCharDevice, rootfs.TypeBlockDevice:
@@ -615,22 +611,22 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 			return nil, err
 		}
 	}
+	buf := make([]byte, 256<<10)
 	if err := tree.WalkContents(ctx, func(e rootfs.Entry, r io.Reader) error {
-		f, err := os.OpenFile(filepath.Join(root, filepath.FromSlash(e.Path)), os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return writeRegular(filepath.Join(root, filepath.FromSlash(e.Path)), e, r, buf, hostRoot)
 	}); err != nil {
 		return nil, err
 	}
+	for _, e := range entries {
+		if e.Type == rootfs.TypeHardlink {
+			if err := os.Link(filepath.Join(root, filepath.FromSlash(e.Linkname)), filepath.Join(root, filepath.FromSlash(e.Path))); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if e.Type == rootfs.TypeHardlink {
+		if e.Type == rootfs.TypeHardlink || e.Type == rootfs.TypeRegular || e.Path == "." {
 			continue
 		}
 		p := filepath.Join(root, filepath.FromSlash(e.Path))
@@ -656,6 +652,58 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 		}
 	}
 	return tree, nil
+}
+
+// writeRegular creates the regular file p with e's content from r and its
+// owner (hostRoot), extended attributes, mode and times, through one file
+// descriptor and without the runtime poller.
+func writeRegular(p string, e rootfs.Entry, r io.Reader, buf []byte, hostRoot bool) (err error) {
+	fd, err := syscall.Open(p, syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: p, Err: err}
+	}
+	defer func() {
+		if cerr := syscall.Close(fd); cerr != nil && err == nil {
+			err = &os.PathError{Op: "close", Path: p, Err: cerr}
+		}
+	}()
+	if _, err := io.CopyBuffer(fdWriter(fd), r, buf); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if hostRoot {
+		if err := syscall.Fchown(fd, e.UID, e.GID); err != nil {
+			return &os.PathError{Op: "chown", Path: p, Err: err}
+		}
+	}
+	if err := setXattrs(p, e.Xattrs); err != nil {
+		return err
+	}
+	if err := syscall.Fchmod(fd, e.Mode&0o7777); err != nil {
+		return &os.PathError{Op: "chmod", Path: p, Err: err}
+	}
+	ts := []syscall.Timespec{syscall.NsecToTimespec(e.ModTime.UnixNano()), syscall.NsecToTimespec(e.ModTime.UnixNano())}
+	if err := syscall.UtimesNano(p, ts); err != nil {
+		return &os.PathError{Op: "chtimes", Path: p, Err: err}
+	}
+	return nil
+}
+
+// fdWriter writes to a file descriptor.
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Write(int(w), b[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 func mkdev(major, minor int64) uint64 {

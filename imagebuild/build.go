@@ -71,7 +71,7 @@ type builder struct {
 	index    int
 	total    int
 	instText string
-	session  *runSession
+	state    *buildState
 }
 
 func build(ctx context.Context, base Base, platform *v1.Platform, steps []located, o *options) (_ v1.Image, err error) {
@@ -101,17 +101,17 @@ func build(ctx context.Context, base Base, platform *v1.Platform, steps []locate
 	}
 	c := &cache{dir: o.cacheDir}
 	b := &builder{
-		o:       o,
-		cache:   c,
-		lw:      &layerWriter{blobDir: c.blobDir(), level: o.level, concurrency: o.concurrency, mediaType: layerType},
-		cfg:     *cf.Config.DeepCopy(),
-		layers:  layers,
-		chain:   keyOf(cacheFormat, "FROM", baseDigest.String()),
-		total:   len(steps),
-		session: &runSession{},
+		o:      o,
+		cache:  c,
+		lw:     &layerWriter{blobDir: c.blobDir(), level: o.level, concurrency: o.concurrency, mediaType: layerType},
+		cfg:    *cf.Config.DeepCopy(),
+		layers: layers,
+		chain:  keyOf(cacheFormat, "FROM", baseDigest.String()),
+		total:  len(steps),
+		state:  &buildState{},
 	}
 	defer func() {
-		if serr := b.session.end(); serr != nil && err == nil {
+		if serr := b.state.end(); serr != nil && err == nil {
 			err = fmt.Errorf("cleaning up after RUN: %w", serr)
 		}
 	}()
@@ -437,7 +437,7 @@ func (b *builder) run(ctx context.Context, s Run) (bool, error) {
 			return b.lw.write(ctx, fill, nil)
 		},
 		CacheDir: b.o.cacheDir,
-		session:  b.session,
+		state:    b.state,
 	}
 	got, err := b.o.runner.Run(ctx, req)
 	if err != nil {

@@ -50,8 +50,8 @@ const rootsFormat = "hpcship-run-root-1"
 // opaqueXattr marks an upper directory that hides the directories below it.
 const opaqueXattr = "user.overlay.opaque"
 
-// nsSession is a NamespaceRunner's state during one build.
-type nsSession struct {
+// nsBuild is a NamespaceRunner's state during one build.
+type nsBuild struct {
 	dir    string // temporary; holds the steps' directories
 	steps  int
 	stacks map[string]*layerStack // by chain key of the image's layers
@@ -137,8 +137,8 @@ func chainKey(layers []v1.Layer, hostRoot bool) (string, error) {
 	return k, nil
 }
 
-// nsSession returns the runner's state in rs, made on first use.
-func (r *NamespaceRunner) nsSession(rs *runSession) (*nsSession, error) {
+// nsBuild returns the runner's state in rs, made on first use.
+func (r *NamespaceRunner) nsBuild(rs *buildState) (*nsBuild, error) {
 	v, err := rs.value(r, func() (any, func() error, error) {
 		dir, err := os.MkdirTemp("", "hpcship-run-")
 		if err != nil {
@@ -148,27 +148,27 @@ func (r *NamespaceRunner) nsSession(rs *runSession) (*nsSession, error) {
 			dir = abs
 		}
 		m := r.mapping()
-		return &nsSession{dir: dir, stacks: map[string]*layerStack{}}, func() error { return r.removeMapped(dir, m) }, nil
+		return &nsBuild{dir: dir, stacks: map[string]*layerStack{}}, func() error { return r.removeMapped(dir, m) }, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*nsSession), nil
+	return v.(*nsBuild), nil
 }
 
 // runOverlay runs the step on an overlay of the kept root.
 func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.Layer, err error) {
 	hostRoot := os.Geteuid() == 0
-	rs := req.session
+	rs := req.state
 	if rs == nil {
-		rs = &runSession{}
+		rs = &buildState{}
 		defer func() {
 			if eerr := rs.end(); eerr != nil && err == nil {
 				err = eerr
 			}
 		}()
 	}
-	sess, err := r.nsSession(rs)
+	sess, err := r.nsBuild(rs)
 	if err != nil {
 		return nil, err
 	}
@@ -300,8 +300,8 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 
 // keptRoot returns the unpacked root of req.Layers, from run-roots/ in the cache
 // directory or unpacked there now; it stays locked against removal until the
-// session ends. Without a cache directory it is unpacked into the session's.
-func keptRoot(ctx context.Context, req RunRequest, rs *runSession, sess *nsSession, key string, hostRoot bool) (*lowerDir, error) {
+// build ends. Without a cache directory it is unpacked into the build's directory.
+func keptRoot(ctx context.Context, req RunRequest, rs *buildState, sess *nsBuild, key string, hostRoot bool) (*lowerDir, error) {
 	store := sess.dir
 	if req.CacheDir != "" {
 		abs, err := filepath.Abs(req.CacheDir)

@@ -204,9 +204,9 @@ type nsChild struct {
 	// WaitMaps makes the child wait for newuidmap and newgidmap, then start
 	// again as root of the namespace.
 	WaitMaps bool `json:",omitempty"`
-	// Helper, when set, is work on the step's files that needs the subordinate
+	// Chore, when set, is work on the step's files that needs the subordinate
 	// ids; the child does it instead of running a command.
-	Helper *nsHelper `json:",omitempty"`
+	Chore *nsChore `json:",omitempty"`
 }
 
 // nsOverlay is an overlay mount: Lower holds paths relative to Dir (the first on
@@ -235,8 +235,8 @@ func nsChildMain(cfg string) error {
 	if c.WaitMaps {
 		return awaitMaps(c)
 	}
-	if c.Helper != nil {
-		return runHelper(c.Helper)
+	if c.Chore != nil {
+		return runChore(c.Chore)
 	}
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)

@@ -147,10 +147,10 @@ func awaitMaps(c nsChild) error {
 	return syscall.Exec("/proc/self/exe", []string{"imagebuild-run"}, []string{nsChildEnv + "=" + string(cfg)})
 }
 
-// nsHelper is work on a step's files done inside a user namespace with the
+// nsChore is work on a step's files done inside a user namespace with the
 // subordinate ids, where the files the step made under other ids are
 // accessible: removing a directory, or making a step's layer entries.
-type nsHelper struct {
+type nsChore struct {
 	// Remove is a directory to remove.
 	Remove string `json:",omitempty"`
 	// Diff describes a step whose upper directory becomes a tar stream on
@@ -171,8 +171,8 @@ type nsLower struct {
 	Owners map[string][2]int
 }
 
-// runHelper does h and exits.
-func runHelper(h *nsHelper) error {
+// runChore does h and exits.
+func runChore(h *nsChore) error {
 	if h.Remove != "" {
 		if err := removeTree(h.Remove); err != nil {
 			return err
@@ -214,10 +214,10 @@ func runHelper(h *nsHelper) error {
 	return nil
 }
 
-// helper runs h in a user namespace with the subordinate ids, its standard
+// chore runs h in a user namespace with the subordinate ids, its standard
 // output going to stdout.
-func (r *NamespaceRunner) helper(ctx context.Context, h *nsHelper, m *idMapping, stdout io.Writer) error {
-	cfg, err := json.Marshal(nsChild{Helper: h, WaitMaps: true})
+func (r *NamespaceRunner) chore(ctx context.Context, h *nsChore, m *idMapping, stdout io.Writer) error {
+	cfg, err := json.Marshal(nsChild{Chore: h, WaitMaps: true})
 	if err != nil {
 		return err
 	}
@@ -254,10 +254,10 @@ func (r *NamespaceRunner) removeMapped(dir string, m *idMapping) error {
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	return r.helper(context.Background(), &nsHelper{Remove: dir}, m, io.Discard)
+	return r.chore(context.Background(), &nsChore{Remove: dir}, m, io.Discard)
 }
 
-// diffMapped makes the step's layer in a helper and returns it with the
+// diffMapped makes the step's layer in a child process and returns it with the
 // recorded owners of its entries.
 func (r *NamespaceRunner) diffMapped(ctx context.Context, req RunRequest, upper string, st *layerStack, m *idMapping) (v1.Layer, map[string][2]int, error) {
 	j := &nsDiffJob{Upper: upper, Epoch: req.Epoch, Owners: filepath.Join(filepath.Dir(upper), "owners.json")}
@@ -267,7 +267,7 @@ func (r *NamespaceRunner) diffMapped(ctx context.Context, req RunRequest, upper 
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := r.helper(ctx, &nsHelper{Diff: j}, m, pw)
+		err := r.chore(ctx, &nsChore{Diff: j}, m, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()

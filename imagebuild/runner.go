@@ -48,20 +48,20 @@ type RunRequest struct {
 	// it to its cache directory. Empty means none.
 	CacheDir string
 
-	// session is the state of the build the step belongs to; nil outside Build.
-	session *runSession
+	// state is what the build the step belongs to keeps for its Runner; nil outside Build.
+	state *buildState
 }
 
-// runSession is what a Runner keeps between the RUN steps of one build, released
+// buildState is what a Runner keeps between the RUN steps of one build, released
 // when the build ends, whatever way it ends.
-type runSession struct {
+type buildState struct {
 	mu     sync.Mutex
 	values map[any]any
 	close  []func() error
 }
 
-// value returns the session's value for key, making it with mk on first use.
-func (s *runSession) value(key any, mk func() (any, func() error, error)) (any, error) {
+// value returns the state's value for key, making it with mk on first use.
+func (s *buildState) value(key any, mk func() (any, func() error, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.values[key]; ok {
@@ -81,15 +81,15 @@ func (s *runSession) value(key any, mk func() (any, func() error, error)) (any, 
 	return v, nil
 }
 
-// onEnd registers f to run when the session ends.
-func (s *runSession) onEnd(f func() error) {
+// onEnd registers f to run when the state ends.
+func (s *buildState) onEnd(f func() error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.close = append(s.close, f)
 }
 
-// end releases everything the session holds, last acquired first.
-func (s *runSession) end() error {
+// end releases everything the state holds, last acquired first.
+func (s *buildState) end() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error

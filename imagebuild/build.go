@@ -71,9 +71,10 @@ type builder struct {
 	index    int
 	total    int
 	instText string
+	state    *buildState
 }
 
-func build(ctx context.Context, base Base, platform *v1.Platform, steps []located, o *options) (v1.Image, error) {
+func build(ctx context.Context, base Base, platform *v1.Platform, steps []located, o *options) (_ v1.Image, err error) {
 	baseImg, err := base.image(ctx, o, platform)
 	if err != nil {
 		return nil, &StepError{Index: -1, Instruction: "FROM " + base.String(), Err: err}
@@ -107,7 +108,13 @@ func build(ctx context.Context, base Base, platform *v1.Platform, steps []locate
 		layers: layers,
 		chain:  keyOf(cacheFormat, "FROM", baseDigest.String()),
 		total:  len(steps),
+		state:  &buildState{},
 	}
+	defer func() {
+		if serr := b.state.end(); serr != nil && err == nil {
+			err = fmt.Errorf("cleaning up after RUN: %w", serr)
+		}
+	}()
 	for i, s := range steps {
 		b.index, b.instText = i, s.text
 		b.report(Progress{})
@@ -429,6 +436,8 @@ func (b *builder) run(ctx context.Context, s Run) (bool, error) {
 		WriteLayer: func(ctx context.Context, fill func(tw *tar.Writer) error) (v1.Layer, error) {
 			return b.lw.write(ctx, fill, nil)
 		},
+		CacheDir: b.o.cacheDir,
+		state:    b.state,
 	}
 	got, err := b.o.runner.Run(ctx, req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,8 +36,19 @@ const outputTail = 4096
 // without root, in new user, mount and pid namespaces (and a new network
 // namespace with WithRunNetwork(false)).
 //
-// For each step it materialises the image's root filesystem from the step's
-// layers into a temporary directory, re-executes the current program
+// The image's root filesystem is unpacked from the layers once and kept in the
+// build's cache directory (run-roots/, at most two roots, the least recently
+// used removed first once no build uses them), so a later step or a later build
+// on the same layers does not unpack it again. Each step runs on an overlay
+// mount of that root and of the earlier steps' changes in the same build, and
+// its layer is made from what the step wrote alone; nothing else is read or
+// compared. Where the kernel refuses overlay mounts in a user namespace (before
+// Linux 5.11), every step unpacks a root of its own into a temporary directory
+// and compares the whole tree before and after it instead. On the overlay,
+// changing a file that an earlier layer hardlinked changes that name only: its
+// other names keep the old content.
+//
+// For each step it re-executes the current program
 // (/proc/self/exe) as pid 1 of the new namespaces, mounts /proc, binds
 // /dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom and /dev/tty from
 // the host, chroots, switches to the image's USER and WORKDIR and executes the
@@ -48,15 +60,23 @@ const outputTail = 4096
 // whiteout where a directory was replaced by a new one, hardlinks kept,
 // modification times clamped to the build's epoch.
 //
-// Id mapping: an unprivileged caller gets a single mapping, its own uid and gid
-// as 0 inside. The step then runs as root of the namespace and may create,
-// modify, chmod and delete anything in the root, but cannot chown to another
-// uid, mknod, or switch to a USER other than root (a *UserNotMappedError). Files
-// the step leaves owned by root keep the owner the lower layer recorded when the
-// step did not touch their owner. A caller that is root on the host gets the
-// identity mapping of uids and gids 0-65535, so chown and USER work too. Device
-// nodes of the base image are only materialised for a root caller. Extended
-// attributes are not materialised and not recorded.
+// Id mapping: a caller that is root on the host gets the identity mapping of
+// uids and gids 0-65535, so chown, USER and the base's device nodes work. An
+// unprivileged caller whose /etc/subuid and /etc/subgid give it ranges, with
+// newuidmap and newgidmap (Debian package uidmap) installed, gets its own uid
+// and gid as 0 and its subordinate ranges as 1 to the ranges' size: the step
+// may chown to those ids and switch to a USER among them, and the layer records
+// the ids as the step left them. Other unprivileged callers get a single
+// mapping, their own uid and gid as 0: the step runs as root of the namespace
+// and may create, modify, chmod and delete anything in the root, but cannot
+// chown to another uid (EINVAL) or switch to a USER other than root (a
+// *UserNotMappedError before the step starts). Unprivileged, the files of the
+// image below the step are owned by root during the step (the layers' owners
+// are kept for the result: files whose owner the step did not change keep the
+// owner recorded below), mknod fails, and device nodes of the base image are
+// left out. Extended attributes of the image are set where the kernel lets the
+// caller (user.* attributes always) and those of changed
+// files are recorded in the layer.
 //
 // The program that uses a NamespaceRunner must not replace the process's
 // environment variable HPCSHIP_IMAGEBUILD_RUN_CHILD: the package's init function
@@ -64,6 +84,12 @@ const outputTail = 4096
 // allowed, Run returns a *UserNamespaceError.
 type NamespaceRunner struct {
 	o nsOptions
+	// noOverlay is set once the kernel refused an overlay mount: every later step
+	// unpacks a root of its own.
+	noOverlay atomic.Bool
+	// ids finds the caller's subordinate ids once (idMap; nil: none).
+	ids   sync.Once
+	idMap *idMapping
 }
 
 type nsOptions struct {
@@ -159,7 +185,9 @@ type UserNotMappedError struct {
 }
 
 func (e *UserNotMappedError) Error() string {
-	return fmt.Sprintf("USER %q (uid %d, gid %d) is not mapped in the RUN user namespace: an unprivileged build maps only root", e.User, e.UID, e.GID)
+	return fmt.Sprintf("USER %q (uid %d, gid %d) is not mapped in the RUN user namespace: an unprivileged build maps only root, "+
+		"unless /etc/subuid and /etc/subgid give the user a range that large and newuidmap and newgidmap (Debian package uidmap) are installed",
+		e.User, e.UID, e.GID)
 }
 
 // nsChild is what the re-executed child needs.
@@ -171,6 +199,23 @@ type nsChild struct {
 	UID   int
 	GID   int
 	Binds []Bind
+	// Overlay, when set, is mounted on Root first.
+	Overlay *nsOverlay `json:",omitempty"`
+	// WaitMaps makes the child wait for newuidmap and newgidmap, then start
+	// again as root of the namespace.
+	WaitMaps bool `json:",omitempty"`
+	// Chore, when set, is work on the step's files that needs the subordinate
+	// ids; the child does it instead of running a command.
+	Chore *nsChore `json:",omitempty"`
+}
+
+// nsOverlay is an overlay mount: Lower holds paths relative to Dir (the first on
+// top), Upper and Work are absolute.
+type nsOverlay struct {
+	Dir   string
+	Lower []string
+	Upper string
+	Work  string
 }
 
 func init() {
@@ -187,8 +232,29 @@ func nsChildMain(cfg string) error {
 	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
 		return err
 	}
+	if c.WaitMaps {
+		return awaitMaps(c)
+	}
+	if c.Chore != nil {
+		return runChore(c.Chore)
+	}
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
+	}
+	if o := c.Overlay; o != nil {
+		syscall.CloseOnExec(3)
+		// Relative lower paths keep the options short; userxattr because this is
+		// a user namespace.
+		err := syscall.Chdir(o.Dir)
+		if err == nil {
+			opts := "lowerdir=" + strings.Join(o.Lower, ":") + ",upperdir=" + o.Upper + ",workdir=" + o.Work + ",userxattr"
+			err = syscall.Mount("overlay", c.Root, "overlay", 0, opts)
+		}
+		if err != nil {
+			// The parent reads this and unpacks the root instead.
+			_, _ = os.NewFile(3, "status").WriteString("overlay: " + err.Error())
+			os.Exit(125)
+		}
 	}
 	if err := syscall.Mount("proc", filepath.Join(c.Root, "proc"), "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting /proc: %w", err)
@@ -265,10 +331,23 @@ func lookPathIn(prog string, env []string) (string, error) {
 var nsDevices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
 // Run implements Runner.
-func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, err error) {
+func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (v1.Layer, error) {
 	if len(req.Argv) == 0 {
 		return nil, fmt.Errorf("%w: RUN without a command", ErrSyntax)
 	}
+	if !r.noOverlay.Load() {
+		l, err := r.runOverlay(ctx, req)
+		if !errors.Is(err, errOverlayUnavailable) {
+			return l, err
+		}
+		r.noOverlay.Store(true)
+	}
+	return r.runCopy(ctx, req)
+}
+
+// runCopy runs the step in a root of its own, unpacked from all layers, and
+// compares the whole tree before and after.
+func (r *NamespaceRunner) runCopy(ctx context.Context, req RunRequest) (_ v1.Layer, err error) {
 	tmp, err := os.MkdirTemp("", "hpcship-run-")
 	if err != nil {
 		return nil, err
@@ -292,7 +371,7 @@ func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, 
 			return nil, err
 		}
 	}
-	uid, gid, err := resolveUser(root, req.User)
+	uid, gid, err := resolveUser(func(rel string) string { return filepath.Join(root, rel) }, req.User)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +386,7 @@ func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, 
 	if dir == "" {
 		dir = "/"
 	}
-	if err := r.exec(ctx, nsChild{Root: root, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds}, hostRoot); err != nil {
+	if err := r.exec(ctx, nsChild{Root: root, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds}, hostRoot, nil); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -316,8 +395,11 @@ func (r *NamespaceRunner) Run(ctx context.Context, req RunRequest) (_ v1.Layer, 
 	return writeDiff(ctx, req, root, tree, before, hostRoot)
 }
 
-// exec runs the child in its namespaces and waits for it.
-func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) error {
+// exec runs the child in its namespaces and waits for it. With m set (an
+// unprivileged caller with subordinate ids) the namespace maps the caller to 0
+// and the subordinate ranges above it.
+func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool, m *idMapping) error {
+	c.WaitMaps = m != nil
 	cfg, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -330,11 +412,14 @@ func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) er
 		flags |= syscall.CLONE_NEWNET
 	}
 	attr := &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
-	if hostRoot {
+	switch {
+	case m != nil:
+		// newuidmap and newgidmap write the maps once the child exists.
+	case hostRoot:
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
 		attr.GidMappingsEnableSetgroups = true
-	} else {
+	default:
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	}
@@ -347,15 +432,23 @@ func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool) er
 	sw := &syncWriter{w: out}
 	cmd.Stdout, cmd.Stderr = sw, sw
 	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EACCES) {
-			return &UserNamespaceError{Err: err}
-		}
+	status, pw, err := os.Pipe()
+	if err != nil {
 		return err
 	}
+	defer status.Close()
+	defer pw.Close()
+	cmd.ExtraFiles = []*os.File{pw}
+	if err := startMapped(cmd, m); err != nil {
+		return err
+	}
+	_ = pw.Close()
 	err = cmd.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if msg, _ := io.ReadAll(io.LimitReader(status, 4096)); len(msg) > 0 {
+		return fmt.Errorf("%w: %s", errOverlayUnavailable, msg)
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -396,8 +489,8 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) String() string { return string(t.b) }
 
 // resolveUser turns USER ("name", "uid", optionally ":group") into ids through
-// the root's /etc/passwd and /etc/group.
-func resolveUser(root, user string) (int, int, error) {
+// the root's /etc/passwd and /etc/group; file gives the host path of a path in the root.
+func resolveUser(file func(rel string) string, user string) (int, int, error) {
 	if user == "" {
 		return 0, 0, nil
 	}
@@ -406,7 +499,7 @@ func resolveUser(root, user string) (int, int, error) {
 	if n, err := strconv.Atoi(name); err == nil {
 		uid = n
 	}
-	if err := scanColon(filepath.Join(root, "etc/passwd"), func(f []string) bool {
+	if err := scanColon(file("etc/passwd"), func(f []string) bool {
 		if len(f) >= 4 && (f[0] == name || (uid >= 0 && f[2] == name)) {
 			uid, _ = strconv.Atoi(f[2])
 			gid, _ = strconv.Atoi(f[3])
@@ -423,7 +516,7 @@ func resolveUser(root, user string) (int, int, error) {
 		gid = -1
 		if n, err := strconv.Atoi(group); err == nil {
 			gid = n
-		} else if err := scanColon(filepath.Join(root, "etc/group"), func(f []string) bool {
+		} else if err := scanColon(file("etc/group"), func(f []string) bool {
 			if len(f) >= 3 && f[0] == group {
 				gid, _ = strconv.Atoi(f[2])
 				return true
@@ -489,6 +582,9 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 	if err := os.Mkdir(root, 0o700); err != nil {
 		return nil, err
 	}
+	// Directories stay open to the caller until the end; regular files are
+	// made complete, metadata and all, in one open as their content streams by;
+	// hardlinks follow them.
 	for _, e := range entries {
 		if e.Path == "." {
 			continue
@@ -498,15 +594,8 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 		switch e.Type {
 		case rootfs.TypeDir:
 			err = os.Mkdir(p, 0o700)
-		case rootfs.TypeRegular:
-			var f *os.File
-			if f, err = os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
-				err = f.Close()
-			}
 		case rootfs.TypeSymlink:
 			err = os.Symlink(e.Linkname, p)
-		case rootfs.TypeHardlink:
-			err = os.Link(filepath.Join(root, filepath.FromSlash(e.Linkname)), p)
 		case rootfs.TypeFIFO:
 			err = syscall.Mkfifo(p, 0o600)
 		case rootfs.TypeCharDevice, rootfs.TypeBlockDevice:
@@ -522,22 +611,22 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 			return nil, err
 		}
 	}
+	buf := make([]byte, 256<<10)
 	if err := tree.WalkContents(ctx, func(e rootfs.Entry, r io.Reader) error {
-		f, err := os.OpenFile(filepath.Join(root, filepath.FromSlash(e.Path)), os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return writeRegular(filepath.Join(root, filepath.FromSlash(e.Path)), e, r, buf, hostRoot)
 	}); err != nil {
 		return nil, err
 	}
+	for _, e := range entries {
+		if e.Type == rootfs.TypeHardlink {
+			if err := os.Link(filepath.Join(root, filepath.FromSlash(e.Linkname)), filepath.Join(root, filepath.FromSlash(e.Path))); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
-		if e.Type == rootfs.TypeHardlink {
+		if e.Type == rootfs.TypeHardlink || e.Type == rootfs.TypeRegular || e.Path == "." {
 			continue
 		}
 		p := filepath.Join(root, filepath.FromSlash(e.Path))
@@ -552,6 +641,9 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 		if e.Type == rootfs.TypeSymlink {
 			continue
 		}
+		if err := setXattrs(p, e.Xattrs); err != nil {
+			return nil, err
+		}
 		if err := os.Chmod(p, fileMode(e.Mode)); err != nil {
 			return nil, err
 		}
@@ -560,6 +652,58 @@ func materialise(ctx context.Context, root string, layers []v1.Layer, hostRoot b
 		}
 	}
 	return tree, nil
+}
+
+// writeRegular creates the regular file p with e's content from r and its
+// owner (hostRoot), extended attributes, mode and times, through one file
+// descriptor and without the runtime poller.
+func writeRegular(p string, e rootfs.Entry, r io.Reader, buf []byte, hostRoot bool) (err error) {
+	fd, err := syscall.Open(p, syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: p, Err: err}
+	}
+	defer func() {
+		if cerr := syscall.Close(fd); cerr != nil && err == nil {
+			err = &os.PathError{Op: "close", Path: p, Err: cerr}
+		}
+	}()
+	if _, err := io.CopyBuffer(fdWriter(fd), r, buf); err != nil {
+		return fmt.Errorf("writing %s: %w", p, err)
+	}
+	if hostRoot {
+		if err := syscall.Fchown(fd, e.UID, e.GID); err != nil {
+			return &os.PathError{Op: "chown", Path: p, Err: err}
+		}
+	}
+	if err := setXattrs(p, e.Xattrs); err != nil {
+		return err
+	}
+	if err := syscall.Fchmod(fd, e.Mode&0o7777); err != nil {
+		return &os.PathError{Op: "chmod", Path: p, Err: err}
+	}
+	ts := []syscall.Timespec{syscall.NsecToTimespec(e.ModTime.UnixNano()), syscall.NsecToTimespec(e.ModTime.UnixNano())}
+	if err := syscall.UtimesNano(p, ts); err != nil {
+		return &os.PathError{Op: "chtimes", Path: p, Err: err}
+	}
+	return nil
+}
+
+// fdWriter writes to a file descriptor.
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Write(int(w), b[n:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 func mkdev(major, minor int64) uint64 {
@@ -797,6 +941,9 @@ func writeDiff(ctx context.Context, req RunRequest, root string, tree *rootfs.Tr
 		default:
 			return nil // sockets are not layer content
 		}
+		if err := addXattrs(h, p); err != nil {
+			return err
+		}
 		out = append(out, d)
 		return nil
 	})
@@ -820,27 +967,36 @@ func writeDiff(ctx context.Context, req RunRequest, root string, tree *rootfs.Tr
 		wh := path.Join(parent, ".wh."+path.Base(rel))
 		out = append(out, diffEntry{name: wh, hdr: &tar.Header{Name: wh, Typeflag: tar.TypeReg, ModTime: req.Epoch, Format: tar.FormatPAX}})
 	}
+	return writeEntries(ctx, req, out)
+}
+
+// writeEntries writes out, sorted by name, as the step's layer, or returns nil
+// when out is empty.
+func writeEntries(ctx context.Context, req RunRequest, out []diffEntry) (v1.Layer, error) {
 	if len(out) == 0 {
 		return nil, nil
 	}
+	return req.WriteLayer(ctx, func(tw *tar.Writer) error { return writeDiffEntries(ctx, tw, out) })
+}
+
+// writeDiffEntries sorts out by name and writes it to tw.
+func writeDiffEntries(ctx context.Context, tw *tar.Writer, out []diffEntry) error {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return req.WriteLayer(ctx, func(tw *tar.Writer) error {
-		for _, d := range out {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := tw.WriteHeader(d.hdr); err != nil {
-				return err
-			}
-			if d.file == "" || d.hdr.Size == 0 {
-				continue
-			}
-			if err := copyFile(tw, d.file, d.hdr.Size); err != nil {
-				return err
-			}
+	for _, d := range out {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := tw.WriteHeader(d.hdr); err != nil {
+			return err
+		}
+		if d.file == "" || d.hdr.Size == 0 {
+			continue
+		}
+		if err := copyFile(tw, d.file, d.hdr.Size); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mapBack maps a host id to the namespace under a single mapping.
@@ -869,6 +1025,89 @@ func copyFile(w io.Writer, p string, size int64) error {
 	}
 	if n != size {
 		return fmt.Errorf("%s changed size while being read", p)
+	}
+	return nil
+}
+
+// xattrPAX prefixes an extended attribute's name in a PAX record.
+const xattrPAX = "SCHILY.xattr."
+
+// setXattrs sets a file's extended attributes as far as the kernel lets the
+// caller: attributes it refuses (trusted.* and security.* without privilege, any
+// on a file system without them) are left out.
+func setXattrs(p string, xattrs map[string]string) error {
+	for name, value := range xattrs {
+		err := syscall.Setxattr(p, name, []byte(value), 0)
+		if err != nil && !errors.Is(err, syscall.ENOTSUP) && !errors.Is(err, syscall.EPERM) && !errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("setting %s on %s: %w", name, p, err)
+		}
+	}
+	return nil
+}
+
+// xattrsOf returns the extended attributes of p (not a symlink), without the
+// ones overlayfs keeps for itself.
+func xattrsOf(p string) (map[string]string, error) {
+	buf := make([]byte, 1024)
+	var n int
+	for {
+		var err error
+		n, err = syscall.Listxattr(p, buf)
+		if errors.Is(err, syscall.ERANGE) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if errors.Is(err, syscall.ENOTSUP) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the extended attributes of %s: %w", p, err)
+		}
+		break
+	}
+	var m map[string]string
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		if name == "" || strings.HasPrefix(name, "user.overlay.") {
+			continue
+		}
+		v := make([]byte, 256)
+		for {
+			k, err := syscall.Getxattr(p, name, v)
+			if errors.Is(err, syscall.ERANGE) {
+				v = make([]byte, 2*len(v))
+				continue
+			}
+			if errors.Is(err, syscall.ENODATA) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("reading %s of %s: %w", name, p, err)
+			}
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[name] = string(v[:k])
+			break
+		}
+	}
+	return m, nil
+}
+
+// addXattrs records the extended attributes of p in h (not for symlinks and
+// hardlinks, whose attributes are their target's).
+func addXattrs(h *tar.Header, p string) error {
+	if h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink {
+		return nil
+	}
+	x, err := xattrsOf(p)
+	if err != nil || len(x) == 0 {
+		return err
+	}
+	if h.PAXRecords == nil {
+		h.PAXRecords = map[string]string{}
+	}
+	for k, v := range x {
+		h.PAXRecords[xattrPAX+k] = v
 	}
 	return nil
 }

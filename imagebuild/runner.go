@@ -3,6 +3,8 @@ package imagebuild
 import (
 	"archive/tar"
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -42,6 +44,60 @@ type RunRequest struct {
 	// into the build's blob store: fill writes tar entries (and must not close the
 	// writer). The layer's media type matches the image's.
 	WriteLayer func(ctx context.Context, fill func(tw *tar.Writer) error) (v1.Layer, error)
+	// CacheDir is a directory the Runner may keep state in between builds: Build sets
+	// it to its cache directory. Empty means none.
+	CacheDir string
+
+	// state is what the build the step belongs to keeps for its Runner; nil outside Build.
+	state *buildState
+}
+
+// buildState is what a Runner keeps between the RUN steps of one build, released
+// when the build ends, whatever way it ends.
+type buildState struct {
+	mu     sync.Mutex
+	values map[any]any
+	close  []func() error
+}
+
+// value returns the state's value for key, making it with mk on first use.
+func (s *buildState) value(key any, mk func() (any, func() error, error)) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := s.values[key]; ok {
+		return v, nil
+	}
+	v, closeFn, err := mk()
+	if err != nil {
+		return nil, err
+	}
+	if s.values == nil {
+		s.values = map[any]any{}
+	}
+	s.values[key] = v
+	if closeFn != nil {
+		s.close = append(s.close, closeFn)
+	}
+	return v, nil
+}
+
+// onEnd registers f to run when the state ends.
+func (s *buildState) onEnd(f func() error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.close = append(s.close, f)
+}
+
+// end releases everything the state holds, last acquired first.
+func (s *buildState) end() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for i := len(s.close) - 1; i >= 0; i-- {
+		errs = append(errs, s.close[i]())
+	}
+	s.close, s.values = nil, nil
+	return errors.Join(errs...)
 }
 
 // unavailableRunner is the default Runner: every RUN fails with ErrRunUnavailable.

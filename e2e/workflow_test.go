@@ -324,11 +324,13 @@ func (w workflow) run(ctx context.Context, t *testing.T, jobName, exit string) (
 	})
 	require.NoError(t, err)
 	submitted := time.Now()
-	t.Cleanup(func() { _ = w.sge.Cancel(context.WithoutCancel(ctx), id) })
 
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	res, err := w.sge.Wait(wctx, id)
+	if err != nil {
+		_ = w.sge.Cancel(context.WithoutCancel(ctx), id)
+	}
 	require.NoError(t, err)
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)

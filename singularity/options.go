@@ -381,7 +381,10 @@ func WithTransport(t http.RoundTripper) Option {
 // sqfstar's default, gzip level 9, unless WithCompression or
 // WithCompressionLevel is given too; sqfstar 4.5.1 takes only the default
 // levels, gzip 9 and zstd 15 (it rejects any -Xcompression-level, which 4.6
-// takes). An empty path looks for sqfstar on PATH.
+// takes). sqfstar 4.5.1 also takes but ignores -root-uid, -root-gid and
+// -root-time: its root directory is owned by 0/0 and dated now, where the
+// built-in writer keeps the owner and time the image gives it. An empty path
+// looks for sqfstar on PATH.
 // The default is the built-in writer.
 func WithMksquashfs(path string) Option {
 	return Option{name: "WithMksquashfs", calls: callsConvert, apply: func(o *options) error {

@@ -177,6 +177,19 @@ func TestPullSIFCorruptDownload(t *testing.T) {
 	entries, err := os.ReadDir(out)
 	require.NoError(t, err)
 	assert.Empty(t, entries)
+
+	// A download that fails leaves nothing either.
+	desc, err := remote.Get(ref, remote.WithAuth(auth), remote.WithContext(t.Context()))
+	require.NoError(t, err)
+	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	require.NoError(t, err)
+	_, err = singularity.PullSIF(t.Context(), ref, out, singularity.WithAuthenticator(auth),
+		singularity.WithTransport(failingTransport{RoundTripper: http.DefaultTransport, path: "/blobs/" + m.Layers[0].Digest.String()}))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "403")
+	entries, err = os.ReadDir(out)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
 }
 
 // TestPullBlobFault checks that a config or layer download that fails fails

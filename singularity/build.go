@@ -49,14 +49,14 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // renamed into place with mode 0755 only when complete, so a failure,
 // cancelled ctx or killed process never leaves a partial file at path.
 //
-// By default the output is a SIF (WithFormat) compressed at zlib level 6
-// (WithCompressionLevel) by runtime.GOMAXPROCS(0) workers (WithWorkers), dated
+// By default the output is a SIF (WithFormat) compressed with gzip (zlib)
+// at level 6 (WithCompression, WithCompressionLevel) by runtime.GOMAXPROCS(0) workers (WithWorkers), dated
 // now with a random ID (WithSourceDateEpoch, WithID), recording the image's
 // digest as its source (WithSource), reading layers straight from img
 // (WithCacheDir), without progress reports (WithProgress) or logging
 // (WithLogger).
 func Build(ctx context.Context, img v1.Image, path string, opts ...Option) error {
-	o, err := newOptions(opts)
+	o, err := newOptions("singularity.Build", callBuild, opts)
 	if err != nil {
 		return err
 	}

@@ -30,22 +30,81 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func TestGoldenDigest(t *testing.T) {
 	img := syntheticImage(t)
 	dir := t.TempDir()
-	var sums []string
-	for _, workers := range []int{1, 3} {
-		out := filepath.Join(dir, "x.sif")
-		require.NoError(t, singularity.Build(t.Context(), img, out,
-			singularity.WithSourceDateEpoch(epoch), singularity.WithSource("example.com/rdma:latest"),
-			singularity.WithWorkers(workers)))
-		sum := sha256.Sum256(mustRead(t, out))
-		sums = append(sums, hex.EncodeToString(sum[:]))
+	for _, tt := range []struct {
+		golden string
+		opts   []singularity.Option
+	}{
+		{golden: "golden.sif.sha256"},
+		{golden: "golden-zstd3.sif.sha256", opts: []singularity.Option{singularity.WithCompression(singularity.Zstd, 3)}},
+	} {
+		t.Run(tt.golden, func(t *testing.T) {
+			var sums []string
+			for _, workers := range []int{1, 3} {
+				out := filepath.Join(dir, "x.sif")
+				require.NoError(t, singularity.Build(t.Context(), img, out, append([]singularity.Option{
+					singularity.WithSourceDateEpoch(epoch), singularity.WithSource("example.com/rdma:latest"),
+					singularity.WithWorkers(workers)}, tt.opts...)...))
+				sum := sha256.Sum256(mustRead(t, out))
+				sums = append(sums, hex.EncodeToString(sum[:]))
+			}
+			require.Equal(t, sums[0], sums[1], "output depends on the number of workers")
+			golden := filepath.Join("testdata", tt.golden)
+			if *update {
+				require.NoError(t, os.MkdirAll("testdata", 0o755))
+				require.NoError(t, os.WriteFile(golden, []byte(sums[0]+"\n"), 0o644))
+			}
+			assert.Equal(t, strings.TrimSpace(string(mustRead(t, golden))), sums[0], "run with -update if the change is intended")
+		})
 	}
-	require.Equal(t, sums[0], sums[1], "output depends on the number of workers")
-	golden := filepath.Join("testdata", "golden.sif.sha256")
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(golden, []byte(sums[0]+"\n"), 0o644))
+}
+
+// TestZstd checks that unsquashfs reads a zstd SIF as zstd at the level
+// asked, and that it holds what the gzip SIF of the same image holds, byte
+// for byte.
+func TestZstd(t *testing.T) {
+	unsquashfs := testenv.Require(t, "unsquashfs")[0]
+	dir := t.TempDir()
+	img := syntheticImage(t)
+	extract := func(sifPath string, opts ...singularity.Option) (string, string) {
+		require.NoError(t, singularity.Build(t.Context(), img, sifPath, append(opts, singularity.WithSourceDateEpoch(epoch))...))
+		off := strconv.FormatInt(partitionOffset(t, sifPath), 10)
+		super, err := exec.Command(unsquashfs, "-o", off, "-s", sifPath).CombinedOutput()
+		require.NoError(t, err, "%s", super)
+		x := sifPath + ".d"
+		// Mode-000 entries cannot be read back as an unprivileged user.
+		if os.Geteuid() == 0 {
+			out, err := exec.Command(unsquashfs, "-o", off, "-n", "-d", x, sifPath).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+		}
+		return string(super), x
 	}
-	assert.Equal(t, strings.TrimSpace(string(mustRead(t, golden))), sums[0], "run with -update if the change is intended")
+	for _, tt := range []struct {
+		level     int
+		wantLevel string // what unsquashfs -s says, "" for no compressor options
+	}{
+		{level: 3, wantLevel: "compression-level 3"},
+		{level: 15}, // mksquashfs' default: no options written
+	} {
+		t.Run(strconv.Itoa(tt.level), func(t *testing.T) {
+			zsif := filepath.Join(dir, "zstd"+strconv.Itoa(tt.level)+".sif")
+			super, zx := extract(zsif, singularity.WithCompression(singularity.Zstd, tt.level))
+			assert.Contains(t, super, "Compression zstd")
+			if tt.wantLevel == "" {
+				assert.NotContains(t, super, "compression-level")
+			} else {
+				assert.Contains(t, super, tt.wantLevel)
+			}
+			gsif := filepath.Join(dir, "gzip"+strconv.Itoa(tt.level)+".sif")
+			super, gx := extract(gsif)
+			assert.Contains(t, super, "Compression gzip")
+			assert.Equal(t, unsquashfsList(t, gsif, partitionOffset(t, gsif)), unsquashfsList(t, zsif, partitionOffset(t, zsif)))
+			if os.Geteuid() == 0 {
+				// diff cannot compare the device node; the listings above did.
+				out, err := exec.Command("diff", "-r", "--no-dereference", "-x", "null", gx, zx).CombinedOutput()
+				assert.NoError(t, err, "%s", out)
+			}
+		})
+	}
 }
 
 func TestSIFDescriptors(t *testing.T) {
@@ -200,11 +259,21 @@ func TestCancelLeavesNothing(t *testing.T) {
 func TestSqfstar(t *testing.T) {
 	sqfstar := testenv.Require(t, "sqfstar")[0]
 	dir := t.TempDir()
-	for _, format := range []singularity.Format{singularity.FormatSIF, singularity.FormatSIMG} {
-		out := filepath.Join(dir, "x"+strconv.Itoa(int(format)))
+	for _, tt := range []struct {
+		format singularity.Format
+		comp   []singularity.Option
+		want   string // compressor in unsquashfs -s
+	}{
+		{format: singularity.FormatSIF, want: "gzip"},
+		{format: singularity.FormatSIMG, want: "gzip"},
+		// The default zstd level, which sqfstar 4.5.1 takes.
+		{format: singularity.FormatSIF, comp: []singularity.Option{singularity.WithCompression(singularity.Zstd, 15)}, want: "zstd"},
+	} {
+		format := tt.format
+		out := filepath.Join(dir, "x"+strconv.Itoa(int(format))+tt.want)
 		ours := out + ".ours"
-		require.NoError(t, singularity.Build(t.Context(), syntheticImage(t), out, singularity.WithMksquashfs(sqfstar),
-			singularity.WithSourceDateEpoch(epoch), singularity.WithFormat(format)))
+		require.NoError(t, singularity.Build(t.Context(), syntheticImage(t), out, append(tt.comp, singularity.WithMksquashfs(sqfstar),
+			singularity.WithSourceDateEpoch(epoch), singularity.WithFormat(format))...))
 		require.NoError(t, singularity.Build(t.Context(), syntheticImage(t), ours,
 			singularity.WithSourceDateEpoch(epoch), singularity.WithFormat(format)))
 		off := int64(31)
@@ -216,6 +285,9 @@ func TestSqfstar(t *testing.T) {
 		} else {
 			assert.Equal(t, "#!/usr/bin/env run-singularity\nhsqs", string(mustRead(t, out)[:35]))
 		}
+		super, err := exec.Command(testenv.Require(t, "unsquashfs")[0], "-o", strconv.FormatInt(off, 10), "-s", out).CombinedOutput()
+		require.NoError(t, err, "%s", super)
+		assert.Contains(t, string(super), "Compression "+tt.want)
 		got, want := unsquashfsList(t, out, off), unsquashfsList(t, ours, off)
 		for path, w := range want {
 			// Sizes of directories differ between writers; everything else must not.

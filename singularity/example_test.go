@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/hpcship/hpcship/singularity"
@@ -92,41 +95,92 @@ func ExampleBuild() {
 	// 4 FS  Squashfs *System amd64
 }
 
+// localRegistry starts go-containerregistry's in-memory registry on a
+// loopback port and returns its host:port; the examples use it in place of
+// myacr.azurecr.io.
+func localRegistry() (string, func()) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	return strings.TrimPrefix(srv.URL, "http://"), srv.Close
+}
+
 // Pull converts an image in a registry, here with credentials from the
-// environment as Apptainer reads them; any authn.Keychain, such as acr's,
-// works through WithKeychain.
+// environment as Apptainer reads them, else from docker's config; any
+// authn.Keychain, such as acr's, works through WithKeychain.
 func ExamplePull() {
-	ref, err := name.ParseReference("myacr.azurecr.io/rdma:latest")
+	host, stop := localRegistry()
+	defer stop()
+	ref, err := name.ParseReference(host + "/rdma:latest")
 	if err != nil {
 		log.Fatal(err)
 	}
-	path, err := singularity.Pull(context.Background(), ref, "",
+	if err := remote.Write(ref, exampleImage()); err != nil {
+		log.Fatal(err)
+	}
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+
+	var last singularity.Progress
+	path, err := singularity.Pull(context.Background(), ref, dir,
 		singularity.WithKeychain(authn.DefaultKeychain),
 		singularity.WithEnvCredentials(),
 		singularity.WithPlatform(v1.Platform{OS: "linux", Architecture: "amd64"}),
-		singularity.WithProgress(func(p singularity.Progress) {
-			fmt.Fprintf(os.Stderr, "\r%d/%d files, %d MB written", p.Files, p.FilesTotal, p.BytesWritten>>20)
-		}))
+		singularity.WithCacheDir(filepath.Join(dir, "cache")),
+		singularity.WithProgress(func(p singularity.Progress) { last = p }))
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(path) // rdma_latest.sif
+	fmt.Println(filepath.Base(path))
+	fmt.Printf("%d/%d files\n", last.Files, last.FilesTotal)
+	info, err := singularity.Inspect(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.OCIConfig.Cmd)
+	// Output:
+	// rdma_latest.sif
+	// 1/1 files
+	// [/bin/cat /opt/hello.txt]
 }
 
 // A SIF converted once goes to the registry, and every node pulls it ready.
 func ExamplePushSIF() {
-	ref, err := name.ParseReference("myacr.azurecr.io/rdma:sif")
+	host, stop := localRegistry()
+	defer stop()
+	ref, err := name.ParseReference(host + "/rdma:sif")
 	if err != nil {
 		log.Fatal(err)
 	}
+	dir, _ := os.MkdirTemp("", "example")
+	defer os.RemoveAll(dir)
+	sifPath := filepath.Join(dir, "rdma_latest.sif")
 	ctx := context.Background()
-	if _, err := singularity.PushSIF(ctx, "rdma_latest.sif", ref); err != nil {
+	err = singularity.Build(ctx, exampleImage(), sifPath,
+		singularity.WithSource("myacr.azurecr.io/rdma:latest"),
+		singularity.WithSourceDateEpoch(time.Unix(1700000000, 0)))
+	if err != nil {
 		log.Fatal(err)
 	}
-	// On a compute node; `apptainer pull oras://myacr.azurecr.io/rdma:sif` reads the same artifact.
-	if _, err := singularity.PullSIF(ctx, ref, "/scratch/rdma_latest.sif"); err != nil {
+	digest, err := singularity.PushSIF(ctx, sifPath, ref)
+	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println("manifest", digest)
+
+	// On a compute node; `apptainer pull oras://<registry>/rdma:sif` reads the same artifact.
+	node := filepath.Join(dir, "node")
+	if err := os.Mkdir(node, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	got, err := singularity.PullSIF(ctx, ref, node)
+	if err != nil {
+		log.Fatal(err)
+	}
+	a, _ := os.ReadFile(sifPath)
+	b, _ := os.ReadFile(got)
+	fmt.Println(filepath.Base(got), bytes.Equal(a, b))
+	// Output:
+	// manifest sha256:cfca0e0e9454c9495422d4c93083bf0202ea458a8ecd637eb5e7b50f2377a941
+	// rdma_sif.sif true
 }
 
 // The container wrapper and bind path of an MPI job, as plain argv and

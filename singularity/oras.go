@@ -108,7 +108,7 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mediaType, 
 // WithAuthenticator, WithEnvCredentials) over ggcr's default transport
 // (WithTransport).
 func PushSIF(ctx context.Context, path string, ref name.Reference, opts ...Option) (v1.Hash, error) {
-	o, err := newOptions(opts)
+	o, err := newOptions("singularity.PushSIF", callPushSIF, opts)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -178,7 +178,7 @@ func PushSIF(ctx context.Context, path string, ref name.Reference, opts ...Optio
 // WithAuthenticator, WithEnvCredentials) over ggcr's default transport
 // (WithTransport).
 func PullSIF(ctx context.Context, ref name.Reference, path string, opts ...Option) (string, error) {
-	o, err := newOptions(opts)
+	o, err := newOptions("singularity.PullSIF", callPullSIF, opts)
 	if err != nil {
 		return "", err
 	}

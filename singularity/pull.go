@@ -79,7 +79,7 @@ func (o *options) remoteOptions(ctx context.Context) []remote.Option {
 // (WithCacheDir), and the output and its defaults are those of Build, with the
 // reference as source (WithSource).
 func Pull(ctx context.Context, ref name.Reference, path string, opts ...Option) (string, error) {
-	o, err := newOptions(opts)
+	o, err := newOptions("singularity.Pull", callPull, opts)
 	if err != nil {
 		return "", err
 	}

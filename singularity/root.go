@@ -207,6 +207,14 @@ func (o *options) squashEntry(e rootfs.Entry) (squashfs.Entry, error) {
 	return se, nil
 }
 
+// squashfsCompressor returns the writer's compressor for o.comp.
+func (o *options) squashfsCompressor() squashfs.Compressor {
+	if o.comp == Zstd {
+		return squashfs.Zstd
+	}
+	return squashfs.Gzip
+}
+
 // partWriter writes the squashfs at off in the output file. Its Truncate lets
 // the squashfs writer cut the file at the image's padded end.
 type partWriter struct {
@@ -230,7 +238,7 @@ func packRoot(ctx context.Context, f *os.File, off int64, plan *rootPlan, stats 
 		return packWithSqfstar(ctx, f, off, plan, stats, o)
 	}
 	sqOpts := []squashfs.Option{
-		squashfs.WithCompressionLevel(o.level),
+		squashfs.WithCompression(o.squashfsCompressor(), o.level),
 		squashfs.WithWorkers(o.workers),
 		squashfs.WithLogger(o.logger),
 	}

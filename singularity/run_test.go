@@ -47,6 +47,9 @@ func childBuild(spec string) int {
 			var img v1.Image
 			if img, err = idx.Image(m.Manifests[0].Digest); err == nil {
 				opts := []singularity.Option{singularity.WithSource("example.com/busybox:test")}
+				if os.Getenv(childEnv+"_ZSTD") != "" {
+					opts = append(opts, singularity.WithCompression(singularity.Zstd, 3))
+				}
 				if os.Getenv(childEnv+"_STALL") != "" {
 					// Announce the first file stored, then wait to be killed.
 					opts = append(opts, singularity.WithProgress(func(p singularity.Progress) {
@@ -107,9 +110,10 @@ func busyboxImage(t *testing.T) (v1.Image, []byte) {
 }
 
 // buildUnprivileged builds img into dir/out.sif in a child process that runs
-// as nobody when the test runs as root.
-func buildUnprivileged(t *testing.T, img v1.Image) string {
+// as nobody when the test runs as root, with env added to its environment.
+func buildUnprivileged(t *testing.T, img v1.Image, env ...string) string {
 	cmd, out := childCommand(t, img)
+	cmd.Env = append(cmd.Env, env...)
 	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", b)
 	uid := os.Geteuid()
@@ -206,8 +210,19 @@ func currentUser(t *testing.T) string {
 func TestRunUnderCharliecloud(t *testing.T) {
 	testenv.Require(t, "unsquashfs", "squashfuse", "ch-run", "busybox")
 	img, bb := busyboxImage(t)
-	sifPath := buildUnprivileged(t, img)
+	t.Run("gzip", func(t *testing.T) { runUnderCharliecloud(t, buildUnprivileged(t, img), bb) })
+	t.Run("zstd", func(t *testing.T) {
+		sifPath := buildUnprivileged(t, img, childEnv+"_ZSTD=1")
+		out, err := exec.Command(testenv.Require(t, "unsquashfs")[0], "-o", strconv.FormatInt(partitionOffset(t, sifPath), 10), "-s", sifPath).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "Compression zstd")
+		runUnderCharliecloud(t, sifPath, bb)
+	})
+}
 
+// runUnderCharliecloud checks the SIF built from busyboxImage with
+// unsquashfs, then mounts it with squashfuse and runs it with ch-run.
+func runUnderCharliecloud(t *testing.T, sifPath string, bb []byte) {
 	t.Run("unsquashfs", func(t *testing.T) {
 		got := unsquashfsList(t, sifPath, partitionOffset(t, sifPath))
 		for path, want := range map[string]string{

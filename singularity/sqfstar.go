@@ -15,6 +15,10 @@ import (
 	"github.com/hpcship/hpcship/internal/squashfs"
 )
 
+// sqfstarDefaultLevel is the level sqfstar compresses at without
+// -Xcompression-level.
+var sqfstarDefaultLevel = map[Compressor]int{Gzip: 9, Zstd: 15}
+
 // packWithSqfstar writes the squashfs of plan into f at off with sqfstar,
 // which reads a tar stream of the root on its standard input and keeps the
 // owners, modes, devices and xattrs the tar headers carry.
@@ -32,7 +36,12 @@ func packWithSqfstar(ctx context.Context, f *os.File, off int64, plan *rootPlan,
 		if o.level == 0 {
 			args = append(args, "-noI", "-noD", "-noF", "-noX")
 		} else {
-			args = append(args, "-comp", "gzip", "-Xcompression-level", strconv.Itoa(o.level))
+			args = append(args, "-comp", o.comp.String())
+			// sqfstar 4.5.1 rejects every -X option; at the compressor's
+			// default level none is needed.
+			if o.level != sqfstarDefaultLevel[o.comp] {
+				args = append(args, "-Xcompression-level", strconv.Itoa(o.level))
+			}
 		}
 	}
 	if o.epoch != nil {

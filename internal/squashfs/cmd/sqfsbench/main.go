@@ -3,7 +3,8 @@
 // input can be timed against mksquashfs.
 //
 //	sqfsbench gen DIR                 write the ≈1 GB benchmark tree to DIR
-//	sqfsbench pack [-level N] DIR IMG pack DIR into the squashfs image IMG
+//	sqfsbench pack [-comp gzip|zstd] [-level N] DIR IMG
+//	                                  pack DIR into the squashfs image IMG
 //
 // pack reads the host directory only because mksquashfs needs one; the
 // writer itself is fed entries and knows nothing of directories.
@@ -37,7 +38,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: sqfsbench gen DIR | sqfsbench pack [-level N] DIR IMG")
+		return errors.New("usage: sqfsbench gen DIR | sqfsbench pack [-comp gzip|zstd] [-level N] DIR IMG")
 	}
 	switch args[0] {
 	case "gen":
@@ -47,14 +48,23 @@ func run(ctx context.Context, args []string) error {
 		return generate(args[1])
 	case "pack":
 		fl := flag.NewFlagSet("pack", flag.ContinueOnError)
-		level := fl.Int("level", squashfs.DefaultCompressionLevel, "zlib level")
+		comp := fl.String("comp", "gzip", "compressor: gzip or zstd")
+		level := fl.Int("level", squashfs.DefaultCompressionLevel, "compression level")
 		if err := fl.Parse(args[1:]); err != nil {
 			return err
 		}
 		if fl.NArg() != 2 {
-			return errors.New("usage: sqfsbench pack [-level N] DIR IMG")
+			return errors.New("usage: sqfsbench pack [-comp gzip|zstd] [-level N] DIR IMG")
 		}
-		return pack(ctx, fl.Arg(0), fl.Arg(1), *level)
+		c := squashfs.Gzip
+		switch *comp {
+		case "gzip":
+		case "zstd":
+			c = squashfs.Zstd
+		default:
+			return fmt.Errorf("unknown compressor %q", *comp)
+		}
+		return pack(ctx, fl.Arg(0), fl.Arg(1), squashfs.WithCompression(c, *level))
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
@@ -128,7 +138,7 @@ func generate(dir string) error {
 
 // pack walks dir and adds what it finds: owners, modes, times, devices,
 // hardlinks and xattrs of files and directories.
-func pack(ctx context.Context, dir, img string, level int) error {
+func pack(ctx context.Context, dir, img string, comp squashfs.Option) error {
 	seen := map[[2]uint64]string{}
 	return squashfs.WriteFile(ctx, img, func(w *squashfs.Writer) error {
 		return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -185,7 +195,7 @@ func pack(ctx context.Context, dir, img string, level int) error {
 			}
 			return w.Add(ctx, e)
 		})
-	}, squashfs.WithCompressionLevel(level))
+	}, comp)
 }
 
 func xattrs(p string) (map[string]string, error) {

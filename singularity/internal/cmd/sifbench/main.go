@@ -4,7 +4,9 @@
 // assembler does, for the peer pipeline.
 //
 //	sifbench gen LAYOUT TOOLCHAIN      write the ≈1 GB 4-layer image to the OCI layout LAYOUT
-//	sifbench build [-level N] [-sqfstar] LAYOUT OUT.sif
+//	sifbench real LAYOUT ROOT DIR...   write an image of one layer per DIR (a path under ROOT, kept
+//	                                   as it is) to the OCI layout LAYOUT: the real tree as an image
+//	sifbench build [-comp gzip|zstd] [-level N] [-sqfstar] LAYOUT OUT.sif
 //	                                   convert the layout's image (our side)
 //	sifbench wrap LAYOUT SQUASHFS OUT.sif
 //	                                   put SQUASHFS into a SIF with the image's config (peer side)
@@ -55,7 +57,7 @@ func main() {
 	}
 }
 
-const usage = "usage: sifbench gen LAYOUT TOOLCHAIN | build [-level N] [-sqfstar] LAYOUT OUT | wrap LAYOUT SQUASHFS OUT | offset SIF"
+const usage = "usage: sifbench gen LAYOUT TOOLCHAIN | real LAYOUT ROOT DIR... | build [-comp gzip|zstd] [-level N] [-sqfstar] LAYOUT OUT | wrap LAYOUT SQUASHFS OUT | offset SIF"
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -67,9 +69,15 @@ func run(ctx context.Context, args []string) error {
 			return errors.New(usage)
 		}
 		return generate(args[1], args[2])
+	case "real":
+		if len(args) < 4 {
+			return errors.New(usage)
+		}
+		return generateReal(args[1], args[2], args[3:])
 	case "build":
 		fl := flag.NewFlagSet("build", flag.ContinueOnError)
-		level := fl.Int("level", 6, "zlib level")
+		comp := fl.String("comp", "gzip", "compressor: gzip or zstd")
+		level := fl.Int("level", 6, "compression level")
 		sqfstar := fl.Bool("sqfstar", false, "pack with sqfstar")
 		if err := fl.Parse(args[1:]); err != nil {
 			return err
@@ -83,7 +91,13 @@ func run(ctx context.Context, args []string) error {
 		}
 		// The layout's blobs directory is laid out as the blob cache is, so
 		// the build reads the blobs in place.
-		opts := []singularity.Option{singularity.WithCacheDir(fl.Arg(0)), singularity.WithCompressionLevel(*level),
+		c := singularity.Gzip
+		if *comp == "zstd" {
+			c = singularity.Zstd
+		} else if *comp != "gzip" {
+			return fmt.Errorf("unknown compressor %q", *comp)
+		}
+		opts := []singularity.Option{singularity.WithCacheDir(fl.Arg(0)), singularity.WithCompression(c, *level),
 			singularity.WithSource("bench/image:latest")}
 		if *sqfstar {
 			opts = append(opts, singularity.WithMksquashfs(""))
@@ -223,39 +237,19 @@ func (r random) Read(p []byte) (int, error) { return r.rng.Read(p) }
 
 func smallName(i int) string { return fmt.Sprintf("data/small/d%03d/f%05d.txt", i/100, i) }
 
-func generate(out, toolchain string) error {
-	small, err := layerOf(func(tw *tar.Writer) error {
-		rng := rand.New(rand.NewPCG(1, 1))
-		for _, d := range []string{"data", "data/small"} {
-			if err := dir(tw, d); err != nil {
-				return err
-			}
-		}
-		for i := range 20000 {
-			if i%100 == 0 {
-				if err := dir(tw, filepath.Dir(smallName(i))); err != nil {
-					return err
-				}
-			}
-			if err := put(tw, smallName(i), 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	tool, err := layerOf(func(tw *tar.Writer) error {
-		return filepath.WalkDir(toolchain, func(p string, d fs.DirEntry, err error) error {
+// dirLayer is a layer holding the tree at src under the name prefix, with
+// owners set to root.
+func dirLayer(src, prefix string) (v1.Layer, error) {
+	return layerOf(func(tw *tar.Writer) error {
+		return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			rel, err := filepath.Rel(toolchain, p)
+			rel, err := filepath.Rel(src, p)
 			if err != nil {
 				return err
 			}
-			name := filepath.ToSlash(filepath.Join("opt/toolchain", rel))
+			name := filepath.ToSlash(filepath.Join(prefix, rel))
 			info, err := d.Info()
 			if err != nil {
 				return err
@@ -285,6 +279,46 @@ func generate(out, toolchain string) error {
 			return nil
 		})
 	})
+}
+
+// generateReal writes an image of one layer per directory of dirs, each at
+// its path under root.
+func generateReal(out, root string, dirs []string) error {
+	var layers []v1.Layer
+	for _, d := range dirs {
+		l, err := dirLayer(filepath.Join(root, d), d)
+		if err != nil {
+			return err
+		}
+		layers = append(layers, l)
+	}
+	return writeLayout(out, layers, "PATH=/usr/local/go/bin:/usr/bin:/bin")
+}
+
+func generate(out, toolchain string) error {
+	small, err := layerOf(func(tw *tar.Writer) error {
+		rng := rand.New(rand.NewPCG(1, 1))
+		for _, d := range []string{"data", "data/small"} {
+			if err := dir(tw, d); err != nil {
+				return err
+			}
+		}
+		for i := range 20000 {
+			if i%100 == 0 {
+				if err := dir(tw, filepath.Dir(smallName(i))); err != nil {
+					return err
+				}
+			}
+			if err := put(tw, smallName(i), 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tool, err := dirLayer(toolchain, "opt/toolchain")
 	if err != nil {
 		return err
 	}
@@ -335,9 +369,14 @@ func generate(out, toolchain string) error {
 	if err != nil {
 		return err
 	}
+	return writeLayout(out, []v1.Layer{small, tool, large, changes}, "PATH=/opt/toolchain/bin:/usr/bin:/bin")
+}
+
+// writeLayout writes an image of layers to the OCI layout out, named bench.
+func writeLayout(out string, layers []v1.Layer, path string) error {
 	// umoci reads OCI media types only.
 	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
-		small, tool, large, changes)
+		layers...)
 	if err != nil {
 		return err
 	}
@@ -347,7 +386,7 @@ func generate(out, toolchain string) error {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config = v1.Config{Env: []string{"PATH=/opt/toolchain/bin:/usr/bin:/bin"}, Cmd: []string{"/bin/sh"}}
+	cf.Config = v1.Config{Env: []string{path}, Cmd: []string{"/bin/sh"}}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}

@@ -208,7 +208,7 @@ type sshRunner struct {
 	host string
 }
 
-func (r sshRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
+func (r sshRunner) Run(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
 	words := []string{"env"}
 	words = append(words, c.Env...)
 	words = append(words, c.Name)
@@ -221,7 +221,7 @@ func (r sshRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	out := sge.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	out := scheduler.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() != 255 { // 255: ssh itself failed
 		out.ExitCode = exit.ExitCode()

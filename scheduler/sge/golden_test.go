@@ -1,23 +1,15 @@
 package sge_test
 
 import (
-	"flag"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestJobscriptGolden(t *testing.T) {
 	s, err := sge.New()
@@ -50,24 +42,7 @@ func TestJobscriptGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)
-			path := filepath.Join("testdata", name)
-			if *update {
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err)
-			assert.Equal(t, string(want), string(got))
-			bashSyntax(t, got)
+			schedulertest.Golden(t, name, got)
 		})
 	}
-}
-
-// bashSyntax checks script with bash -n.
-func bashSyntax(t *testing.T, script []byte) {
-	t.Helper()
-	bash := testenv.Require(t, "bash")[0]
-	cmd := exec.CommandContext(t.Context(), bash, "-n")
-	cmd.Stdin = strings.NewReader(string(script))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "bash -n: %s", out)
 }

@@ -2,7 +2,6 @@ package slurm
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,11 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestJobscriptGolden(t *testing.T) {
 	s, err := New()
@@ -52,26 +50,9 @@ func TestJobscriptGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)
-			path := filepath.Join("testdata", name)
-			if *update {
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err)
-			assert.Equal(t, string(want), string(got))
-			bashSyntax(t, got)
+			schedulertest.Golden(t, name, got)
 		})
 	}
-}
-
-// bashSyntax checks script with bash -n.
-func bashSyntax(t *testing.T, script []byte) {
-	t.Helper()
-	bash := testenv.Require(t, "bash")[0]
-	cmd := exec.CommandContext(t.Context(), bash, "-n")
-	cmd.Stdin = strings.NewReader(string(script))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "bash -n: %s", out)
 }
 
 func TestJobscriptRejects(t *testing.T) {

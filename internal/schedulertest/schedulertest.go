@@ -137,3 +137,11 @@ func BashSyntax(t testing.TB, script []byte) {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "bash -n: %s", out)
 }
+
+// RunnerFunc is a scheduler.Runner made of a function, for unit tests that answer commands themselves.
+type RunnerFunc func(ctx context.Context, c scheduler.Command) (scheduler.Output, error)
+
+// Run implements scheduler.Runner.
+func (f RunnerFunc) Run(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
+	return f(ctx, c)
+}

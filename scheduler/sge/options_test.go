@@ -44,6 +44,31 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// TestOptionLimits pins every option's limit from the accepted side, next to the rejected rows above.
+func TestOptionLimits(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opt Option
+		ok  bool
+	}{
+		"lowest ports":              {WithPorts(1, 1), true},
+		"highest ports":             {WithPorts(65535, 65535), true},
+		"qmaster port above":        {WithPorts(65536, 6445), false},
+		"execd port above":          {WithPorts(6444, 65536), false},
+		"execd port zero":           {WithPorts(6444, 0), false},
+		"cell without name":         {WithCell("/sched/sge", ""), false},
+		"poll min equal to max":     {WithPollInterval(time.Second, time.Second), true},
+		"poll negative":             {WithPollInterval(-time.Second, time.Second), false},
+		"accounting timeout zero":   {WithAccountingTimeout(0), true},
+		"outage tolerance zero":     {WithOutageTolerance(0), true},
+		"outage tolerance negative": {WithOutageTolerance(-time.Nanosecond), false},
+		"command timeout zero":      {WithCommandTimeout(0), false},
+		"command timeout 1ns":       {WithCommandTimeout(time.Nanosecond), true},
+	} {
+		_, err := New(tc.opt)
+		assert.Equal(t, tc.ok, err == nil, "%s: %v", name, err)
+	}
+}
+
 func TestCommandsCarryTheCell(t *testing.T) {
 	r := &recorder{out: scheduler.Output{Stdout: []byte("42\n")}}
 	s, err := New(WithRunner(r), WithCell("/sched/sge", "default"), WithPorts(537, 538), WithSettingsFile("/etc/cluster-setup.sh"))

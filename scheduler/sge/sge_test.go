@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -110,7 +111,7 @@ func TestWaitsShareOneListing(t *testing.T) {
 func TestListingFailedOnAnotherContext(t *testing.T) {
 	started := make(chan struct{})
 	var calls atomic.Int32
-	r := runnerFunc(func(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
+	r := schedulertest.RunnerFunc(func(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
 		if calls.Add(1) == 1 {
 			close(started)
 			<-ctx.Done()
@@ -136,12 +137,6 @@ func TestListingFailedOnAnotherContext(t *testing.T) {
 	require.ErrorIs(t, <-errs, context.Canceled)
 	require.NoError(t, <-second)
 	assert.Equal(t, int32(2), calls.Load())
-}
-
-type runnerFunc func(ctx context.Context, c scheduler.Command) (scheduler.Output, error)
-
-func (f runnerFunc) Run(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
-	return f(ctx, c)
 }
 
 // outageCell answers like a cell running job 1 for a few listings, whose qmaster then stops answering qstat
@@ -226,9 +221,15 @@ func TestErrorClassification(t *testing.T) {
 		"not found":           {qacct: scheduler.Output{ExitCode: 1, Stderr: []byte("error: job id 7 not found\n")}, notFound: true},
 		"other qacct failure": {qacct: scheduler.Output{ExitCode: 1, Stderr: []byte("sh: 1: qacct: not found\n")}},
 		"missing command":     {runErr: fmt.Errorf("running qacct: %w", exec.ErrNotFound)},
+		"commlib error": {qacct: scheduler.Output{ExitCode: 1,
+			Stderr: []byte("error: commlib error: endpoint is not unique\n")}, unavailable: true},
+		"select error":           {qacct: scheduler.Output{ExitCode: 1, Stderr: []byte("got select error\n")}, unavailable: true},
+		"refused":                {qacct: scheduler.Output{ExitCode: 1, Stderr: []byte("Connection refused\n")}, unavailable: true},
+		"no gdi answer":          {qacct: scheduler.Output{ExitCode: 1, Stderr: []byte("failed receiving gdi request response for mid=1 (got no message).\n")}, unavailable: true},
+		"qmaster down on stdout": {qacct: scheduler.Output{ExitCode: 1, Stdout: []byte(qmasterDown)}, unavailable: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := runnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+			r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
 				if c.Name == "qstat" {
 					return scheduler.Output{Stdout: unknown}, nil
 				}
@@ -245,7 +246,7 @@ func TestErrorClassification(t *testing.T) {
 }
 
 func TestCommandTimeout(t *testing.T) {
-	r := runnerFunc(func(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
+	r := schedulertest.RunnerFunc(func(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
 		<-ctx.Done()
 		return scheduler.Output{}, fmt.Errorf("running %s: %w", c.Name, ctx.Err())
 	})
@@ -259,4 +260,48 @@ func TestCommandTimeout(t *testing.T) {
 	_, err = s.Status(ctx, "1")
 	require.ErrorIs(t, err, context.Canceled)
 	require.NotErrorIs(t, err, ErrUnavailable)
+}
+
+// TestStatusFromListing reads a listing of a real cell: a running job, an array job's tasks, a job in
+// error and a held job, as Status reports them.
+func TestStatusFromListing(t *testing.T) {
+	listing := readTestdata(t, "qstat.xml")
+	eqw := readTestdata(t, "qstatj-eqw.xml")
+	r := funcRunner(func(c scheduler.Command) scheduler.Output {
+		if c.Args[0] == "-xml" {
+			return scheduler.Output{Stdout: listing}
+		}
+		return scheduler.Output{Stdout: eqw}
+	})
+	s, err := New(WithRunner(r))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		id   scheduler.JobID
+		want scheduler.JobStatus
+	}{
+		{"1", scheduler.JobStatus{ID: "1", State: scheduler.StateRunning, Native: "r", Name: "sleeper", Owner: "sgetest",
+			Queue: "all.q@vm", Slots: 2}},
+		{"2", scheduler.JobStatus{ID: "2", State: scheduler.StateRunning, Native: "r", Name: "arr", Owner: "sgetest",
+			Queue: "all.q@vm", Slots: 1, Tasks: []scheduler.TaskStatus{
+				{IDs: "1", State: scheduler.StateRunning, Native: "r", Queue: "all.q@vm"},
+				{IDs: "2", State: scheduler.StateRunning, Native: "r", Queue: "all.q@vm"},
+				{IDs: "3", State: scheduler.StateRunning, Native: "r", Queue: "all.q@vm"},
+			}}},
+		{"2.3", scheduler.JobStatus{ID: "2.3", State: scheduler.StateRunning, Native: "r", Name: "arr", Owner: "sgetest",
+			Queue: "all.q@vm", Slots: 1, Tasks: []scheduler.TaskStatus{
+				{IDs: "3", State: scheduler.StateRunning, Native: "r", Queue: "all.q@vm"},
+			}}},
+		{"3", scheduler.JobStatus{ID: "3", State: scheduler.StateHeld, Native: "hqw", Name: "held", Owner: "sgetest", Slots: 1}},
+	} {
+		t.Run(string(tc.id), func(t *testing.T) {
+			got, err := s.Status(t.Context(), tc.id)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	st, err := s.Status(t.Context(), "4")
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.StateError, st.State)
+	assert.Equal(t, "Eqw", st.Native)
+	assert.Contains(t, st.Message, "can't chdir")
 }

@@ -1,0 +1,197 @@
+package slurm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/schedulertest"
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+// recorder is a Runner that records the commands it is given and answers each by its name.
+type recorder struct {
+	mu      sync.Mutex
+	cmds    []scheduler.Command
+	answers map[string]scheduler.Output
+	err     error
+}
+
+func (r *recorder) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cmds = append(r.cmds, c)
+	return r.answers[c.Name], r.err
+}
+
+const (
+	// invalidJob is what squeue, scancel -v and scontrol print for a job slurmctld does not know.
+	invalidJob = "slurm_load_jobs error: Invalid job id specified\n"
+	// controllerDown is what squeue prints when slurmctld does not answer.
+	controllerDown = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"
+	// sacctDone is the accounting record of job 17, which ended with exit status 0.
+	sacctDone = "17|17|COMPLETED|0:0|00:01:02|2026-12-01T10:24:12|2026-12-01T10:25:14|vm|hpc|2||\n" +
+		"17.batch|17.batch|COMPLETED|0:0|00:01:02|2026-12-01T10:24:12|2026-12-01T10:25:14|vm||2|4032K|6440K\n"
+)
+
+func TestSubmitCommand(t *testing.T) {
+	r := &recorder{answers: map[string]scheduler.Output{"sbatch": {Stdout: []byte("Submitted through a wrapper\n17;cluster\n")}}}
+	s, err := New(WithRunner(r), WithConfig("/etc/slurm/other.conf"))
+	require.NoError(t, err)
+	j := scheduler.Job{Command: []string{"true"}, Queue: "hpc"}
+	id, err := s.Submit(t.Context(), j)
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.JobID("17"), id)
+	require.Len(t, r.cmds, 1)
+	c := r.cmds[0]
+	assert.Equal(t, "sbatch", c.Name)
+	assert.Equal(t, []string{"--parsable"}, c.Args)
+	assert.Equal(t, []string{"SLURM_CONF=/etc/slurm/other.conf"}, c.Env)
+	assert.Equal(t, []string{"SBATCH_"}, c.UnsetPrefixes, "SBATCH_* would override the jobscript's directives")
+	script, err := s.Jobscript(j)
+	require.NoError(t, err)
+	assert.Equal(t, script, c.Stdin, "the jobscript goes to sbatch's standard input")
+
+	_, err = s.Submit(t.Context(), scheduler.Job{Name: "a\nb", Command: []string{"true"}})
+	require.ErrorIs(t, err, scheduler.ErrInvalidJob)
+	assert.Len(t, r.cmds, 1, "nothing runs for an invalid job")
+}
+
+// TestSbatchVariablesNeverReachSbatch runs the default runner: an SBATCH_JOB_NAME in this process's
+// environment would rename the job.
+func TestSbatchVariablesNeverReachSbatch(t *testing.T) {
+	t.Setenv("SBATCH_JOB_NAME", "renamed")
+	// An sbatch that prints what it sees of SBATCH_JOB_NAME and SLURM_CONF instead of a job id.
+	sbatch := commandAs{name: "sbatch", as: []string{"/bin/sh", "-c", `echo "[${SBATCH_JOB_NAME-}] $SLURM_CONF" >&2; exit 1`}}
+	s, err := New(WithConfig("/etc/slurm/slurm.conf"), WithRunner(sbatch))
+	require.NoError(t, err)
+	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}})
+	var ce *scheduler.CommandError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "[] /etc/slurm/slurm.conf", ce.Stderr)
+}
+
+// commandAs runs the command named name as the argv as, through scheduler.LocalRunner.
+type commandAs struct {
+	name string
+	as   []string
+}
+
+func (r commandAs) Run(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
+	if c.Name == r.name {
+		c.Name, c.Args = r.as[0], r.as[1:]
+	}
+	return scheduler.LocalRunner{}.Run(ctx, c)
+}
+
+func TestParseSubmitIDLimits(t *testing.T) {
+	for out, want := range map[string]string{"1\n": "1", "17;c1\n": "17", "x\n17\n": "17", "123456789012345678": "123456789012345678"} {
+		id, err := parseSubmitID([]byte(out))
+		require.NoError(t, err, "%q", out)
+		assert.Equal(t, scheduler.JobID(want), id)
+	}
+	for _, out := range []string{"", "\n", "0\n", "017\n", "17x\n", "1234567890123456789\n", "17\nwarning\n"} {
+		_, err := parseSubmitID([]byte(out))
+		assert.Error(t, err, "%q", out)
+	}
+}
+
+// TestCommandFailures maps every way a command can fail to what the caller sees.
+func TestCommandFailures(t *testing.T) {
+	for name, tc := range map[string]struct {
+		out         scheduler.Output
+		err         error
+		unavailable bool
+		commandErr  bool
+		notFound    bool
+	}{
+		"controller down":  {out: scheduler.Output{ExitCode: 1, Stderr: []byte(controllerDown)}, unavailable: true, commandErr: true},
+		"socket timed out": {out: scheduler.Output{ExitCode: 1, Stderr: []byte("squeue: error: Socket timed out on send/recv operation\n")}, unavailable: true, commandErr: true},
+		"database":         {out: scheduler.Output{ExitCode: 1, Stderr: []byte("sacct: error: Problem talking to the database: Connection refused\n")}, unavailable: true, commandErr: true},
+		"rejected":         {out: scheduler.Output{ExitCode: 1, Stderr: []byte("squeue: error: Invalid user: nobody\n")}, commandErr: true},
+		"unknown job":      {out: scheduler.Output{ExitCode: 1, Stderr: []byte(invalidJob)}, notFound: true},
+		"runner failed":    {err: errors.New("ssh: connect to host login1 port 22: Connection timed out"), unavailable: true},
+		"no squeue":        {err: fmt.Errorf("running squeue: %w", exec.ErrNotFound)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &recorder{answers: map[string]scheduler.Output{"squeue": tc.out, "sacct": {}}, err: tc.err}
+			s, err := New(WithRunner(r))
+			require.NoError(t, err)
+			_, err = s.Status(t.Context(), "17")
+			require.Error(t, err)
+			assert.Equal(t, tc.unavailable, errors.Is(err, ErrUnavailable), "ErrUnavailable: %v", err)
+			assert.Equal(t, tc.notFound, errors.Is(err, scheduler.ErrJobNotFound), "ErrJobNotFound: %v", err)
+			var ce *scheduler.CommandError
+			assert.Equal(t, tc.commandErr, errors.As(err, &ce), "CommandError: %v", err)
+			if tc.err != nil {
+				assert.ErrorIs(t, err, tc.err)
+			}
+		})
+	}
+}
+
+func TestCommandTimeout(t *testing.T) {
+	r := schedulertest.RunnerFunc(func(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
+		<-ctx.Done()
+		return scheduler.Output{}, fmt.Errorf("running %s: %w", c.Name, ctx.Err())
+	})
+	s, err := New(WithRunner(r), WithCommandTimeout(10*time.Millisecond))
+	require.NoError(t, err)
+	_, err = s.Status(t.Context(), "17")
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Contains(t, err.Error(), "squeue did not finish in 10ms")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = s.Status(ctx, "17")
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, ErrUnavailable)
+}
+
+func TestCancelAndControl(t *testing.T) {
+	for name, tc := range map[string]struct {
+		out      scheduler.Output
+		notFound bool
+		fails    bool
+	}{
+		"cancelled":    {},
+		"unknown job":  {out: scheduler.Output{Stderr: []byte("scancel: error: Kill job error on job id 17: Invalid job id specified\n")}, notFound: true, fails: true},
+		"refused":      {out: scheduler.Output{ExitCode: 1, Stderr: []byte("scancel: error: Kill job error on job id 17: Access/permission denied\n")}, fails: true},
+		"already done": {out: scheduler.Output{Stderr: []byte("scancel: Terminating job 17\n")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := &recorder{answers: map[string]scheduler.Output{"scancel": tc.out}}
+			s, err := New(WithRunner(r))
+			require.NoError(t, err)
+			err = s.Cancel(t.Context(), "17.2")
+			assert.Equal(t, tc.fails, err != nil, "%v", err)
+			assert.Equal(t, tc.notFound, errors.Is(err, scheduler.ErrJobNotFound), "%v", err)
+			require.Len(t, r.cmds, 1)
+			assert.Equal(t, []string{"-v", "17_2"}, r.cmds[0].Args, "Slurm's form of task 2")
+		})
+	}
+
+	r := &recorder{answers: map[string]scheduler.Output{"scontrol": {ExitCode: 1, Stderr: []byte(invalidJob)}}}
+	s, err := New(WithRunner(r))
+	require.NoError(t, err)
+	require.ErrorIs(t, s.Hold(t.Context(), "17"), scheduler.ErrJobNotFound)
+	require.ErrorIs(t, s.Release(t.Context(), "17"), scheduler.ErrJobNotFound)
+	assert.Equal(t, []string{"hold", "17"}, r.cmds[0].Args)
+	assert.Equal(t, []string{"release", "17"}, r.cmds[1].Args)
+	r.answers["scontrol"] = scheduler.Output{ExitCode: 1, Stderr: []byte("scontrol: error: Access/permission denied\n")}
+	err = s.Hold(t.Context(), "17")
+	require.Error(t, err)
+	require.NotErrorIs(t, err, scheduler.ErrJobNotFound)
+
+	n := len(r.cmds)
+	require.Error(t, s.Release(t.Context(), "x"))
+	require.Error(t, s.Cancel(t.Context(), "17.x"))
+	assert.Len(t, r.cmds, n, "an invalid id runs nothing")
+}

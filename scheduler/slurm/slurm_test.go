@@ -195,3 +195,118 @@ func TestCancelAndControl(t *testing.T) {
 	require.Error(t, s.Cancel(t.Context(), "17.x"))
 	assert.Len(t, r.cmds, n, "an invalid id runs nothing")
 }
+
+// TestStatusFromQueue: an array job is listed once per task or range of pending tasks; Status sums them
+// up, or reports the one task asked for.
+func TestStatusFromQueue(t *testing.T) {
+	queue := "7_2|7|2|RUNNING|None|hpc|n1|16|u|arr\n" +
+		"7_[3-4]|7|3-4|PENDING|Priority|hpc||16|u|arr\n" +
+		"7_1|7|1|COMPLETED|None|hpc|n1|16|u|arr\n" +
+		"9|9|N/A|PENDING|JobHeldUser|htc||1|v|held\n" +
+		"10|10|N/A|PENDING|DependencyNeverSatisfied|htc||1|v|orphan\n"
+	r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+		return scheduler.Output{Stdout: []byte(queue)}, nil
+	})
+	s, err := New(WithRunner(r))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		id   scheduler.JobID
+		want scheduler.JobStatus
+	}{
+		{"7", scheduler.JobStatus{ID: "7", State: scheduler.StateRunning, Native: "RUNNING", Name: "arr", Owner: "u",
+			Queue: "hpc", Slots: 16, Tasks: []scheduler.TaskStatus{
+				{IDs: "2", State: scheduler.StateRunning, Native: "RUNNING", Queue: "hpc"},
+				{IDs: "3-4", State: scheduler.StatePending, Native: "PENDING", Queue: "hpc"},
+				{IDs: "1", State: scheduler.StateDone, Native: "COMPLETED", Queue: "hpc"},
+			}}},
+		{"7.1", scheduler.JobStatus{ID: "7.1", State: scheduler.StateDone, Native: "COMPLETED", Name: "arr", Owner: "u",
+			Queue: "hpc", Slots: 16}},
+		{"9", scheduler.JobStatus{ID: "9", State: scheduler.StateHeld, Native: "PENDING", Message: "JobHeldUser", Name: "held",
+			Owner: "v", Queue: "htc", Slots: 1}},
+		{"10", scheduler.JobStatus{ID: "10", State: scheduler.StateError, Native: "PENDING", Message: "DependencyNeverSatisfied",
+			Name: "orphan", Owner: "v", Queue: "htc", Slots: 1}},
+	} {
+		t.Run(string(tc.id), func(t *testing.T) {
+			got, err := s.Status(t.Context(), tc.id)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+	_, err = s.Result(t.Context(), "7")
+	require.ErrorIs(t, err, scheduler.ErrNotEnded)
+	res, err := s.Wait(t.Context(), "10")
+	require.NoError(t, err, "a job in an error state ends Wait")
+	assert.Equal(t, scheduler.Result{ID: "10", State: scheduler.StateError, Failure: "DependencyNeverSatisfied"}, res)
+}
+
+// TestResultWaitsForEveryTask: slurmdbd records an array's tasks one by one; Result waits until it has as
+// many as squeue listed.
+func TestResultWaitsForEveryTask(t *testing.T) {
+	var sacctCalls int
+	r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+		switch c.Name {
+		case "squeue":
+			return scheduler.Output{Stdout: []byte("7_1|7|1|COMPLETED|None|hpc|n1|1|u|arr\n7_2|7|2|COMPLETED|None|hpc|n1|1|u|arr\n")}, nil
+		case "sacct":
+			sacctCalls++
+			rows := "7_1|7|COMPLETED|0:0|00:00:02|2026-12-01T10:27:27|2026-12-01T10:27:29|n1|hpc|1||\n"
+			if sacctCalls > 1 {
+				rows += "7_2|8|FAILED|3:0|00:00:03|2026-12-01T10:27:27|2026-12-01T10:27:30|n1|hpc|1||\n"
+			}
+			return scheduler.Output{Stdout: []byte(rows)}, nil
+		}
+		return scheduler.Output{ExitCode: 1}, nil
+	})
+	s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	res, err := s.Result(t.Context(), "7")
+	require.NoError(t, err)
+	require.Len(t, res.Tasks, 2)
+	assert.Equal(t, 2, sacctCalls)
+	assert.Equal(t, scheduler.StateFailed, res.State)
+	assert.Equal(t, 3, res.ExitCode)
+	assert.Equal(t, scheduler.JobID("7.2"), res.Tasks[1].ID)
+	assert.Equal(t, 3*time.Second, res.Wallclock)
+}
+
+// TestWaitRidesOutControllerOutage: squeue failing because slurmctld does not answer for a few polls does
+// not end Wait; with no tolerance the first failure ends it with ErrUnavailable.
+func TestWaitRidesOutControllerOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		tolerance time.Duration
+		wantErr   bool
+	}{
+		{"tolerated", time.Hour, false},
+		{"no tolerance", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var squeueCalls int
+			r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+				switch c.Name {
+				case "squeue":
+					squeueCalls++
+					if squeueCalls <= 3 {
+						return scheduler.Output{ExitCode: 1, Stderr: []byte(controllerDown)}, nil
+					}
+					return scheduler.Output{ExitCode: 1, Stderr: []byte(invalidJob)}, nil
+				case "sacct":
+					return scheduler.Output{Stdout: []byte(sacctDone)}, nil
+				}
+				return scheduler.Output{ExitCode: 1}, nil
+			})
+			s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond), WithOutageTolerance(tc.tolerance))
+			require.NoError(t, err)
+			res, err := s.Wait(t.Context(), "17")
+			if tc.wantErr {
+				require.ErrorIs(t, err, ErrUnavailable)
+				assert.Contains(t, err.Error(), "job 17: slurm failing for")
+				assert.Equal(t, 1, squeueCalls)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, scheduler.StateDone, res.State)
+			assert.Equal(t, 62*time.Second, res.Wallclock)
+		})
+	}
+}

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -39,6 +40,8 @@ func TestLocalRunner(t *testing.T) {
 			wantOut: "[unset] [inherited] " + strings.TrimSpace(mustOutput(t, "sh", "-c", "echo $PATH")) + "\n"},
 		{name: "UnsetPrefixes leaves Env alone", c: scheduler.Command{Name: "sh", Args: []string{"-c", `echo "$HPCSHIP_RUNNER_A"`},
 			Env: []string{"HPCSHIP_RUNNER_A=set"}, UnsetPrefixes: []string{"HPCSHIP_RUNNER_"}}, wantOut: "set\n"},
+		{name: "more Env entries than the environment has", c: scheduler.Command{Name: "sh", Args: []string{"-c", `echo "$HPCSHIP_RUNNER_999"`},
+			Env: manyVars(1000)}, wantOut: "999\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := scheduler.LocalRunner{}.Run(t.Context(), tt.c)
@@ -48,6 +51,15 @@ func TestLocalRunner(t *testing.T) {
 			assert.Equal(t, tt.wantExit, out.ExitCode)
 		})
 	}
+}
+
+// manyVars returns n entries HPCSHIP_RUNNER_i=i.
+func manyVars(n int) []string {
+	env := make([]string, n)
+	for i := range env {
+		env[i] = fmt.Sprintf("HPCSHIP_RUNNER_%d=%d", i, i)
+	}
+	return env
 }
 
 func mustOutput(t *testing.T, name string, args ...string) string {

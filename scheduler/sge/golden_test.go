@@ -38,7 +38,11 @@ func TestJobscriptGolden(t *testing.T) {
 	}
 	slots := scheduler.Job{Name: "slots", Command: []string{"hostname"}, ParallelEnv: "smpslots", Slots: 2,
 		Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileSlots}}
-	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots} {
+	// A job without a parallel environment writes no machinefile; a one-task array without a cap gets no -tc.
+	plain := scheduler.Job{Name: "plain", Command: []string{"hostname"}, JoinOutput: true,
+		Array: &scheduler.ArrayRange{First: 1, Last: 1, Step: 1}}
+	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots,
+		"plain.job": plain} {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)

@@ -305,3 +305,40 @@ func TestStatusFromListing(t *testing.T) {
 	assert.Equal(t, "Eqw", st.Native)
 	assert.Contains(t, st.Message, "can't chdir")
 }
+
+// TestWaitForAJobNobodyKnows: a job that neither qstat nor qacct knows ends Wait with ErrJobNotFound once
+// the accounting timeout has passed, not at the first look and not never.
+func TestWaitForAJobNobodyKnows(t *testing.T) {
+	unknown := readTestdata(t, "qstatj-unknown.xml")
+	var qaccts atomic.Int32
+	r := funcRunner(func(c scheduler.Command) scheduler.Output {
+		switch {
+		case c.Name == "qacct":
+			qaccts.Add(1)
+			return scheduler.Output{ExitCode: 1, Stderr: []byte("error: job id 999 not found\n")}
+		case c.Args[0] == "-j":
+			return scheduler.Output{Stdout: unknown}
+		}
+		return scheduler.Output{Stdout: []byte("<?xml version='1.0'?>\n<job_info><queue_info></queue_info><job_info></job_info></job_info>\n")}
+	})
+	s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond), WithAccountingTimeout(50*time.Millisecond))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err = s.Wait(ctx, "999")
+	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
+	assert.Greater(t, qaccts.Load(), int32(1), "Wait looked again for the record before giving up")
+}
+
+// TestStatusOfABrokenListing: output that is not a qstat listing is an error that says so.
+func TestStatusOfABrokenListing(t *testing.T) {
+	r := funcRunner(func(scheduler.Command) scheduler.Output {
+		return scheduler.Output{Stdout: []byte("<?xml version='1.0'?>\n<job_info><queue_info><job_list state=\"running\"><JB_job_number>x")}
+	})
+	s, err := New(WithRunner(r))
+	require.NoError(t, err)
+	_, err = s.Status(t.Context(), "1")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "parsing qstat -xml output")
+	require.NotErrorIs(t, err, scheduler.ErrJobNotFound)
+}

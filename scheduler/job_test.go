@@ -44,6 +44,11 @@ func TestJobValidate(t *testing.T) {
 		{"empty hold", scheduler.Job{Script: "x", HoldJobs: []scheduler.JobID{""}}, "HoldJobs[0]"},
 
 		// Every limit, at it and on both sides.
+		{"NUL as the script's first byte", scheduler.Job{Script: "\x00echo"}, "Script"},
+		{"NUL as a source's first byte", scheduler.Job{Script: "x", Source: []string{"\x00/etc/profile"}}, "Source[0]"},
+		{"NUL as an argument's first byte", scheduler.Job{Command: []string{"echo", "\x00"}}, "Command[1]"},
+		{"command without PE", scheduler.Job{Command: []string{"hostname", "-f"}}, ""},
+		{"machinefile word inside an argument", scheduler.Job{Command: []string{"echo", "at " + scheduler.MachinefileArg}}, ""},
 		{"script and command", scheduler.Job{Script: "x", Command: []string{"true"}}, "Command"},
 		{"NUL in an argument", scheduler.Job{Command: []string{"echo", "a", "b\x00"}}, "Command[2]"},
 		{"NUL in a source", scheduler.Job{Script: "x", Source: []string{"/a", "/b\x00"}}, "Source[1]"},

@@ -181,6 +181,16 @@ func TestSummarize(t *testing.T) {
 	assert.Equal(t, 2, res.Task)
 	assert.Empty(t, res.Tasks)
 
+	// An array cancelled before any task started: no start, so no wallclock.
+	res, ended, err = summarize(ref("8"), parse(`8_1|8|CANCELLED by 0|0:0|00:00:00|Unknown|2026-12-01T10:00:01|None assigned|hpc|1||
+8_2|9|CANCELLED by 0|0:0|00:00:00|Unknown|2026-12-01T10:00:01|None assigned|hpc|1||
+`))
+	require.NoError(t, err)
+	assert.True(t, ended)
+	assert.Equal(t, scheduler.StateCancelled, res.State)
+	assert.Zero(t, res.Wallclock)
+	assert.True(t, res.Start.IsZero())
+
 	_, _, err = summarize(ref("9"), nil)
 	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
 }

@@ -193,6 +193,12 @@ func TestCancelAndControl(t *testing.T) {
 	n := len(r.cmds)
 	require.Error(t, s.Release(t.Context(), "x"))
 	require.Error(t, s.Cancel(t.Context(), "17.x"))
+	_, err = s.Status(t.Context(), "17_")
+	require.Error(t, err)
+	_, err = s.Result(t.Context(), "")
+	require.Error(t, err)
+	_, err = s.Wait(t.Context(), "-1")
+	require.Error(t, err)
 	assert.Len(t, r.cmds, n, "an invalid id runs nothing")
 }
 
@@ -267,6 +273,9 @@ func TestResultWaitsForEveryTask(t *testing.T) {
 	assert.Equal(t, 3, res.ExitCode)
 	assert.Equal(t, scheduler.JobID("7.2"), res.Tasks[1].ID)
 	assert.Equal(t, 3*time.Second, res.Wallclock)
+	assert.Equal(t, "hpc", res.Queue, "the array's partition, nodes and CPUs are its first task's")
+	assert.Equal(t, "n1", res.Host)
+	assert.Equal(t, 1, res.Slots)
 }
 
 // TestWaitRidesOutControllerOutage: squeue failing because slurmctld does not answer for a few polls does

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -319,4 +320,18 @@ func TestExpandHostlistAtItsBounds(t *testing.T) {
 			assert.Equal(t, tc.last, got[len(got)-1])
 		})
 	}
+}
+
+// TestAllocationMachinefileAtItsBound: 65,536 hosts of 255 bytes make a machinefile of exactly 16 MiB in
+// MachinefileHosts, which is allowed; their "host:1" lines are two bytes longer each, which is not.
+func TestAllocationMachinefileAtItsBound(t *testing.T) {
+	a := make(Allocation, 65536)
+	for i := range a {
+		a[i] = NodeTasks{Host: fmt.Sprintf("%s%05d", strings.Repeat("x", 250), i), Tasks: 1}
+	}
+	mf, err := a.Machinefile(scheduler.MachinefileHosts)
+	require.NoError(t, err)
+	assert.Len(t, mf, 16<<20)
+	_, err = a.Machinefile(scheduler.MachinefileHostSlots)
+	require.ErrorIs(t, err, ErrAllocationTooLarge)
 }

@@ -6,7 +6,6 @@ package schedulertest
 
 import (
 	"context"
-	"flag"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,8 +23,6 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // UserRunner runs every command as User through runuser, as a site's submit wrapper or sudo rule would.
 type UserRunner struct {
@@ -114,12 +111,12 @@ func (r *OutageRunner) Failures() int {
 	return r.failures
 }
 
-// Golden compares a jobscript with the file testdata/name, which -update rewrites, and checks its syntax
-// with bash -n.
-func Golden(t *testing.T, name string, got []byte) {
+// Golden compares a jobscript with the file testdata/name, which it rewrites first with update (the test
+// package's -update flag: a flag of this package would clash with it), and checks its syntax with bash -n.
+func Golden(t *testing.T, name string, got []byte, update bool) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if *update {
+	if update {
 		require.NoError(t, os.WriteFile(path, got, 0o644))
 	}
 	want, err := os.ReadFile(path)

@@ -1,6 +1,7 @@
 package sge_test
 
 import (
+	"flag"
 	"testing"
 	"time"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestJobscriptGolden(t *testing.T) {
 	s, err := sge.New()
@@ -46,7 +49,7 @@ func TestJobscriptGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)
-			schedulertest.Golden(t, name, got)
+			schedulertest.Golden(t, name, got, *update)
 		})
 	}
 }

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestJobscriptGolden(t *testing.T) {
 	s, err := New()
@@ -50,7 +53,7 @@ func TestJobscriptGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)
-			schedulertest.Golden(t, name, got)
+			schedulertest.Golden(t, name, got, *update)
 		})
 	}
 }

@@ -134,7 +134,15 @@ func TestParseQacct(t *testing.T) {
 		assert.Equal(t, i, r.ExitStatus)
 	}
 
-	for _, bad := range []string{"qname all.q\n", "====\njobnumber x\n", "====\nqname all.q\n", "====\njobnumber 1\nmaxvmem 1.0XB\n", "====\njobnumber 1\nru_wallclock NaN\n"} {
+	// What a job that never started records: no times, no task, no parallel environment.
+	never, err := parseQacct([]byte("====\njobnumber 7\ntaskid undefined\ngranted_pe NONE\nstart_time -/-\nend_time -/-\nru_wallclock 0\nmaxvmem 0.000B\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []qacctRecord{{Number: 7}}, never)
+
+	for _, bad := range []string{"qname all.q\n", "====\njobnumber x\n", "====\nqname all.q\n", "====\njobnumber 1\nmaxvmem 1.0XB\n", "====\njobnumber 1\nru_wallclock NaN\n",
+		"====\njobnumber 1\nstart_time   yesterday\n", "====\njobnumber 1\nend_time     2026-11-28T16:46:25\n",
+		"====\njobnumber 0\n", "====\njobnumber 1\nslots x\n", "====\njobnumber 1\ntaskid x\n", "====\njobnumber 1\nfailed x : y\n",
+		"====\njobnumber 1\nexit_status x\n", "====\njobnumber 1\nru_wallclock -1s\n", "====\njobnumber 1\nmaxvmem -1.0MB\n"} {
 		_, err := parseQacct([]byte(bad))
 		assert.Error(t, err, "%q", bad)
 	}

@@ -319,3 +319,15 @@ func TestWaitRidesOutControllerOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestResultStopsWithItsContext: a Result waiting for slurmdbd's record returns ctx's error when ctx ends,
+// never an empty Result.
+func TestResultStopsWithItsContext(t *testing.T) {
+	r := &recorder{answers: map[string]scheduler.Output{"squeue": {ExitCode: 1, Stderr: []byte(invalidJob)}, "sacct": {}}}
+	s, err := New(WithRunner(r), WithPollInterval(10*time.Millisecond, 10*time.Millisecond), WithAccountingTimeout(time.Hour))
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Result(ctx, "17")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}

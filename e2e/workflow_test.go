@@ -39,6 +39,7 @@ import (
 	"github.com/hpcship/hpcship/acr"
 	"github.com/hpcship/hpcship/imagebuild"
 	"github.com/hpcship/hpcship/internal/acrtest"
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/mpi"
 	"github.com/hpcship/hpcship/scheduler"
@@ -63,18 +64,6 @@ const (
 // tools are the programs the test runs, as full paths.
 type tools struct {
 	mpicc, ldd, busybox, squashfuse, fusermount, chRun, mpiexec string
-}
-
-// userRunner runs every Grid Engine command as another user, as a site's submit wrapper or sudo rule would.
-type userRunner struct {
-	user string
-	sge.Runner
-}
-
-func (r userRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
-	c.Args = append([]string{"-u", r.user, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return r.Runner.Run(ctx, c)
 }
 
 // TestWorkflow builds an image with an MPI program in it, pushes it to the ACR-emulating registry, pulls it
@@ -180,8 +169,8 @@ func requirements(t *testing.T) (tools, *sge.SGE, string) {
 	if _, err := user.Lookup(submitUser); err != nil {
 		testenv.Skipf(t, "no user %s: run scripts/gridengine-setup.sh", submitUser)
 	}
-	r := userRunner{user: submitUser, Runner: sge.LocalRunner{}}
-	out, err := r.Run(t.Context(), sge.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
+	r := schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}}
+	out, err := r.Run(t.Context(), scheduler.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
 	if err != nil || out.ExitCode != 0 {
 		testenv.Skipf(t, "no Grid Engine cell answers (%v %s): run scripts/gridengine-setup.sh", err, out.Stderr)
 	}

@@ -6,7 +6,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
@@ -26,28 +26,6 @@ type backend struct {
 	name string
 	s    scheduler.Scheduler
 	user string
-}
-
-type sgeUser struct {
-	user string
-	sge.Runner
-}
-
-func (r sgeUser) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
-	c.Args = append([]string{"-u", r.user, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return r.Runner.Run(ctx, c)
-}
-
-type slurmUser struct {
-	user string
-	slurm.Runner
-}
-
-func (r slurmUser) Run(ctx context.Context, c slurm.Command) (slurm.Output, error) {
-	c.Args = append([]string{"-u", r.user, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return r.Runner.Run(ctx, c)
 }
 
 // backends returns the Grid Engine cell of scripts/gridengine-setup.sh and the Slurm cluster of
@@ -62,27 +40,13 @@ func backends(t *testing.T) []backend {
 			return nil
 		}
 	}
-	g, err := sge.New(sge.WithRunner(sgeUser{"sgetest", sge.LocalRunner{}}), sge.WithCell("/var/lib/gridengine", "default"),
+	g, err := sge.New(sge.WithRunner(schedulertest.UserRunner{User: "sgetest", Runner: scheduler.LocalRunner{}}), sge.WithCell("/var/lib/gridengine", "default"),
 		sge.WithPollInterval(200*time.Millisecond, time.Second), sge.WithAccountingTimeout(30*time.Second))
 	require.NoError(t, err)
-	s, err := slurm.New(slurm.WithRunner(slurmUser{"slurmtest", slurm.LocalRunner{}}),
+	s, err := slurm.New(slurm.WithRunner(schedulertest.UserRunner{User: "slurmtest", Runner: scheduler.LocalRunner{}}),
 		slurm.WithPollInterval(200*time.Millisecond, time.Second), slurm.WithAccountingTimeout(30*time.Second))
 	require.NoError(t, err)
 	return []backend{{"sge", g, "sgetest"}, {"slurm", s, "slurmtest"}}
-}
-
-// userDir makes a directory the user owns.
-func userDir(t *testing.T, name string) string {
-	t.Helper()
-	u, err := user.Lookup(name)
-	require.NoError(t, err)
-	dir, err := os.MkdirTemp("", "hpcship-backends-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	require.NoError(t, os.Chown(dir, uid, gid))
-	return dir
 }
 
 // outcome is what a caller of either backend observes of a job: its Result's state and exit status, its
@@ -162,7 +126,7 @@ mpiexec -launcher fork -machinefile "$1" -np 2 bash -c 'echo "rank $PMI_RANK"' |
 
 // run submits j to b in a fresh directory and returns what it observes.
 func run(t *testing.T, b backend, j scheduler.Job, cancel bool, files []string) outcome {
-	dir := userDir(t, b.user)
+	dir := schedulertest.UserDir(t, b.user)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "vars.sh"), []byte("FROM_SOURCE=sourced\n"), 0o644))
 	j.WorkDir = dir
 	j.Stdout = strings.ReplaceAll(j.Stdout, "{dir}", dir)

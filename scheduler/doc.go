@@ -1,8 +1,10 @@
 // Package scheduler holds the batch-system-neutral side of running a job on an HPC cluster: the Job to run
 // (payload, parallel environment and slots, limits, output, environment, array range, holds), the
 // Scheduler interface a backend implements (Submit, Status, Wait, Cancel, Result), the JobState a job is
-// in, and the machinefile formats a backend's jobscript writes for MPI launchers. It holds no type of a
-// particular batch system: Grid Engine's $PE_HOSTFILE parser is in scheduler/sge.
+// in, the machinefile formats a backend's jobscript writes for MPI launchers, and the Runner through which a
+// backend runs its client commands (LocalRunner on this machine; wrap it for sudo, runuser or SSH) with the
+// CommandError of a command that failed. It holds no type of a particular batch system: Grid Engine's
+// $PE_HOSTFILE parser is in scheduler/sge.
 //
 // It is the fourth step of the hpcship workflow (image → registry → SIF → job → MPI): the job that runs
 // `mpirun … singularity exec image.sif …` on the hosts the scheduler allocated. Package scheduler/sge

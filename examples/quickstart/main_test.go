@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/internal/acrtest"
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
@@ -156,30 +157,8 @@ func TestSlurmJobscript(t *testing.T) {
 }
 
 // submitUser runs the scheduler's commands as name, an unprivileged user of the test cluster.
-type submitUser struct {
-	name string
-}
-
-func (u submitUser) sge(ctx context.Context, c sge.Command) (sge.Output, error) {
-	c.Args = append([]string{"-u", u.name, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return sge.LocalRunner{}.Run(ctx, c)
-}
-
-func (u submitUser) slurm(ctx context.Context, c slurm.Command) (slurm.Output, error) {
-	c.Args = append([]string{"-u", u.name, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return slurm.LocalRunner{}.Run(ctx, c)
-}
-
-type sgeRunnerFunc func(context.Context, sge.Command) (sge.Output, error)
-
-func (f sgeRunnerFunc) Run(ctx context.Context, c sge.Command) (sge.Output, error) { return f(ctx, c) }
-
-type slurmRunnerFunc func(context.Context, slurm.Command) (slurm.Output, error)
-
-func (f slurmRunnerFunc) Run(ctx context.Context, c slurm.Command) (slurm.Output, error) {
-	return f(ctx, c)
+func submitUser(name string) schedulertest.UserRunner {
+	return schedulertest.UserRunner{User: name, Runner: scheduler.LocalRunner{}}
 }
 
 // sharedWorkdir makes a work directory the submit user owns, as a cluster's shared directory would be.
@@ -208,14 +187,14 @@ func TestSubmit(t *testing.T) {
 	for _, tc := range []struct {
 		scheduler, user string
 		programs        []string
-		edit            func(cfg *config, u submitUser)
+		edit            func(cfg *config, r scheduler.Runner)
 	}{
-		{"sge", "sgetest", []string{"qsub", "qstat", "qacct", "runuser"}, func(cfg *config, u submitUser) {
-			cfg.sgeOptions = append(cfg.sgeOptions, sge.WithRunner(sgeRunnerFunc(u.sge)),
+		{"sge", "sgetest", []string{"qsub", "qstat", "qacct", "runuser"}, func(cfg *config, r scheduler.Runner) {
+			cfg.sgeOptions = append(cfg.sgeOptions, sge.WithRunner(r),
 				sge.WithPollInterval(200*time.Millisecond, time.Second))
 		}},
-		{"slurm", "slurmtest", []string{"sbatch", "squeue", "sacct", "runuser"}, func(cfg *config, u submitUser) {
-			cfg.slurmOptions = append(cfg.slurmOptions, slurm.WithRunner(slurmRunnerFunc(u.slurm)),
+		{"slurm", "slurmtest", []string{"sbatch", "squeue", "sacct", "runuser"}, func(cfg *config, r scheduler.Runner) {
+			cfg.slurmOptions = append(cfg.slurmOptions, slurm.WithRunner(r),
 				slurm.WithPollInterval(200*time.Millisecond, time.Second))
 		}},
 	} {
@@ -226,7 +205,7 @@ func TestSubmit(t *testing.T) {
 			}
 			testenv.RequireRoot(t)
 			workdir := sharedWorkdir(t, tc.user)
-			sum, out, err := quickstartIn(t, workdir, func(cfg *config) { tc.edit(cfg, submitUser{tc.user}) },
+			sum, out, err := quickstartIn(t, workdir, func(cfg *config) { tc.edit(cfg, submitUser(tc.user)) },
 				"-scheduler", tc.scheduler, "-submit", "-slots", "2")
 			require.NotEmpty(t, sum.jobID, "no job submitted: %v", err)
 			require.NotNil(t, sum.result, "no result: %v", err)
@@ -312,7 +291,7 @@ func TestInterruptedWait(t *testing.T) {
 	workdir := sharedWorkdir(t, "sgetest")
 	cfg, err := parseFlags([]string{"-workdir", workdir, "-slots", "2"}, &bytes.Buffer{})
 	require.NoError(t, err)
-	cfg.sgeOptions = []sge.Option{sge.WithRunner(sgeRunnerFunc(submitUser{"sgetest"}.sge))}
+	cfg.sgeOptions = []sge.Option{sge.WithRunner(submitUser("sgetest"))}
 	s, err := newScheduler(cfg)
 	require.NoError(t, err)
 	job, err := rdmaJob(cfg, workdir, "rdma_latest.sif")

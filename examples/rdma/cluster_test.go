@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
 	"github.com/hpcship/hpcship/scheduler/slurm"
 )
@@ -31,31 +33,17 @@ const (
 	slurmPartition  = "hpc"
 )
 
-// asUser prefixes a command with runuser, as a site's submit wrapper would run it as another user.
-func asUser(user, name string, args []string) (string, []string) {
-	return "runuser", append([]string{"-u", user, "--", name}, args...)
-}
-
-type sgeUserRunner struct{ user string }
-
-func (r sgeUserRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
-	c.Name, c.Args = asUser(r.user, c.Name, c.Args)
-	return sge.LocalRunner{}.Run(ctx, c)
-}
-
-type slurmUserRunner struct{ user string }
-
-func (r slurmUserRunner) Run(ctx context.Context, c slurm.Command) (slurm.Output, error) {
-	c.Name, c.Args = asUser(r.user, c.Name, c.Args)
-	return slurm.LocalRunner{}.Run(ctx, c)
+// asUser runs the backends' commands as user, as a site's submit wrapper would.
+func asUser(user string) schedulertest.UserRunner {
+	return schedulertest.UserRunner{User: user, Runner: scheduler.LocalRunner{}}
 }
 
 // gridEngine returns the test cell's backend, or skips (fails under HPCSHIP_INTEGRATION=1) without it.
 func gridEngine(t *testing.T) batchSystem {
 	t.Helper()
 	testenv.Require(t, "qsub", "qstat", "qacct", "runuser")
-	runner := sgeUserRunner{user: sgeSubmitUser}
-	out, err := runner.Run(t.Context(), sge.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
+	runner := asUser(sgeSubmitUser)
+	out, err := runner.Run(t.Context(), scheduler.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
 	if err != nil || out.ExitCode != 0 {
 		testenv.Skipf(t, "no Grid Engine cell answers (%v %s): run scripts/gridengine-setup.sh", err, out.Stderr)
 		return nil
@@ -74,7 +62,7 @@ func slurmCluster(t *testing.T) batchSystem {
 		testenv.Skipf(t, "no Slurm cluster with accounting answers (%v: %s): run scripts/slurm-setup.sh", err, out)
 		return nil
 	}
-	s, err := slurm.New(slurm.WithRunner(slurmUserRunner{user: slurmSubmitUser}),
+	s, err := slurm.New(slurm.WithRunner(asUser(slurmSubmitUser)),
 		slurm.WithPollInterval(100*time.Millisecond, 500*time.Millisecond), slurm.WithAccountingTimeout(30*time.Second))
 	require.NoError(t, err)
 	return s
@@ -188,8 +176,8 @@ func TestWaitInterrupted(t *testing.T) {
 	require.NotNil(t, m, "stdout:\n%s\nstderr:\n%s", stdout, &stderr)
 	id := m[1]
 	t.Cleanup(func() {
-		out, err := sgeUserRunner{user: sgeSubmitUser}.Run(context.Background(),
-			sge.Command{Name: "qdel", Args: []string{id}, Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
+		out, err := asUser(sgeSubmitUser).Run(context.Background(),
+			scheduler.Command{Name: "qdel", Args: []string{id}, Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
 		if err != nil || out.ExitCode != 0 {
 			t.Logf("qdel %s: %v %s", id, err, out.Stderr)
 		}

@@ -1,5 +1,5 @@
-// Package cmdrun runs the client commands of a batch system (qsub, sbatch, …) on this machine, for the local
-// runners of scheduler/sge and scheduler/slurm: one way to start a command, kill it with everything it started
+// Package cmdrun runs the client commands of a batch system (qsub, sbatch, …) on this machine, for
+// scheduler.LocalRunner, which scheduler/sge and scheduler/slurm use by default: one way to start a command, kill it with everything it started
 // when its context ends, and tell "ran and failed" from "could not run".
 package cmdrun
 

@@ -36,9 +36,9 @@
 //	                    retried while Grid Engine has not flushed the record yet
 //
 // Wait polls that sequence with a backoff and honours ctx; Cancel runs qdel, and a job it deleted is
-// reported as cancelled. Commands run through a Runner
-// (LocalRunner by default), with the cell set by WithCell, WithPorts or WithSettingsFile; a failing
-// command is a *CommandError with its exit code and stderr. Wait tells a passing failure (the qmaster does
+// reported as cancelled. Commands run through a scheduler.Runner
+// (scheduler.LocalRunner by default), with the cell set by WithCell, WithPorts or WithSettingsFile; a failing
+// command is a *scheduler.CommandError with its exit code and stderr. Wait tells a passing failure (the qmaster does
 // not answer, the runner cannot run the command, a command over WithCommandTimeout: ErrUnavailable) from a
 // final one (an unknown job: scheduler.ErrJobNotFound) and rides out the first kind for WithOutageTolerance,
 // as scheduler/slurm does.

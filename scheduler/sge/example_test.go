@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/hpcship/hpcship/mpi"
@@ -181,11 +182,53 @@ func ExampleSGE_Jobscript() {
 	// exit "$hpcship_status"
 }
 
-// Submitting rdma.job on an Azure CycleCloud cluster and waiting for it. The client commands run with the
-// cluster's settings; WithCycleCloud insists on the single queue CycleCloud's autoscaler needs.
+// recordedCell is a Runner that prints each command it is given and answers it as a CycleCloud cell
+// answered for a job that ran for a minute and ended: qsub with the job's id, qstat with no such job
+// any more, qacct with the job's record. A Runner is the place to put a dry run, a log of commands or a
+// remote submit host.
+type recordedCell struct{}
+
+func (recordedCell) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+	words := append([]string{c.Name}, c.Args...)
+	for i, w := range words {
+		if strings.ContainsAny(w, " \"$*>&") {
+			words[i] = "'" + w + "'"
+		}
+	}
+	if c.Stdin != nil {
+		words = append(words, "<rdma.job")
+	}
+	fmt.Println("$", strings.Join(words, " "))
+	switch {
+	case slices.Contains(c.Args, "qsub"):
+		return scheduler.Output{Stdout: []byte("17\n")}, nil
+	case slices.Contains(c.Args, "-j") && slices.Contains(c.Args, "qstat"):
+		return scheduler.Output{Stdout: []byte("<?xml version='1.0'?>\n<unknown_jobs><ST_name>17</ST_name></unknown_jobs>\n")}, nil
+	case slices.Contains(c.Args, "qstat"):
+		return scheduler.Output{Stdout: []byte("<?xml version='1.0'?>\n<job_info><queue_info></queue_info><job_info></job_info></job_info>\n")}, nil
+	case slices.Contains(c.Args, "qacct"):
+		return scheduler.Output{Stdout: []byte(`==============================================================
+qname        hpc.q
+hostname     ip-0A000004
+jobname      rdma
+jobnumber    17
+taskid       undefined
+granted_pe   mpi
+slots        32
+failed       0
+exit_status  0
+ru_wallclock 62s
+`)}, nil
+	}
+	return scheduler.Output{ExitCode: 1, Stderr: []byte("unexpected command")}, nil
+}
+
+// Submitting rdma.job on an Azure CycleCloud cluster and waiting for it: the commands Submit and Wait run,
+// each with the cluster's settings sourced first. WithCycleCloud insists on the single queue CycleCloud's
+// autoscaler needs.
 func ExampleSGE_Submit() {
 	ctx := context.Background()
-	s, err := sge.New(sge.WithSettingsFile("/etc/cluster-setup.sh"), sge.WithCycleCloud())
+	s, err := sge.New(sge.WithSettingsFile("/etc/cluster-setup.sh"), sge.WithCycleCloud(), sge.WithRunner(recordedCell{}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -200,6 +243,12 @@ func ExampleSGE_Submit() {
 		log.Fatal(err)
 	}
 	fmt.Printf("job %s %s with exit status %d on %s after %s\n", id, res.State, res.ExitCode, res.Host, res.Wallclock)
+	// Output:
+	// $ /bin/sh -c '. "$0" >/dev/null && exec "$@"' /etc/cluster-setup.sh qsub -terse <rdma.job
+	// $ /bin/sh -c '. "$0" >/dev/null && exec "$@"' /etc/cluster-setup.sh qstat -xml -u '*'
+	// $ /bin/sh -c '. "$0" >/dev/null && exec "$@"' /etc/cluster-setup.sh qstat -j 17 -xml
+	// $ /bin/sh -c '. "$0" >/dev/null && exec "$@"' /etc/cluster-setup.sh qacct -j 17
+	// job 17 done with exit status 0 on ip-0A000004 after 1m2s
 }
 
 // sshRunner runs the Grid Engine commands on a submit host over ssh. ssh hands the remote shell one
@@ -208,7 +257,7 @@ type sshRunner struct {
 	host string
 }
 
-func (r sshRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
+func (r sshRunner) Run(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
 	words := []string{"env"}
 	words = append(words, c.Env...)
 	words = append(words, c.Name)
@@ -221,7 +270,7 @@ func (r sshRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	out := sge.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	out := scheduler.Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() != 255 { // 255: ssh itself failed
 		out.ExitCode = exit.ExitCode()
@@ -230,8 +279,9 @@ func (r sshRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
 	return out, err
 }
 
-// Driving a cell from a machine without Grid Engine: the commands run on the cluster's head node.
-func ExampleRunner() {
+// Driving a cell from a machine without Grid Engine: the commands run on the cluster's head node. This
+// example is compiled but not run (it has no Output): it needs ssh and a head node that accepts the key.
+func ExampleWithRunner_ssh() {
 	s, err := sge.New(sge.WithRunner(sshRunner{host: "headnode"}), sge.WithCell("/sched/sge/sge-2011.11", "default"),
 		sge.WithPorts(537, 538))
 	if err != nil {

@@ -2,17 +2,12 @@ package sge_test
 
 import (
 	"flag"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
 )
@@ -46,28 +41,15 @@ func TestJobscriptGolden(t *testing.T) {
 	}
 	slots := scheduler.Job{Name: "slots", Command: []string{"hostname"}, ParallelEnv: "smpslots", Slots: 2,
 		Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileSlots}}
-	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots} {
+	// A job without a parallel environment writes no machinefile; a one-task array without a cap gets no -tc.
+	plain := scheduler.Job{Name: "plain", Command: []string{"hostname"}, JoinOutput: true,
+		Array: &scheduler.ArrayRange{First: 1, Last: 1, Step: 1}}
+	for name, j := range map[string]scheduler.Job{"rdma.job": rdmaJob(), "all_fields.job": everything, "slots.job": slots,
+		"plain.job": plain} {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)
-			path := filepath.Join("testdata", name)
-			if *update {
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err)
-			assert.Equal(t, string(want), string(got))
-			bashSyntax(t, got)
+			schedulertest.Golden(t, name, got, *update)
 		})
 	}
-}
-
-// bashSyntax checks script with bash -n.
-func bashSyntax(t *testing.T, script []byte) {
-	t.Helper()
-	bash := testenv.Require(t, "bash")[0]
-	cmd := exec.CommandContext(t.Context(), bash, "-n")
-	cmd.Stdin = strings.NewReader(string(script))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "bash -n: %s", out)
 }

@@ -14,13 +14,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
@@ -34,31 +34,18 @@ const (
 	submitUser = "sgetest"
 )
 
-// userRunner runs every command as another user, as a site's submit wrapper or sudo rule would.
-type userRunner struct {
-	user string
-	sge.Runner
-}
-
-func (r userRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
-	c.Args = append([]string{"-u", r.user, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return r.Runner.Run(ctx, c)
-}
-
 // cell returns an SGE for the test cell and a work directory the submit user can write. It skips (fails
 // under HPCSHIP_INTEGRATION=1) when the cell is not there.
 func cell(t *testing.T, opts ...sge.Option) (*sge.SGE, string) {
 	t.Helper()
 	testenv.Require(t, "qsub", "qstat", "qacct", "qdel", "runuser", "mpiexec")
 	testenv.RequireRoot(t)
-	u, err := user.Lookup(submitUser)
-	if err != nil {
+	if _, err := user.Lookup(submitUser); err != nil {
 		testenv.Skipf(t, "no user %s: run scripts/gridengine-setup.sh", submitUser)
 		return nil, ""
 	}
-	r := userRunner{user: submitUser, Runner: sge.LocalRunner{}}
-	out, err := r.Run(t.Context(), sge.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
+	r := schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}}
+	out, err := r.Run(t.Context(), scheduler.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
 	if err != nil || out.ExitCode != 0 {
 		testenv.Skipf(t, "no Grid Engine cell answers (%v %s): run scripts/gridengine-setup.sh", err, out.Stderr)
 		return nil, ""
@@ -70,31 +57,7 @@ func cell(t *testing.T, opts ...sge.Option) (*sge.SGE, string) {
 		sge.WithAccountingTimeout(20 * time.Second),
 	}, opts...)...)
 	require.NoError(t, err)
-
-	dir, err := os.MkdirTemp("", "hpcship-sge-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	require.NoError(t, os.Chown(dir, uid, gid))
-	return s, dir
-}
-
-// wait waits for the job with a bound, so a stuck job fails the test rather than the whole run.
-func wait(t *testing.T, s *sge.SGE, id scheduler.JobID) scheduler.Result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	res, err := s.Wait(ctx, id)
-	require.NoError(t, err)
-	return res
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return string(b)
+	return s, schedulertest.UserDir(t, submitUser)
 }
 
 func TestPlainJob(t *testing.T) {
@@ -110,15 +73,15 @@ func TestPlainJob(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	assert.Equal(t, scheduler.StateDone, res.State)
 	assert.Equal(t, 0, res.ExitCode)
 	assert.Equal(t, 0, res.FailureCode)
 	assert.NotEmpty(t, res.Host)
 	assert.Equal(t, "all.q", res.Queue)
 	assert.False(t, res.End.Before(res.Start))
-	assert.Contains(t, readFile(t, out), "hello from plain\n")
-	assert.Regexp(t, `tmpdir=/tmp/`+string(id)+`\.1\.all\.q`, readFile(t, out), "Grid Engine's own TMPDIR")
+	assert.Contains(t, schedulertest.ReadFile(t, out), "hello from plain\n")
+	assert.Regexp(t, `tmpdir=/tmp/`+string(id)+`\.1\.all\.q`, schedulertest.ReadFile(t, out), "Grid Engine's own TMPDIR")
 
 	st, err := s.Status(t.Context(), id)
 	require.NoError(t, err)
@@ -156,8 +119,8 @@ exec mpiexec -machinefile "$1" -np 2 bash -c 'echo "rank $PMI_RANK of $PMI_SIZE 
 			})
 			require.NoError(t, err)
 
-			res := wait(t, s, id)
-			output := readFile(t, out)
+			res := schedulertest.Wait(t, s, id)
+			output := schedulertest.ReadFile(t, out)
 			require.Equal(t, scheduler.StateDone, res.State, "output:\n%s", output)
 			assert.Equal(t, tc.pe, res.ParallelEnv)
 			assert.Equal(t, 2, res.Slots)
@@ -172,7 +135,7 @@ exec mpiexec -machinefile "$1" -np 2 bash -c 'echo "rank $PMI_RANK of $PMI_SIZE 
 			assert.Equal(t, 2, hf.Slots())
 			mf, err := hf.Machinefile(tc.format)
 			require.NoError(t, err)
-			assert.Equal(t, string(mf), readFile(t, filepath.Join(dir, "machinefile")),
+			assert.Equal(t, string(mf), schedulertest.ReadFile(t, filepath.Join(dir, "machinefile")),
 				"the jobscript's machinefile and PEHostfile.Machinefile agree")
 		})
 	}
@@ -195,16 +158,16 @@ func TestFailingPayload(t *testing.T) {
 			})
 			require.NoError(t, err)
 
-			res := wait(t, s, id)
+			res := schedulertest.Wait(t, s, id)
 			want := code
 			if code == 99 || code == 100 {
 				want = sge.RemappedExitCode
-				assert.Contains(t, readFile(t, out), fmt.Sprintf("the payload exited %d", code))
+				assert.Contains(t, schedulertest.ReadFile(t, out), fmt.Sprintf("the payload exited %d", code))
 			}
 			assert.Equal(t, scheduler.StateFailed, res.State)
 			assert.Equal(t, want, res.ExitCode)
 			assert.Equal(t, 0, res.FailureCode, "the scheduler itself did not fail: %s", res.Failure)
-			assert.Equal(t, "run\n", readFile(t, filepath.Join(dir, "runs")), "ran once, not requeued")
+			assert.Equal(t, "run\n", schedulertest.ReadFile(t, filepath.Join(dir, "runs")), "ran once, not requeued")
 		})
 	}
 }
@@ -234,13 +197,13 @@ func TestCancel(t *testing.T) {
 	require.NoError(t, s.Cancel(t.Context(), running))
 	require.NoError(t, s.Cancel(t.Context(), held))
 	for _, id := range []scheduler.JobID{running, held} {
-		res := wait(t, s, id)
+		res := schedulertest.Wait(t, s, id)
 		assert.Equal(t, scheduler.StateCancelled, res.State, "job %s", id)
 	}
 
 	err = s.Cancel(t.Context(), "999999")
 	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
-	var ce *sge.CommandError
+	var ce *scheduler.CommandError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 1, ce.ExitCode)
 }
@@ -259,12 +222,12 @@ func TestArrayJob(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(id), ".", "the id of the whole array")
 
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	require.Len(t, res.Tasks, 3)
 	for i, task := range res.Tasks {
 		assert.Equal(t, i+1, task.Task)
 		assert.Equal(t, scheduler.JobID(fmt.Sprintf("%s.%d", id, i+1)), task.ID)
-		assert.Equal(t, fmt.Sprintf("task %d\n", i+1), readFile(t, filepath.Join(dir, fmt.Sprintf("task.%d", i+1))))
+		assert.Equal(t, fmt.Sprintf("task %d\n", i+1), schedulertest.ReadFile(t, filepath.Join(dir, fmt.Sprintf("task.%d", i+1))))
 	}
 	assert.Equal(t, scheduler.StateDone, res.Tasks[0].State)
 	assert.Equal(t, scheduler.StateFailed, res.Tasks[2].State)
@@ -324,10 +287,10 @@ func TestEnvRoundTrip(t *testing.T) {
 
 	id, err := s.Submit(t.Context(), j)
 	require.NoError(t, err)
-	res := wait(t, s, id)
-	require.Equal(t, scheduler.StateDone, res.State, readFile(t, filepath.Join(dir, "job.out")))
+	res := schedulertest.Wait(t, s, id)
+	require.Equal(t, scheduler.StateDone, res.State, schedulertest.ReadFile(t, filepath.Join(dir, "job.out")))
 
-	gotArgs := strings.Split(strings.TrimSuffix(readFile(t, filepath.Join(dir, "args.out")), "\x00"), "\x00")
+	gotArgs := strings.Split(strings.TrimSuffix(schedulertest.ReadFile(t, filepath.Join(dir, "args.out")), "\x00"), "\x00")
 	require.Len(t, gotArgs, len(args))
 	for i := range args {
 		if args[i] != gotArgs[i] {
@@ -335,7 +298,7 @@ func TestEnvRoundTrip(t *testing.T) {
 		}
 	}
 	gotEnv := map[string]string{}
-	for _, kv := range strings.Split(readFile(t, filepath.Join(dir, "env.out")), "\x00") {
+	for _, kv := range strings.Split(schedulertest.ReadFile(t, filepath.Join(dir, "env.out")), "\x00") {
 		if name, value, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, "HPCSHIP_RT_") {
 			gotEnv[name] = value
 		}
@@ -370,7 +333,7 @@ func TestErrorState(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Cancel(context.WithoutCancel(t.Context()), id) })
 
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	assert.Equal(t, scheduler.StateError, res.State)
 	assert.Contains(t, res.Failure, "can't chdir to /nonexistent/hpcship")
 }
@@ -379,7 +342,7 @@ func TestSubmitErrors(t *testing.T) {
 	t.Parallel()
 	s, dir := cell(t)
 	_, err := s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}, ParallelEnv: "nosuchpe", Slots: 2, WorkDir: dir})
-	var ce *sge.CommandError
+	var ce *scheduler.CommandError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 1, ce.ExitCode)
 	assert.Contains(t, ce.Stderr, `parallel environment "nosuchpe" does not exist`)
@@ -396,55 +359,34 @@ func TestSubmitErrors(t *testing.T) {
 	require.True(t, errors.Is(err, scheduler.ErrJobNotFound), "%v", err)
 }
 
-// outageRunner makes qstat fail as it does when the qmaster is down, for a while after the first qstat: it
-// points qstat at a qmaster port nothing listens on, so the failures are Grid Engine's own.
-type outageRunner struct {
-	sge.Runner
-	duration time.Duration
-
-	mu       sync.Mutex
-	start    time.Time
-	failures int
-}
-
-func (r *outageRunner) Run(ctx context.Context, c sge.Command) (sge.Output, error) {
-	if c.Name == "qstat" {
-		r.mu.Lock()
-		if r.start.IsZero() {
-			r.start = time.Now()
-		}
-		down := time.Since(r.start) < r.duration
-		if down {
-			r.failures++
-		}
-		r.mu.Unlock()
-		if down {
-			c.Env = append(slices.Clip(c.Env), "SGE_QMASTER_PORT=1")
-		}
+// qmasterOutage makes qstat fail as it does when the qmaster is down, for d after the first qstat: it points
+// qstat at a qmaster port nothing listens on.
+func qmasterOutage(d time.Duration) *schedulertest.OutageRunner {
+	return &schedulertest.OutageRunner{
+		Runner:   schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}},
+		Commands: []string{"qstat"},
+		Env:      []string{"SGE_QMASTER_PORT=1"},
+		Duration: d,
 	}
-	return r.Runner.Run(ctx, c)
 }
 
 // TestWaitSurvivesQmasterOutage makes every qstat fail for 5 s while Wait polls a running job.
 func TestWaitSurvivesQmasterOutage(t *testing.T) {
 	t.Parallel()
-	r := &outageRunner{Runner: userRunner{user: submitUser, Runner: sge.LocalRunner{}}, duration: 5 * time.Second}
+	r := qmasterOutage(5 * time.Second)
 	s, dir := cell(t, sge.WithRunner(r), sge.WithCommandTimeout(30*time.Second))
 	id, err := s.Submit(t.Context(), scheduler.Job{Name: "outage", Command: []string{"sh", "-c", "sleep 8; exit 7"}, WorkDir: dir, Stdout: "/dev/null", Stderr: "/dev/null"})
 	require.NoError(t, err)
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	assert.Equal(t, scheduler.StateFailed, res.State)
 	assert.Equal(t, 7, res.ExitCode)
-	r.mu.Lock()
-	assert.Positive(t, r.failures, "the outage happened during Wait")
-	r.mu.Unlock()
+	assert.Positive(t, r.Failures(), "the outage happened during Wait")
 
 	// The same outage with no tolerance ends Wait at the first failure, as a transient error.
-	r2 := &outageRunner{Runner: userRunner{user: submitUser, Runner: sge.LocalRunner{}}, duration: time.Minute}
-	s2, _ := cell(t, sge.WithRunner(r2), sge.WithOutageTolerance(0))
+	s2, _ := cell(t, sge.WithRunner(qmasterOutage(time.Minute)), sge.WithOutageTolerance(0))
 	_, err = s2.Wait(t.Context(), id)
 	require.ErrorIs(t, err, sge.ErrUnavailable)
-	var ce *sge.CommandError
+	var ce *scheduler.CommandError
 	require.ErrorAs(t, err, &ce)
 	t.Logf("transient failure: %v", err)
 	assert.NotErrorIs(t, err, scheduler.ErrJobNotFound)

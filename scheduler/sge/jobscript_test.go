@@ -17,7 +17,9 @@ import (
 	"github.com/hpcship/hpcship/scheduler"
 )
 
-func TestJobscriptRejects(t *testing.T) {
+// TestJobscriptValidation: what Grid Engine cannot take is a *scheduler.JobError for the field, before
+// anything is rendered; what it can renders.
+func TestJobscriptValidation(t *testing.T) {
 	plain, err := New()
 	require.NoError(t, err)
 	cc, err := New(WithCycleCloud())
@@ -78,10 +80,51 @@ func TestJobscriptRejects(t *testing.T) {
 		{"cyclecloud list", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc.q,htc.q" }), "Queue"},
 		{"cyclecloud host", cc, ok(func(j *scheduler.Job) { j.Queue = "hpc.q@node1" }), "Queue"},
 		{"cyclecloud native -q", cc, ok(func(j *scheduler.Job) { j.Native = []string{"-q", "htc.q"} }), "Native"},
+
+		// Every limit at it and on both sides: an empty field is accepted.
+		{"name of 512 bytes", plain, ok(func(j *scheduler.Job) { j.Name = strings.Repeat("a", 512) }), ""},
+		{"name of 513 bytes", plain, ok(func(j *scheduler.Job) { j.Name = strings.Repeat("a", 513) }), "Name"},
+		{"name of the printable ends", plain, ok(func(j *scheduler.Job) { j.Name = "!a~" }), ""},
+		{"name with DEL", plain, ok(func(j *scheduler.Job) { j.Name = "a\x7f" }), "Name"},
+		{"name with a control byte", plain, ok(func(j *scheduler.Job) { j.Name = "a\x1fb" }), "Name"},
+		{"name with a quote", plain, ok(func(j *scheduler.Job) { j.Name = "it's" }), "Name"},
+		{"name starting with 0", plain, ok(func(j *scheduler.Job) { j.Name = "0a" }), "Name"},
+		{"name starting with 9", plain, ok(func(j *scheduler.Job) { j.Name = "9a" }), "Name"},
+		{"digit after the first byte", plain, ok(func(j *scheduler.Job) { j.Name = "a09" }), ""},
+		{"reserved word in lower case", plain, ok(func(j *scheduler.Job) { j.Name = "none" }), "Name"},
+		{"reserved word ALL", plain, ok(func(j *scheduler.Job) { j.Name = "ALL" }), "Name"},
+		{"reserved word as a prefix", plain, ok(func(j *scheduler.Job) { j.Name = "NONEX" }), ""},
+		{"PE", plain, ok(func(j *scheduler.Job) { j.ParallelEnv, j.Slots = "mpi_2", 1 }), ""},
+		{"PE with a slash", plain, ok(func(j *scheduler.Job) { j.ParallelEnv, j.Slots = "mpi/2", 1 }), "ParallelEnv"},
+		{"PE with a comma", plain, ok(func(j *scheduler.Job) { j.ParallelEnv, j.Slots = "a,b", 1 }), "ParallelEnv"},
+		{"queue list without CycleCloud", plain, ok(func(j *scheduler.Job) { j.Queue = "hpc.q,htc.q@node1" }), ""},
+		{"no queue without CycleCloud", plain, ok(func(j *scheduler.Job) { j.Queue = "" }), ""},
+		{"cyclecloud -soft", cc, ok(func(j *scheduler.Job) { j.Native = []string{"-soft", "-q", "x"} }), "Native"},
+		{"cyclecloud -masterq", cc, ok(func(j *scheduler.Job) { j.Native = []string{"-masterq", "x"} }), "Native"},
+		{"cyclecloud other native", cc, ok(func(j *scheduler.Job) { j.Native = []string{"-l", "h_rt=60"} }), ""},
+		{"resource name with =", plain, ok(func(j *scheduler.Job) { j.Resources = map[string]string{"a=b": "1"} }), "Resources"},
+		{"resource value with =", plain, ok(func(j *scheduler.Job) { j.Resources = map[string]string{"a": "b=1"} }), ""},
+		{"empty resource value", plain, ok(func(j *scheduler.Job) { j.Resources = map[string]string{"a": ""} }), "Resources[a]"},
+		{"stdout with a variable", plain, ok(func(j *scheduler.Job) { j.Stdout = "/logs/$JOB_ID.out" }), ""},
+		{"stderr list", plain, ok(func(j *scheduler.Job) { j.Stderr = "/a,/b" }), "Stderr"},
+		{"shell with a host", plain, ok(func(j *scheduler.Job) { j.Shell = "/bin/sh:x" }), "Shell"},
+		{"project", plain, ok(func(j *scheduler.Job) { j.Project = "proj-1" }), ""},
+		{"project with @", plain, ok(func(j *scheduler.Job) { j.Project = "p@x" }), "Project"},
+		{"account with a slash", plain, ok(func(j *scheduler.Job) { j.Account = "a/b" }), ""},
+		{"account list", plain, ok(func(j *scheduler.Job) { j.Account = "a,b" }), "Account"},
+		{"second hold list", plain, ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1", "2,3"} }), "HoldJobs[1]"},
+		{"hold by name", plain, ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"prep"} }), ""},
+		{"directive on the first line", plain, scheduler.Job{Script: "#$ -q evil.q\ntrue"}, "Script"},
+		{"#$ inside a line", plain, scheduler.Job{Script: "echo '#$ -q x'\n #$ indented"}, ""},
+		{"one-task array", plain, ok(func(j *scheduler.Job) { j.Array = &scheduler.ArrayRange{First: 1, Last: 1, Step: 1} }), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := tt.s.Jobscript(tt.job)
+			if tt.field == "" {
+				require.NoError(t, err)
+				return
+			}
 			require.ErrorIs(t, err, scheduler.ErrInvalidJob)
 			var je *scheduler.JobError
 			require.ErrorAs(t, err, &je)

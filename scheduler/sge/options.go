@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/hpcship/hpcship/internal/envvar"
+	"github.com/hpcship/hpcship/scheduler"
 )
 
 // Option configures an SGE.
 type Option func(*options) error
 
 type options struct {
-	runner            Runner
+	runner            scheduler.Runner
 	env               []string
 	settings          string
 	cycleCloud        bool
@@ -25,8 +26,8 @@ type options struct {
 }
 
 // WithRunner runs the Grid Engine commands through r, for example as another user or on a submit host over
-// SSH. The default is LocalRunner.
-func WithRunner(r Runner) Option {
+// SSH. The default is scheduler.LocalRunner.
+func WithRunner(r scheduler.Runner) Option {
 	return func(o *options) error {
 		if r == nil {
 			return fmt.Errorf("runner is nil")
@@ -148,7 +149,7 @@ func WithLogger(l *slog.Logger) Option {
 
 func defaultOptions() options {
 	return options{
-		runner:            LocalRunner{},
+		runner:            scheduler.LocalRunner{},
 		pollMin:           time.Second,
 		pollMax:           30 * time.Second,
 		accountingTimeout: 45 * time.Second,

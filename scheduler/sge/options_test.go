@@ -17,12 +17,12 @@ import (
 
 // recorder is a Runner that records commands and answers with canned output.
 type recorder struct {
-	cmds []Command
-	out  Output
+	cmds []scheduler.Command
+	out  scheduler.Output
 	err  error
 }
 
-func (r *recorder) Run(_ context.Context, c Command) (Output, error) {
+func (r *recorder) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
 	r.cmds = append(r.cmds, c)
 	return r.out, r.err
 }
@@ -44,8 +44,33 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// TestOptionLimits pins every option's limit from the accepted side, next to the rejected rows above.
+func TestOptionLimits(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opt Option
+		ok  bool
+	}{
+		"lowest ports":              {WithPorts(1, 1), true},
+		"highest ports":             {WithPorts(65535, 65535), true},
+		"qmaster port above":        {WithPorts(65536, 6445), false},
+		"execd port above":          {WithPorts(6444, 65536), false},
+		"execd port zero":           {WithPorts(6444, 0), false},
+		"cell without name":         {WithCell("/sched/sge", ""), false},
+		"poll min equal to max":     {WithPollInterval(time.Second, time.Second), true},
+		"poll negative":             {WithPollInterval(-time.Second, time.Second), false},
+		"accounting timeout zero":   {WithAccountingTimeout(0), true},
+		"outage tolerance zero":     {WithOutageTolerance(0), true},
+		"outage tolerance negative": {WithOutageTolerance(-time.Nanosecond), false},
+		"command timeout zero":      {WithCommandTimeout(0), false},
+		"command timeout 1ns":       {WithCommandTimeout(time.Nanosecond), true},
+	} {
+		_, err := New(tc.opt)
+		assert.Equal(t, tc.ok, err == nil, "%s: %v", name, err)
+	}
+}
+
 func TestCommandsCarryTheCell(t *testing.T) {
-	r := &recorder{out: Output{Stdout: []byte("42\n")}}
+	r := &recorder{out: scheduler.Output{Stdout: []byte("42\n")}}
 	s, err := New(WithRunner(r), WithCell("/sched/sge", "default"), WithPorts(537, 538), WithSettingsFile("/etc/cluster-setup.sh"))
 	require.NoError(t, err)
 	id, err := s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}, Native: []string{"-w", "e"}})
@@ -62,11 +87,11 @@ func TestCommandsCarryTheCell(t *testing.T) {
 }
 
 func TestCommandErrors(t *testing.T) {
-	r := &recorder{out: Output{ExitCode: 1, Stderr: []byte("Unable to run job: unknown resource \"nosuchres\"\nExiting.\n")}}
+	r := &recorder{out: scheduler.Output{ExitCode: 1, Stderr: []byte("Unable to run job: unknown resource \"nosuchres\"\nExiting.\n")}}
 	s, err := New(WithRunner(r))
 	require.NoError(t, err)
 	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}})
-	var ce *CommandError
+	var ce *scheduler.CommandError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "qsub -terse", ce.Command)
 	assert.Equal(t, 1, ce.ExitCode)
@@ -82,7 +107,7 @@ func TestCommandErrors(t *testing.T) {
 	assert.Contains(t, logs.String(), "TOKEN=…")
 	assert.Equal(t, []string{"-terse", "-v", "TOKEN=s3cr3t,HOME", "-N", "a=b"}, r.cmds[len(r.cmds)-1].Args, "the command itself gets the value")
 
-	r.out, r.err = Output{}, errors.New("exec: \"qsub\": executable file not found in $PATH")
+	r.out, r.err = scheduler.Output{}, errors.New("exec: \"qsub\": executable file not found in $PATH")
 	_, err = s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}})
 	require.ErrorIs(t, err, r.err)
 
@@ -92,9 +117,9 @@ func TestCommandErrors(t *testing.T) {
 }
 
 // byCommand is a Runner that answers each command by its name (qsub, qstat, qacct, …).
-type byCommand map[string]Output
+type byCommand map[string]scheduler.Output
 
-func (b byCommand) Run(_ context.Context, c Command) (Output, error) {
+func (b byCommand) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
 	return b[c.Name], nil
 }
 

@@ -58,6 +58,27 @@ func TestParseQstatEdgeCases(t *testing.T) {
 		{name: "bad number", in: `<job_info><job_list state="pending"><JB_job_number>x</JB_job_number></job_list></job_info>`, wantErr: true},
 		{name: "no number", in: `<job_info><job_list state="pending"><state>qw</state></job_list></job_info>`, wantErr: true},
 		{name: "bad entity", in: `<job_info><job_list><JB_job_number>1</JB_job_number><JB_name>&nope;</JB_name></job_list></job_info>`, wantErr: true},
+		{name: "longer element name, empty job_list, tab and newline before attributes",
+			in: `<job_info><job_listing>x</job_listing><job_list/><job_list state="x"/>` +
+				"<job_list\tstate='pending'><JB_job_number>1</JB_job_number></job_list>" +
+				"<job_list\nstate=\"running\"><JB_job_number>2</JB_job_number></job_list></job_info>",
+			want: []qstatJob{{Number: 1, List: "pending"}, {Number: 2, List: "running"}}},
+		{name: "attribute names that only end in state", in: `<job_info><job_list xstate="a" state="b"><JB_job_number>1</JB_job_number></job_list></job_info>`,
+			want: []qstatJob{{Number: 1, List: "b"}}},
+		{name: "unquoted and unterminated attributes", in: `<job_info><job_list state=b><JB_job_number>1</JB_job_number></job_list>` +
+			`<job_list state="b><JB_job_number>2</JB_job_number></job_list></job_info>`,
+			want: []qstatJob{{Number: 1}, {Number: 2}}},
+		{name: "comments, stray end tags and empty elements", in: `<job_info><job_list><!-- x --></state><queue_name/>` +
+			`<?pi?><JB_owner>u</JB_owner><JB_job_number>3</JB_job_number><slots>0</slots></job_list></job_info>`,
+			want: []qstatJob{{Number: 3, Owner: "u"}}},
+		{name: "nested content skipped", in: `<job_info><job_list><JB_job_number>4</JB_job_number><predecessor_jobs>` +
+			`<ulong_sublist><PN>1</PN></ulong_sublist></predecessor_jobs><JB_name n="1">x</JB_name></job_list></job_info>`,
+			want: []qstatJob{{Number: 4, Name: "x"}}},
+		{name: "job number zero", in: `<job_info><job_list><JB_job_number>0</JB_job_number></job_list></job_info>`, wantErr: true},
+		{name: "negative slots", in: `<job_info><job_list><JB_job_number>1</JB_job_number><slots>-1</slots></job_list></job_info>`, wantErr: true},
+		{name: "unterminated tag", in: `<job_info><job_list><JB_job_number>1</JB_job_number><state</job_info>`, wantErr: true},
+		{name: "unterminated job_list tag", in: `<job_info><job_list state="r"</job_info>`, wantErr: true},
+		{name: "unterminated element", in: `<job_info><job_list><JB_job_number>1</JB_job_number><x><y>1</job_info>`, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,7 +134,15 @@ func TestParseQacct(t *testing.T) {
 		assert.Equal(t, i, r.ExitStatus)
 	}
 
-	for _, bad := range []string{"qname all.q\n", "====\njobnumber x\n", "====\nqname all.q\n", "====\njobnumber 1\nmaxvmem 1.0XB\n", "====\njobnumber 1\nru_wallclock NaN\n"} {
+	// What a job that never started records: no times, no task, no parallel environment.
+	never, err := parseQacct([]byte("====\njobnumber 7\ntaskid undefined\ngranted_pe NONE\nstart_time -/-\nend_time -/-\nru_wallclock 0\nmaxvmem 0.000B\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []qacctRecord{{Number: 7}}, never)
+
+	for _, bad := range []string{"qname all.q\n", "====\njobnumber x\n", "====\nqname all.q\n", "====\njobnumber 1\nmaxvmem 1.0XB\n", "====\njobnumber 1\nru_wallclock NaN\n",
+		"====\njobnumber 1\nstart_time   yesterday\n", "====\njobnumber 1\nend_time     2026-11-28T16:46:25\n",
+		"====\njobnumber 0\n", "====\njobnumber 1\nslots x\n", "====\njobnumber 1\ntaskid x\n", "====\njobnumber 1\nfailed x : y\n",
+		"====\njobnumber 1\nexit_status x\n", "====\njobnumber 1\nru_wallclock -1s\n", "====\njobnumber 1\nmaxvmem -1.0MB\n"} {
 		_, err := parseQacct([]byte(bad))
 		assert.Error(t, err, "%q", bad)
 	}

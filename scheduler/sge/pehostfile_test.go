@@ -62,6 +62,18 @@ func TestParsePEHostfile(t *testing.T) {
 		{name: "host with a colon", in: "fe80::1 2\n", wantLine: 1},
 		{name: "host with a dollar", in: "$(reboot) 2\n", wantLine: 1},
 		{name: "long host", in: strings.Repeat("h", 256) + " 1\n", wantLine: 1},
+
+		// At each bound, and one above it.
+		{name: "slots at the bound", in: "vm 1048576\n", want: sge.PEHostfile{{Host: "vm", Slots: 1048576}},
+			hosts: []string{"vm"}, hostSlots: []string{"vm:1048576"}},
+		{name: "slots in all at the bound", in: "a 1048575\nb 1\n", want: sge.PEHostfile{{Host: "a", Slots: 1048575}, {Host: "b", Slots: 1}},
+			hosts: []string{"a", "b"}, hostSlots: []string{"a:1048575", "b:1"}},
+		{name: "seven digits", in: "vm 0000001\n", want: sge.PEHostfile{{Host: "vm", Slots: 1}}, hosts: []string{"vm"}, hostSlots: []string{"vm:1"}},
+		{name: "host of 255 bytes", in: strings.Repeat("h", 255) + " 1\n", want: sge.PEHostfile{{Host: strings.Repeat("h", 255), Slots: 1}},
+			hosts: []string{strings.Repeat("h", 255)}, hostSlots: []string{strings.Repeat("h", 255) + ":1"}},
+		{name: "fields of 64 KiB", in: "h 1 " + strings.Repeat("q", 65536-2) + "\n",
+			want: sge.PEHostfile{{Host: "h", Slots: 1, Queue: strings.Repeat("q", 65536-2)}}, hosts: []string{"h"}, hostSlots: []string{"h:1"}},
+		{name: "fields of 64 KiB and a byte", in: "h 1 " + strings.Repeat("q", 65536-1) + "\n", wantLine: 1, tooLarge: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,6 +111,49 @@ func TestPEHostfileMachinefile(t *testing.T) {
 	require.Error(t, err)
 	_, err = sge.PEHostfile{{Host: "a b", Slots: 1}}.Machinefile(scheduler.MachinefileHosts)
 	require.Error(t, err)
+}
+
+// TestPEHostfileLines: 65,536 lines of hosts are the most a file may hold.
+func TestPEHostfileLines(t *testing.T) {
+	in := strings.Repeat("h 1\n", 65536)
+	hf, err := sge.ParsePEHostfile(strings.NewReader(in))
+	require.NoError(t, err)
+	assert.Len(t, hf, 65536)
+	_, err = sge.ParsePEHostfile(strings.NewReader(in + "\n\nh 1\n"))
+	var pe *sge.PEHostfileError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 65539, pe.Line)
+	require.ErrorIs(t, err, sge.ErrPEHostfileTooLarge)
+}
+
+// TestPEHostfileMachinefileChecksItsHosts: a PEHostfile built in code, not parsed, gets the parser's bounds
+// from Machinefile.
+func TestPEHostfileMachinefileChecksItsHosts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		hf       sge.PEHostfile
+		line     int
+		tooLarge bool
+	}{
+		{"at the bounds", sge.PEHostfile{{Host: "a", Slots: 1048575}, {Host: "b", Slots: 1}}, 0, false},
+		{"no slots", sge.PEHostfile{{Host: "a", Slots: 1}, {Host: "b", Slots: 0}}, 2, false},
+		{"slots of a line above the bound", sge.PEHostfile{{Host: "a", Slots: 1048577}}, 1, false},
+		{"slots in all above the bound", sge.PEHostfile{{Host: "a", Slots: 1048576}, {Host: "b", Slots: 1}}, 2, true},
+		{"empty host", sge.PEHostfile{{Host: "", Slots: 1}}, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mf, err := tc.hf.Machinefile(scheduler.MachinefileHostSlots)
+			if tc.line == 0 {
+				require.NoError(t, err)
+				assert.Equal(t, "a:1048575\nb:1\n", string(mf))
+				return
+			}
+			var pe *sge.PEHostfileError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.line, pe.Line)
+			assert.Equal(t, tc.tooLarge, errors.Is(err, sge.ErrPEHostfileTooLarge))
+		})
+	}
 }
 
 // TestPEHostfileMachinefileBound: 552 bytes of hostfile used to make Machinefile(MachinefileSlots) allocate

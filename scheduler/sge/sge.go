@@ -413,7 +413,7 @@ func (s *SGE) Cancel(ctx context.Context, id scheduler.JobID) error {
 		return err
 	}
 	if _, err := s.run(ctx, "qdel", []string{string(id)}, nil); err != nil {
-		var ce *CommandError
+		var ce *scheduler.CommandError
 		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "does not exist") {
 			return fmt.Errorf("cancelling job %s: %w: %w", id, scheduler.ErrJobNotFound, err)
 		}
@@ -441,7 +441,7 @@ func (s *SGE) wasCancelled(n int64) bool {
 // accounting reads the job's records with `qacct -j ID` and sums them up into a Result.
 func (s *SGE) accounting(ctx context.Context, ref jobRef) (scheduler.Result, error) {
 	out, err := s.run(ctx, "qacct", []string{"-j", strconv.FormatInt(ref.number, 10)}, nil)
-	var ce *CommandError
+	var ce *scheduler.CommandError
 	if errors.As(err, &ce) && !errors.Is(err, ErrUnavailable) && qacctHasNoRecord(ce.Stderr) {
 		if s.wasCancelled(ref.number) {
 			// Deleted before it ran: Grid Engine writes no record.
@@ -532,11 +532,11 @@ func recordResult(id scheduler.JobID, r qacctRecord, cancelled bool) scheduler.R
 
 // run runs one Grid Engine command with the cell's environment and the command timeout, sourcing the
 // settings file first if one is set. A failure to reach Grid Engine or a timeout wraps ErrUnavailable; a
-// command that exits non-zero is a *CommandError.
+// command that exits non-zero is a *scheduler.CommandError.
 func (s *SGE) run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
-	c := Command{Name: name, Args: args, Env: s.o.env, Stdin: stdin}
+	c := scheduler.Command{Name: name, Args: args, Env: s.o.env, Stdin: stdin}
 	if s.o.settings != "" {
-		c = Command{
+		c = scheduler.Command{
 			Name:  "/bin/sh",
 			Args:  append([]string{"-c", `. "$0" >/dev/null && exec "$@"`, s.o.settings, name}, args...),
 			Env:   s.o.env,
@@ -561,7 +561,7 @@ func (s *SGE) run(ctx context.Context, name string, args []string, stdin []byte)
 	case out.ExitCode != 0:
 		display := c
 		display.Name, display.Args = name, shown
-		ce := newCommandError(display, out)
+		ce := scheduler.NewCommandError(display, out)
 		if qmasterUnreachable(ce.Stderr) {
 			return nil, fmt.Errorf("%w: %w", ErrUnavailable, ce)
 		}

@@ -36,8 +36,9 @@
 // Wait polls that sequence with a backoff and honours ctx. It tells a failure to reach Slurm (controller or
 // slurmdbd down, a timeout: ErrUnavailable) from a final one (an unknown job: scheduler.ErrJobNotFound) and
 // rides out the first kind for WithOutageTolerance. Cancel runs scancel, Hold and Release scontrol; scancel's
-// silent success for an unknown job becomes scheduler.ErrJobNotFound. Commands run through a Runner
-// (LocalRunner by default); a failing command is a *CommandError with its exit code and stderr.
+// silent success for an unknown job becomes scheduler.ErrJobNotFound. Commands run through a scheduler.Runner
+// (scheduler.LocalRunner by default) without the SBATCH_* variables of its environment, which would override
+// the jobscript's directives; a failing command is a *scheduler.CommandError with its exit code and stderr.
 // ExpandHostlist, ParseTasksPerNode and Allocation give programs running inside a job the hosts the
 // jobscript's machinefile lists.
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"strings"
+	"time"
 
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/slurm"
@@ -67,11 +68,41 @@ func ExampleSlurm_Jobscript() {
 	// mpirun -machinefile "$HPCSHIP_MACHINEFILE" -np 2 -ppn 1 singularity exec ./rdma-latest.simg /opt/intel/impi/5.1.3.223/bin64/IMB-MPI1 PingPong || hpcship_status=$?
 }
 
+// recordedCluster is a Runner that prints each command it is given and answers it as a Slurm cluster
+// answered for a job that ran for a minute and ended: sbatch with the job's id, squeue with a job it no
+// longer knows, sacct with the job's record. A Runner is the place to put a dry run, a log of commands or
+// a remote login node.
+type recordedCluster struct{}
+
+func (recordedCluster) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+	words := append([]string{c.Name}, c.Args...)
+	for i, w := range words {
+		if strings.ContainsAny(w, "|%") {
+			words[i] = "'" + w + "'"
+		}
+	}
+	if c.Stdin != nil {
+		words = append(words, "<rdma.sbatch")
+	}
+	fmt.Println("$", strings.Join(words, " "))
+	switch c.Name {
+	case "sbatch":
+		return scheduler.Output{Stdout: []byte("17\n")}, nil
+	case "squeue":
+		return scheduler.Output{ExitCode: 1, Stderr: []byte("slurm_load_jobs error: Invalid job id specified\n")}, nil
+	case "sacct":
+		return scheduler.Output{Stdout: []byte(`17|17|COMPLETED|0:0|00:01:02|2026-12-01T10:24:12|2026-12-01T10:25:14|hb[001-016]|hpc|32||
+17.batch|17.batch|COMPLETED|0:0|00:01:02|2026-12-01T10:24:12|2026-12-01T10:25:14|hb001||2|4032K|6440K
+`)}, nil
+	}
+	return scheduler.Output{ExitCode: 1, Stderr: []byte("unexpected command")}, nil
+}
+
 // Submitting rdma.job to an Azure CycleCloud Slurm cluster and waiting for it, riding out up to half an hour
-// of controller trouble.
+// of controller trouble: the commands Submit and Wait run.
 func ExampleSlurm_Submit() {
 	ctx := context.Background()
-	s, err := slurm.New(slurm.WithOutageTolerance(30 * 60e9))
+	s, err := slurm.New(slurm.WithOutageTolerance(30*time.Minute), slurm.WithRunner(recordedCluster{}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -84,6 +115,13 @@ func ExampleSlurm_Submit() {
 		log.Fatal(err)
 	}
 	fmt.Printf("job %s %s with exit status %d on %s after %s\n", id, res.State, res.ExitCode, res.Host, res.Wallclock)
+	// Output:
+	// $ sbatch --parsable <rdma.sbatch
+	// $ squeue -h -r -t all -j 17 -o '%i|%F|%K|%T|%r|%P|%N|%C|%u|%j'
+	// $ sacct -P -n -j 17 -o JobID,JobIDRaw,State,ExitCode,Elapsed,Start,End,NodeList,Partition,AllocCPUS,MaxRSS,MaxVMSize
+	// $ squeue -h -r -t all -j 17 -o '%i|%F|%K|%T|%r|%P|%N|%C|%u|%j'
+	// $ sacct -P -n -j 17 -o JobID,JobIDRaw,State,ExitCode,Elapsed,Start,End,NodeList,Partition,AllocCPUS,MaxRSS,MaxVMSize
+	// job 17 done with exit status 0 on hb[001-016] after 1m2s
 }
 
 // A program running inside a job finds its hosts as the jobscript's machinefile lists them.

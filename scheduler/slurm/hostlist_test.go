@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -295,4 +296,42 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestExpandHostlistAtItsBounds: what is exactly at a bound expands; one more is the error of the table
+// above.
+func TestExpandHostlistAtItsBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name, expr string
+		n          int
+		last       string
+	}{
+		{"65536 hosts in a range", "n[0-65535]", 65536, "n65535"},
+		{"65536 hosts in a product", "a[1-256]b[1-256]", 65536, "a256b256"},
+		{"65536 hosts in all", "a[1-32768],b[1-32768]", 65536, "b32768"},
+		{"a name of 255 bytes", strings.Repeat("x", 250) + "[10000]", 1, strings.Repeat("x", 250) + "10000"},
+		{"18 digits", "n[123456789012345678]", 1, "n123456789012345678"},
+		{"padding kept to the widest", "n[0098-0100]", 3, "n0100"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ExpandHostlist(tc.expr)
+			require.NoError(t, err)
+			require.Len(t, got, tc.n)
+			assert.Equal(t, tc.last, got[len(got)-1])
+		})
+	}
+}
+
+// TestAllocationMachinefileAtItsBound: 65,536 hosts of 255 bytes make a machinefile of exactly 16 MiB in
+// MachinefileHosts, which is allowed; their "host:1" lines are two bytes longer each, which is not.
+func TestAllocationMachinefileAtItsBound(t *testing.T) {
+	a := make(Allocation, 65536)
+	for i := range a {
+		a[i] = NodeTasks{Host: fmt.Sprintf("%s%05d", strings.Repeat("x", 250), i), Tasks: 1}
+	}
+	mf, err := a.Machinefile(scheduler.MachinefileHosts)
+	require.NoError(t, err)
+	assert.Len(t, mf, 16<<20)
+	_, err = a.Machinefile(scheduler.MachinefileHostSlots)
+	require.ErrorIs(t, err, ErrAllocationTooLarge)
 }

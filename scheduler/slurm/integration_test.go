@@ -10,16 +10,15 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/mpi"
 	"github.com/hpcship/hpcship/scheduler"
@@ -33,31 +32,18 @@ const (
 	submitUser = "slurmtest"
 )
 
-// userRunner runs every command as another user, as a site's submit wrapper or sudo rule would.
-type userRunner struct {
-	user string
-	slurm.Runner
-}
-
-func (r userRunner) Run(ctx context.Context, c slurm.Command) (slurm.Output, error) {
-	c.Args = append([]string{"-u", r.user, "--", c.Name}, c.Args...)
-	c.Name = "runuser"
-	return r.Runner.Run(ctx, c)
-}
-
 // cluster returns a Slurm for the test cluster and a work directory the submit user can write. It skips
 // (fails under HPCSHIP_INTEGRATION=1) when the cluster is not there.
 func cluster(t *testing.T, opts ...slurm.Option) (*slurm.Slurm, string) {
 	t.Helper()
 	testenv.Require(t, "sbatch", "squeue", "sacct", "scancel", "scontrol", "runuser")
 	testenv.RequireRoot(t)
-	u, err := user.Lookup(submitUser)
-	if err != nil {
+	if _, err := user.Lookup(submitUser); err != nil {
 		testenv.Skipf(t, "no user %s: run scripts/slurm-setup.sh", submitUser)
 		return nil, ""
 	}
 	s, err := slurm.New(append([]slurm.Option{
-		slurm.WithRunner(userRunner{user: submitUser, Runner: slurm.LocalRunner{}}),
+		slurm.WithRunner(schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}}),
 		slurm.WithPollInterval(200*time.Millisecond, time.Second),
 		slurm.WithAccountingTimeout(30 * time.Second),
 	}, opts...)...)
@@ -67,30 +53,7 @@ func cluster(t *testing.T, opts ...slurm.Option) (*slurm.Slurm, string) {
 		testenv.Skipf(t, "no Slurm cluster with accounting answers (%v: %s): run scripts/slurm-setup.sh", err, out)
 		return nil, ""
 	}
-	dir, err := os.MkdirTemp("", "hpcship-slurm-")
-	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	require.NoError(t, os.Chown(dir, uid, gid))
-	return s, dir
-}
-
-// wait waits for the job with a bound, so a stuck job fails the test rather than the whole run.
-func wait(t *testing.T, s *slurm.Slurm, id scheduler.JobID) scheduler.Result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	res, err := s.Wait(ctx, id)
-	require.NoError(t, err)
-	return res
-}
-
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	require.NoError(t, err)
-	return string(b)
+	return s, schedulertest.UserDir(t, submitUser)
 }
 
 func TestPlainJob(t *testing.T) {
@@ -106,7 +69,7 @@ func TestPlainJob(t *testing.T) {
 	})
 	require.NoError(t, err)
 
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	assert.Equal(t, scheduler.StateDone, res.State)
 	assert.Equal(t, id, res.ID)
 	assert.Equal(t, 0, res.ExitCode)
@@ -114,7 +77,7 @@ func TestPlainJob(t *testing.T) {
 	assert.NotEmpty(t, res.Host)
 	assert.Equal(t, partition, res.Queue)
 	assert.False(t, res.End.Before(res.Start))
-	assert.Equal(t, "hello from plain in hpc\ncwd="+dir+"\n", readFile(t, out))
+	assert.Equal(t, "hello from plain in hpc\ncwd="+dir+"\n", schedulertest.ReadFile(t, out))
 
 	st, err := s.Status(t.Context(), id)
 	require.NoError(t, err)
@@ -151,20 +114,20 @@ exec mpiexec "$@" -np 2 bash -c 'echo "rank $PMI_RANK of $PMI_SIZE"'`,
 			})
 			require.NoError(t, err)
 
-			res := wait(t, s, id)
-			output := readFile(t, out)
+			res := schedulertest.Wait(t, s, id)
+			output := schedulertest.ReadFile(t, out)
 			require.Equal(t, scheduler.StateDone, res.State, "output:\n%s", output)
 			assert.Equal(t, 2, res.Slots)
 			assert.Contains(t, output, "rank 0 of 2")
 			assert.Contains(t, output, "rank 1 of 2")
 
-			alloc := strings.Split(readFile(t, filepath.Join(dir, "alloc")), "\n")
+			alloc := strings.Split(schedulertest.ReadFile(t, filepath.Join(dir, "alloc")), "\n")
 			a, err := slurm.ParseAllocation(alloc[0], alloc[1])
 			require.NoError(t, err)
 			assert.Equal(t, 2, a.Tasks())
 			want, err := a.Machinefile(format)
 			require.NoError(t, err)
-			assert.Equal(t, string(want), readFile(t, filepath.Join(dir, "machinefile")),
+			assert.Equal(t, string(want), schedulertest.ReadFile(t, filepath.Join(dir, "machinefile")),
 				"the jobscript's machinefile and Allocation.Machinefile agree")
 		})
 	}
@@ -201,8 +164,8 @@ int main(int argc, char **argv) {
 		WorkDir: dir, Stdout: stdout, Walltime: 2 * time.Minute,
 	})
 	require.NoError(t, err)
-	res := wait(t, s, id)
-	output := readFile(t, stdout)
+	res := schedulertest.Wait(t, s, id)
+	output := schedulertest.ReadFile(t, stdout)
 	require.Equal(t, scheduler.StateDone, res.State, "output:\n%s", output)
 	assert.Contains(t, output, "hello from rank 0 of 2\n")
 	assert.Contains(t, output, "hello from rank 1 of 2\n")
@@ -216,11 +179,11 @@ func TestFailingPayload(t *testing.T) {
 		Name: "fail", Script: "echo run >>runs\nexit 3\n", WorkDir: dir, Stdout: out,
 	})
 	require.NoError(t, err)
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	assert.Equal(t, scheduler.StateFailed, res.State)
 	assert.Equal(t, 3, res.ExitCode)
 	assert.Empty(t, res.Failure, "Slurm itself did not end the job")
-	assert.Equal(t, "run\n", readFile(t, filepath.Join(dir, "runs")))
+	assert.Equal(t, "run\n", schedulertest.ReadFile(t, filepath.Join(dir, "runs")))
 }
 
 func TestCancel(t *testing.T) {
@@ -248,7 +211,7 @@ func TestCancel(t *testing.T) {
 	require.NoError(t, s.Cancel(t.Context(), running))
 	require.NoError(t, s.Cancel(t.Context(), held))
 	for _, id := range []scheduler.JobID{running, held} {
-		res := wait(t, s, id)
+		res := schedulertest.Wait(t, s, id)
 		assert.Equal(t, scheduler.StateCancelled, res.State, "job %s", id)
 	}
 
@@ -265,7 +228,7 @@ func TestHoldRelease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, scheduler.StateHeld, st.State)
 	require.NoError(t, s.Release(t.Context(), id))
-	assert.Equal(t, scheduler.StateDone, wait(t, s, id).State)
+	assert.Equal(t, scheduler.StateDone, schedulertest.Wait(t, s, id).State)
 }
 
 func TestArrayJob(t *testing.T) {
@@ -282,12 +245,12 @@ func TestArrayJob(t *testing.T) {
 	_, err = strconv.Atoi(string(id))
 	require.NoError(t, err, "the id of the whole array")
 
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	require.Len(t, res.Tasks, 3)
 	for i, task := range res.Tasks {
 		assert.Equal(t, i+1, task.Task)
 		assert.Equal(t, scheduler.JobID(fmt.Sprintf("%s.%d", id, i+1)), task.ID)
-		assert.Equal(t, fmt.Sprintf("task %d\n", i+1), readFile(t, filepath.Join(dir, fmt.Sprintf("task.%d", i+1))))
+		assert.Equal(t, fmt.Sprintf("task %d\n", i+1), schedulertest.ReadFile(t, filepath.Join(dir, fmt.Sprintf("task.%d", i+1))))
 	}
 	assert.Equal(t, scheduler.StateDone, res.Tasks[0].State)
 	assert.Equal(t, scheduler.StateFailed, res.Tasks[2].State)
@@ -347,10 +310,10 @@ func TestEnvRoundTrip(t *testing.T) {
 
 	id, err := s.Submit(t.Context(), j)
 	require.NoError(t, err)
-	res := wait(t, s, id)
-	require.Equal(t, scheduler.StateDone, res.State, readFile(t, filepath.Join(dir, "job.out")))
+	res := schedulertest.Wait(t, s, id)
+	require.Equal(t, scheduler.StateDone, res.State, schedulertest.ReadFile(t, filepath.Join(dir, "job.out")))
 
-	gotArgs := strings.Split(strings.TrimSuffix(readFile(t, filepath.Join(dir, "args.out")), "\x00"), "\x00")
+	gotArgs := strings.Split(strings.TrimSuffix(schedulertest.ReadFile(t, filepath.Join(dir, "args.out")), "\x00"), "\x00")
 	require.Len(t, gotArgs, len(args))
 	for i := range args {
 		if args[i] != gotArgs[i] {
@@ -358,7 +321,7 @@ func TestEnvRoundTrip(t *testing.T) {
 		}
 	}
 	gotEnv := map[string]string{}
-	for _, kv := range strings.Split(readFile(t, filepath.Join(dir, "env.out")), "\x00") {
+	for _, kv := range strings.Split(schedulertest.ReadFile(t, filepath.Join(dir, "env.out")), "\x00") {
 		if name, value, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, "HPCSHIP_RT_") {
 			gotEnv[name] = value
 		}
@@ -391,7 +354,7 @@ func TestSubmitErrors(t *testing.T) {
 	t.Parallel()
 	s, dir := cluster(t)
 	_, err := s.Submit(t.Context(), scheduler.Job{Command: []string{"true"}, Queue: "nosuch", WorkDir: dir})
-	var ce *slurm.CommandError
+	var ce *scheduler.CommandError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, 1, ce.ExitCode)
 	assert.Contains(t, ce.Stderr, "invalid partition specified: nosuch")
@@ -408,35 +371,16 @@ func TestSubmitErrors(t *testing.T) {
 	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
 }
 
-// outageRunner makes squeue and sacct fail as they do when slurmctld and slurmdbd are down, for a while
-// after the first status command: it points them at a copy of slurm.conf whose controller and accounting
-// ports nothing listens on, so the failures are Slurm's own.
-type outageRunner struct {
-	slurm.Runner
-	conf     string
-	duration time.Duration
-
-	mu       sync.Mutex
-	start    time.Time
-	failures int
-}
-
-func (r *outageRunner) Run(ctx context.Context, c slurm.Command) (slurm.Output, error) {
-	if c.Name == "squeue" || c.Name == "sacct" {
-		r.mu.Lock()
-		if r.start.IsZero() {
-			r.start = time.Now()
-		}
-		down := time.Since(r.start) < r.duration
-		if down {
-			r.failures++
-		}
-		r.mu.Unlock()
-		if down {
-			c.Env = append(slices.Clip(c.Env), "SLURM_CONF="+r.conf)
-		}
+// controllerOutage makes squeue and sacct fail as they do when slurmctld and slurmdbd are down, for d after
+// the first of them: it points them at conf, a copy of slurm.conf whose controller and accounting ports
+// nothing listens on.
+func controllerOutage(conf string, d time.Duration) *schedulertest.OutageRunner {
+	return &schedulertest.OutageRunner{
+		Runner:   schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}},
+		Commands: []string{"squeue", "sacct"},
+		Env:      []string{"SLURM_CONF=" + conf},
+		Duration: d,
 	}
-	return r.Runner.Run(ctx, c)
 }
 
 // deadConf writes a slurm.conf that names ports nothing listens on, readable by the submit user.
@@ -463,22 +407,20 @@ func deadConf(t *testing.T, dir string) string {
 func TestWaitSurvivesOutage(t *testing.T) {
 	t.Parallel()
 	_, dir := cluster(t)
-	r := &outageRunner{Runner: userRunner{user: submitUser, Runner: slurm.LocalRunner{}}, conf: deadConf(t, dir), duration: 5 * time.Second}
+	conf := deadConf(t, dir)
+	r := controllerOutage(conf, 5*time.Second)
 	s, _ := cluster(t, slurm.WithRunner(r), slurm.WithCommandTimeout(20*time.Second))
 	id, err := s.Submit(t.Context(), scheduler.Job{Name: "outage", Command: []string{"sleep", "8"}, WorkDir: dir, Stdout: "/dev/null"})
 	require.NoError(t, err)
-	res := wait(t, s, id)
+	res := schedulertest.Wait(t, s, id)
 	assert.Equal(t, scheduler.StateDone, res.State)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	assert.Positive(t, r.failures, "the outage happened during Wait")
+	assert.Positive(t, r.Failures(), "the outage happened during Wait")
 
 	// The same outage with no tolerance ends Wait at the first failure, as a transient error.
-	r2 := &outageRunner{Runner: userRunner{user: submitUser, Runner: slurm.LocalRunner{}}, conf: r.conf, duration: time.Minute}
-	s2, _ := cluster(t, slurm.WithRunner(r2), slurm.WithOutageTolerance(0))
+	s2, _ := cluster(t, slurm.WithRunner(controllerOutage(conf, time.Minute)), slurm.WithOutageTolerance(0))
 	_, err = s2.Wait(t.Context(), id)
 	require.ErrorIs(t, err, slurm.ErrUnavailable)
-	var ce *slurm.CommandError
+	var ce *scheduler.CommandError
 	require.ErrorAs(t, err, &ce)
 	t.Logf("transient failure: %v", err)
 	assert.False(t, errors.Is(err, scheduler.ErrJobNotFound))

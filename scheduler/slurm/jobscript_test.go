@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/schedulertest"
 	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 )
@@ -52,29 +53,14 @@ func TestJobscriptGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			got, err := s.Jobscript(j)
 			require.NoError(t, err)
-			path := filepath.Join("testdata", name)
-			if *update {
-				require.NoError(t, os.WriteFile(path, got, 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err)
-			assert.Equal(t, string(want), string(got))
-			bashSyntax(t, got)
+			schedulertest.Golden(t, name, got, *update)
 		})
 	}
 }
 
-// bashSyntax checks script with bash -n.
-func bashSyntax(t *testing.T, script []byte) {
-	t.Helper()
-	bash := testenv.Require(t, "bash")[0]
-	cmd := exec.CommandContext(t.Context(), bash, "-n")
-	cmd.Stdin = strings.NewReader(string(script))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "bash -n: %s", out)
-}
-
-func TestJobscriptRejects(t *testing.T) {
+// TestJobscriptValidation: what sbatch cannot take is a *scheduler.JobError for the field, before anything
+// is rendered; what it can renders.
+func TestJobscriptValidation(t *testing.T) {
 	s, err := New()
 	require.NoError(t, err)
 	ok := func(mod func(*scheduler.Job)) scheduler.Job {
@@ -111,10 +97,47 @@ func TestJobscriptRejects(t *testing.T) {
 		{"directive in script", scheduler.Job{Script: "echo\n#SBATCH --uid=0"}, "Script"},
 		{"bash's variable", ok(func(j *scheduler.Job) { j.Env = []string{"A=1", "SHELLOPTS=errexit"} }), "Env[1]"},
 		{"jobscript's variable", ok(func(j *scheduler.Job) { j.Env = []string{"hpcship_status=0"} }), "Env[0]"},
+
+		// Every limit at it and on both sides: an empty field is accepted.
+		{"name of 4096 bytes", ok(func(j *scheduler.Job) { j.Name = strings.Repeat("a", 4096) }), ""},
+		{"name of 4097 bytes", ok(func(j *scheduler.Job) { j.Name = strings.Repeat("a", 4097) }), "Name"},
+		{"name with a blank, a quote and #", ok(func(j *scheduler.Job) { j.Name = `it's #1 "x" \o/ ~` }), ""},
+		{"name with a colon inside", ok(func(j *scheduler.Job) { j.Name = "a:b" }), ""},
+		{"name starting with a colon", ok(func(j *scheduler.Job) { j.Name = ":b" }), "Name"},
+		{"name with a unit separator", ok(func(j *scheduler.Job) { j.Name = "a\x1fb" }), "Name"},
+		{"name with DEL", ok(func(j *scheduler.Job) { j.Name = "a\x7f" }), "Name"},
+		{"name with a byte above ASCII", ok(func(j *scheduler.Job) { j.Name = "caf\xc3\xa9" }), ""},
+		{"partition with a tab", ok(func(j *scheduler.Job) { j.Queue = "a\tb" }), "Queue"},
+		{"partition with a blank", ok(func(j *scheduler.Job) { j.Queue = "a b" }), "Queue"},
+		{"partition list", ok(func(j *scheduler.Job) { j.Queue = "hpc,htc" }), ""},
+		{"no partition", ok(func(j *scheduler.Job) { j.Queue = "" }), ""},
+		{"shell with a tab", ok(func(j *scheduler.Job) { j.Shell = "/bin/bash\t-x" }), "Shell"},
+		{"join without stderr", ok(func(j *scheduler.Job) { j.JoinOutput, j.Stdout = true, "/x" }), ""},
+		{"stderr without join", ok(func(j *scheduler.Job) { j.Stderr = "/x" }), ""},
+		{"account with a newline", ok(func(j *scheduler.Job) { j.Account = "a\nb" }), "Account"},
+		{"every resource option", ok(func(j *scheduler.Job) {
+			j.Resources = map[string]string{"nodes": "2", "gres": "gpu:1", "constraint": "a&b", "wckey": "k"}
+		}), ""},
+		{"empty resource value", ok(func(j *scheduler.Job) { j.Resources = map[string]string{"gres": ""} }), "Resources[gres]"},
+		{"native option", ok(func(j *scheduler.Job) { j.Native = []string{"--qos=high", "plain", "a b"} }), ""},
+		{"native second value empty", ok(func(j *scheduler.Job) { j.Native = []string{"--comment", ""} }), "Native[1]"},
+		{"hold job of 18 digits", ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"123456789012345678"} }), ""},
+		{"hold job of 19 digits", ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1234567890123456789"} }), "HoldJobs[0]"},
+		{"hold job 9 and 10", ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"9", "10"} }), ""},
+		{"hold job with a letter", ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1a"} }), "HoldJobs[0]"},
+		{"hold job with a slash", ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1/"} }), "HoldJobs[0]"},
+		{"hold job with a colon", ok(func(j *scheduler.Job) { j.HoldJobs = []scheduler.JobID{"1:"} }), "HoldJobs[0]"},
+		{"#SLURM line", scheduler.Job{Script: "#SLURM --x\ntrue"}, "Script"},
+		{"#SBATCH inside a line", scheduler.Job{Script: "echo '#SBATCH -p x'\n #SBATCH indented"}, ""},
+		{"one-task array", ok(func(j *scheduler.Job) { j.Array = &scheduler.ArrayRange{First: 1, Last: 1, Step: 1} }), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			script, err := s.Jobscript(tc.job)
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
 			require.ErrorIs(t, err, scheduler.ErrInvalidJob)
 			var je *scheduler.JobError
 			require.True(t, errors.As(err, &je), "%T", err)

@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/hpcship/hpcship/scheduler"
 )
 
 // Option configures a Slurm.
 type Option func(*options) error
 
 type options struct {
-	runner            Runner
+	runner            scheduler.Runner
 	env               []string
 	pollMin, pollMax  time.Duration
 	accountingTimeout time.Duration
@@ -20,8 +22,8 @@ type options struct {
 }
 
 // WithRunner runs the Slurm commands through r, for example as another user or on a login node over SSH.
-// The default is LocalRunner.
-func WithRunner(r Runner) Option {
+// The default is scheduler.LocalRunner.
+func WithRunner(r scheduler.Runner) Option {
 	return func(o *options) error {
 		if r == nil {
 			return fmt.Errorf("runner is nil")
@@ -110,7 +112,7 @@ func WithLogger(l *slog.Logger) Option {
 
 func defaultOptions() options {
 	return options{
-		runner:            LocalRunner{},
+		runner:            scheduler.LocalRunner{},
 		pollMin:           time.Second,
 		pollMax:           30 * time.Second,
 		accountingTimeout: 60 * time.Second,

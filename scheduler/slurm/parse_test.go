@@ -181,6 +181,16 @@ func TestSummarize(t *testing.T) {
 	assert.Equal(t, 2, res.Task)
 	assert.Empty(t, res.Tasks)
 
+	// An array cancelled before any task started: no start, so no wallclock.
+	res, ended, err = summarize(ref("8"), parse(`8_1|8|CANCELLED by 0|0:0|00:00:00|Unknown|2026-12-01T10:00:01|None assigned|hpc|1||
+8_2|9|CANCELLED by 0|0:0|00:00:00|Unknown|2026-12-01T10:00:01|None assigned|hpc|1||
+`))
+	require.NoError(t, err)
+	assert.True(t, ended)
+	assert.Equal(t, scheduler.StateCancelled, res.State)
+	assert.Zero(t, res.Wallclock)
+	assert.True(t, res.Start.IsZero())
+
 	_, _, err = summarize(ref("9"), nil)
 	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
 }
@@ -264,4 +274,51 @@ func FuzzParseSacct(f *testing.F) {
 			_, _, _ = summarize(ref, rows)
 		}
 	})
+}
+
+// TestParseSacctFields pins each sacct field's format at its limits.
+func TestParseSacctFields(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"00:00:59":     59 * time.Second,
+		"00:59:00":     59 * time.Minute,
+		"59:59":        59*time.Minute + 59*time.Second,
+		"00:00:01.500": 1500 * time.Millisecond,
+		"0-00:00:00":   0,
+		"2-01:00:00":   49 * time.Hour,
+		"100:00:00":    100 * time.Hour,
+	} {
+		got, err := parseElapsed(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"00:00:60", "00:60:00", "1:2:3:4", "5", "", "-1-00:00:00", "x-00:00:00",
+		"00:00:1e1", "00:00:+1", "00:00:-0", "00:-1:00", "00:x:00"} {
+		_, err := parseElapsed(bad)
+		assert.Error(t, err, bad)
+	}
+
+	for in, want := range map[string]int64{
+		"": 0, "0": 0, "1023": 1023, "1K": 1 << 10, "1.5M": 3 << 19, "2G": 2 << 30, "3T": 3 << 40, "4096P": 1 << 62,
+	} {
+		got, err := parseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"4097P", "-1K", "NaN", "Inf", "0x10", "1e3K", "+1", "5E", "K"} {
+		_, err := parseSize(bad)
+		assert.Error(t, err, bad)
+	}
+
+	r, err := parseAcctRow("7_[3-4]|7|PENDING|0:0|00:00:00|Unknown|None|None assigned|hpc|1||")
+	require.NoError(t, err)
+	assert.Empty(t, r.NodeList, "a pending job has no nodes")
+	assert.True(t, r.Start.IsZero())
+	assert.True(t, r.End.IsZero())
+	r, err = parseAcctRow("8|8|COMPLETED|0:0|00:00:00|||n1|hpc|||")
+	require.NoError(t, err)
+	assert.Equal(t, 0, r.CPUs, "an empty AllocCPUS is none")
+	for _, bad := range []string{"8|8|COMPLETED|0:0|00:00:00|||n1|hpc|-1||", "8|8|COMPLETED|0:0|00:00:00|||n1|hpc|x||"} {
+		_, err := parseAcctRow(bad)
+		assert.Error(t, err, bad)
+	}
 }

@@ -145,7 +145,7 @@ func (s *Slurm) status(ctx context.Context, ref jobRef) (scheduler.JobStatus, er
 // gives no entries.
 func (s *Slurm) queue(ctx context.Context, ref jobRef) ([]queueEntry, error) {
 	out, err := s.run(ctx, "squeue", []string{"-h", "-r", "-t", "all", "-j", ref.slurmID(), "-o", squeueFormat}, nil)
-	var ce *CommandError
+	var ce *scheduler.CommandError
 	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "Invalid job id specified") {
 		return nil, nil
 	}
@@ -352,7 +352,7 @@ func (s *Slurm) control(ctx context.Context, verb string, id scheduler.JobID) er
 		return err
 	}
 	_, err = s.run(ctx, "scontrol", []string{verb, ref.slurmID()}, nil)
-	var ce *CommandError
+	var ce *scheduler.CommandError
 	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "Invalid job id specified") {
 		return fmt.Errorf("%s job %s: %w: %w", verb, id, scheduler.ErrJobNotFound, err)
 	}
@@ -512,7 +512,7 @@ func allocResult(ref jobRef, row, batch *acctRow, steps []*acctRow) acctResult {
 	return res
 }
 
-// run runs one Slurm command and turns a non-zero exit into a *CommandError; see runOutput.
+// run runs one Slurm command and turns a non-zero exit into a *scheduler.CommandError; see runOutput.
 func (s *Slurm) run(ctx context.Context, name string, args []string, stdin []byte) ([]byte, error) {
 	out, err := s.runOutput(ctx, name, args, stdin)
 	if err != nil {
@@ -522,29 +522,31 @@ func (s *Slurm) run(ctx context.Context, name string, args []string, stdin []byt
 }
 
 // runOutput runs one Slurm command with the command timeout. A failure to reach Slurm or a timeout wraps
-// ErrUnavailable; a command that exits non-zero is a *CommandError.
-func (s *Slurm) runOutput(ctx context.Context, name string, args []string, stdin []byte) (Output, error) {
-	c := Command{Name: name, Args: args, Env: s.o.env, Stdin: stdin}
+// ErrUnavailable; a command that exits non-zero is a *scheduler.CommandError.
+func (s *Slurm) runOutput(ctx context.Context, name string, args []string, stdin []byte) (scheduler.Output, error) {
+	// SBATCH_* variables would override the jobscript's #SBATCH lines (SBATCH_JOB_NAME would rename the
+	// job, SBATCH_EXPORT change what it sees), so no command gets them from the runner's environment.
+	c := scheduler.Command{Name: name, Args: args, Env: s.o.env, UnsetPrefixes: []string{"SBATCH_"}, Stdin: stdin}
 	s.o.logger.DebugContext(ctx, "running", "command", name, "args", args)
 	cctx, cancel := context.WithTimeout(ctx, s.o.commandTimeout)
 	defer cancel()
 	out, err := s.o.runner.Run(cctx, c)
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return Output{}, ctx.Err()
+		return scheduler.Output{}, ctx.Err()
 	case err != nil && cctx.Err() != nil:
-		return Output{}, fmt.Errorf("%w: %s did not finish in %v", ErrUnavailable, name, s.o.commandTimeout)
+		return scheduler.Output{}, fmt.Errorf("%w: %s did not finish in %v", ErrUnavailable, name, s.o.commandTimeout)
 	case err != nil && errors.Is(err, exec.ErrNotFound):
-		return Output{}, err
+		return scheduler.Output{}, err
 	case err != nil:
 		// The runner could not run the command, as when an SSH connection to the login node fails.
-		return Output{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return scheduler.Output{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case out.ExitCode != 0:
-		ce := newCommandError(c, out)
+		ce := scheduler.NewCommandError(c, out)
 		if isTransient(ce.Stderr) {
-			return Output{}, fmt.Errorf("%w: %w", ErrUnavailable, ce)
+			return scheduler.Output{}, fmt.Errorf("%w: %w", ErrUnavailable, ce)
 		}
-		return Output{}, ce
+		return scheduler.Output{}, ce
 	}
 	out.Stdout = bytes.Clone(out.Stdout)
 	return out, nil

@@ -102,12 +102,12 @@ func lastJob(data []byte) int64 {
 // fileRunner answers every command with the file's content, read afresh.
 type fileRunner string
 
-func (f fileRunner) Run(_ context.Context, c sge.Command) (sge.Output, error) {
+func (f fileRunner) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
 	if c.Name != "qstat" {
-		return sge.Output{}, fmt.Errorf("unexpected command %s", c.Name)
+		return scheduler.Output{}, fmt.Errorf("unexpected command %s", c.Name)
 	}
 	data, err := os.ReadFile(string(f))
-	return sge.Output{Stdout: data}, err
+	return scheduler.Output{Stdout: data}, err
 }
 
 func ours(ctx context.Context, file string, job int64) error {

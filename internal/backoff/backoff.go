@@ -5,6 +5,7 @@ package backoff
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -29,15 +30,20 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // Exponential returns the wait after try number attempt (counted from 1) has failed:
 // base doubled for every earlier try, capped at limit, plus up to a fifth of that as
 // jitter, so that clients that failed together do not retry together. A base or a limit
-// of zero or less gives no wait.
+// of zero or less gives no wait. Any limit works, up to the largest Duration ("no limit"):
+// neither the doubling nor the jitter overflows.
 func Exponential(base, limit time.Duration, attempt int) time.Duration {
 	if base <= 0 || limit <= 0 {
 		return 0
 	}
 	wait := min(base, limit)
 	for i := 1; i < attempt && wait < limit; i++ {
-		wait *= 2
+		if wait > limit/2 {
+			wait = limit
+		} else {
+			wait *= 2
+		}
 	}
-	wait = min(wait, limit)
-	return wait + time.Duration(rand.Int64N(int64(wait)/5+1))
+	jitter := time.Duration(rand.Int64N(int64(wait)/5 + 1))
+	return wait + min(jitter, math.MaxInt64-wait)
 }

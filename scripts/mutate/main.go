@@ -4,7 +4,8 @@
 // comparison (== and !=, < and <=, > and >=), a flipped && or ||, + and - swapped, a returned error replaced
 // by nil, a statement deleted, an if condition negated. Each mutant is compiled into the package's test
 // binary through `go test -c -overlay`, so the source tree is never modified, and the tests are run with a
-// timeout of a multiple of the unmutated run. A mutant is killed when a test fails, survives when all pass,
+// timeout of a multiple of the unmutated run, the quick tests first and the slow ones (a second or more in the
+// unmutated run) only if the quick ones all pass, so that most mutants are killed in seconds. A mutant is killed when a test fails, survives when all pass,
 // times out, or does not compile (those are left out of the score).
 //
 //	go run ./scripts/mutate [-n 60] [-seed 1] [-integration] [-run REGEXP] [-at POSITIONS] [-timeout-factor 3] [-v] PKG...
@@ -31,7 +32,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -201,18 +204,21 @@ func mutatePackage(ctx context.Context, c config, p pkg, work string, stdout io.
 	if err := build(ctx, p, bin, ""); err != nil {
 		return fmt.Errorf("building the unmutated tests: %w", err)
 	}
-	baseline, err := baselineRun(ctx, c, p, bin)
+	baseline, slow, err := baselineRun(ctx, c, p, bin)
 	if err != nil {
 		return err
 	}
 	timeout := max(time.Duration(float64(baseline)*c.factor), c.minTimeout)
 	fmt.Fprintf(stdout, "%s: %d mutants, %d sampled (seed %d); tests take %s, timeout %s\n",
 		p.ImportPath, len(all), len(sample), c.seed, baseline.Round(time.Millisecond), timeout.Round(time.Millisecond))
+	if len(slow) > 0 {
+		fmt.Fprintf(stdout, "  run last: %s\n", strings.Join(slow, " "))
+	}
 
 	counts := map[outcome]int{}
 	var survivors []mutant
 	for i, m := range sample {
-		res, err := try(ctx, c, p, m, dir, timeout)
+		res, err := try(ctx, c, p, m, dir, slow, timeout)
 		if err != nil {
 			return err
 		}
@@ -237,19 +243,47 @@ func mutatePackage(ctx context.Context, c config, p pkg, work string, stdout io.
 	return nil
 }
 
-// baselineRun runs the unmutated tests, which must pass, and returns how long they took.
-func baselineRun(ctx context.Context, c config, p pkg, bin string) (time.Duration, error) {
+// slowTest is how long a top-level test of the unmutated run takes at least to be run after the others.
+const slowTest = time.Second
+
+// topLevelPass matches the line -test.v prints when a top-level test, fuzz target or example passes.
+var topLevelPass = regexp.MustCompile(`(?m)^--- PASS: (\S+) \(([0-9.]+)s\)`)
+
+// baselineRun runs the unmutated tests, which must pass, and returns how long they took and the names of
+// the slow ones.
+func baselineRun(ctx context.Context, c config, p pkg, bin string) (time.Duration, []string, error) {
 	start := time.Now()
-	cmd := testCmd(ctx, c, p, bin)
+	cmd := testCmd(ctx, c, p, bin, "-test.v")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("the unmutated tests fail: %w\n%s", err, out)
+		return 0, nil, fmt.Errorf("the unmutated tests fail: %w\n%s", err, out)
 	}
-	return time.Since(start), nil
+	return time.Since(start), slowTests(out), nil
+}
+
+// slowTests returns the names of the top-level tests that took slowTest or longer in -test.v output.
+func slowTests(out []byte) []string {
+	var slow []string
+	for _, m := range topLevelPass.FindAllSubmatch(out, -1) {
+		secs, err := strconv.ParseFloat(string(m[2]), 64)
+		if err == nil && time.Duration(secs*float64(time.Second)) >= slowTest {
+			slow = append(slow, string(m[1]))
+		}
+	}
+	return slow
+}
+
+// exactly returns a -test.run pattern matching the top-level tests names and nothing else.
+func exactly(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = regexp.QuoteMeta(n)
+	}
+	return "^(" + strings.Join(quoted, "|") + ")$"
 }
 
 // try builds and tests one mutant.
-func try(ctx context.Context, c config, p pkg, m mutant, dir string, timeout time.Duration) (outcome, error) {
+func try(ctx context.Context, c config, p pkg, m mutant, dir string, slow []string, timeout time.Duration) (outcome, error) {
 	mutated := filepath.Join(dir, filepath.Base(m.file))
 	if err := os.WriteFile(mutated, m.src, 0o644); err != nil {
 		return 0, err
@@ -271,7 +305,16 @@ func try(ctx context.Context, c config, p pkg, m mutant, dir string, timeout tim
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res := test(tctx, c, p, bin, timeout)
+	var res outcome
+	if len(slow) == 0 {
+		res = test(tctx, c, p, bin)
+	} else {
+		// A mutant is killed when any test fails, whatever the order: the quick tests first.
+		res = test(tctx, c, p, bin, "-test.skip", exactly(slow))
+		if res == survived {
+			res = test(tctx, c, p, bin, "-test.run", exactly(slow))
+		}
+	}
 	if ctx.Err() != nil {
 		return 0, ctx.Err()
 	}
@@ -292,11 +335,13 @@ func build(ctx context.Context, p pkg, bin, overlay string) error {
 	return nil
 }
 
-func testCmd(ctx context.Context, c config, p pkg, bin string) *exec.Cmd {
+// testCmd runs the test binary with extra arguments, which may narrow -run further.
+func testCmd(ctx context.Context, c config, p pkg, bin string, extra ...string) *exec.Cmd {
 	args := []string{"-test.count=1", "-test.failfast"}
 	if c.run != "" {
 		args = append(args, "-test.run", c.run)
 	}
+	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = p.Dir // as go test runs it
 	cmd.Env = os.Environ()
@@ -309,12 +354,12 @@ func testCmd(ctx context.Context, c config, p pkg, bin string) *exec.Cmd {
 	return cmd
 }
 
-func test(ctx context.Context, c config, p pkg, bin string, timeout time.Duration) outcome {
-	cmd := testCmd(ctx, c, p, bin)
+func test(ctx context.Context, c config, p pkg, bin string, extra ...string) outcome {
+	cmd := testCmd(ctx, c, p, bin, extra...)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	err := cmd.Run()
 	switch {
-	case timeout > 0 && ctx.Err() != nil:
+	case ctx.Err() != nil:
 		return timedOut
 	case err != nil:
 		return killed

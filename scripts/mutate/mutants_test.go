@@ -3,6 +3,7 @@ package main
 import (
 	"go/parser"
 	"go/token"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,4 +75,25 @@ func TestPatterns(t *testing.T) {
 	assert.Equal(t, []string{"./acr", "./internal/backoff", "./...", "github.com/hpcship/hpcship/acr"},
 		patterns([]string{"acr", "internal/backoff", "./...", "github.com/hpcship/hpcship/acr"}))
 	assert.True(t, strings.HasPrefix(rel("/nonexistent/x.go"), "/"))
+}
+
+func TestSlowTests(t *testing.T) {
+	out := []byte(`=== RUN   TestQuick
+--- PASS: TestQuick (0.02s)
+=== RUN   TestSlow
+    --- PASS: TestSlow/sub (1.50s)
+--- PASS: TestSlow (1.51s)
+--- PASS: TestAtTheLimit (1.00s)
+--- PASS: TestJustBelow (0.99s)
+--- PASS: FuzzParse (3.20s)
+PASS
+`)
+	assert.Equal(t, []string{"TestSlow", "TestAtTheLimit", "FuzzParse"}, slowTests(out))
+	assert.Empty(t, slowTests([]byte("PASS\n")))
+
+	re := regexp.MustCompile(exactly([]string{"TestSlow", "FuzzParse"}))
+	assert.True(t, re.MatchString("TestSlow"))
+	assert.True(t, re.MatchString("FuzzParse"))
+	assert.False(t, re.MatchString("TestSlowly"), "only whole names match")
+	assert.False(t, re.MatchString("TestQuick"))
 }

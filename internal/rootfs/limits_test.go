@@ -112,6 +112,11 @@ func withRecords(e ent, records map[string]string) ent {
 	return e
 }
 
+func owned(e ent, user, group string) ent {
+	e.hdr.Uname, e.hdr.Gname = user, group
+	return e
+}
+
 func xattrs(n int) map[string]string {
 	m := map[string]string{}
 	for i := range n {
@@ -153,6 +158,14 @@ func TestFlattenBoundsMetadataPerEntry(t *testing.T) {
 		{name: "empty symlink target", layers: one(symlink("d/l", "")), wantErr: rootfs.ErrUnsafePath},
 		{name: "metadata within the total", layers: one(withRecords(file("f", ""), xattrs(10))), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(10 * (97 + 8))}},
 		{name: "metadata beyond the total", layers: one(withRecords(file("f", ""), xattrs(10))), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(10 * 97)}, wantErr: rootfs.ErrTooLarge},
+		// Every part of the metadata counts: name, link target and owner names (1 + 6 + 1 + 2 bytes), an
+		// xattr's name and value, a PAX record's key and value, each record with 96 bytes of overhead.
+		{name: "names at the metadata limit", layers: one(owned(symlink("l", "target"), "u", "gg")), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(10)}},
+		{name: "names one byte beyond the metadata limit", layers: one(owned(symlink("l", "target"), "u", "gg")), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(9)}, wantErr: rootfs.ErrTooLarge},
+		{name: "xattr at the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.xattr.user.a": "vv"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 6 + 2 + 96)}},
+		{name: "xattr one byte beyond the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.xattr.user.a": "vv"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 6 + 2 + 95)}, wantErr: rootfs.ErrTooLarge},
+		{name: "PAX record at the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.acl.access": "a"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 17 + 1 + 96)}},
+		{name: "PAX record one byte beyond the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.acl.access": "a"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 17 + 1 + 95)}, wantErr: rootfs.ErrTooLarge},
 		{name: "implied directories within the entries", layers: one(file("a/b/c/d", "")), opts: []rootfs.Option{rootfs.WithMaxEntries(4)}},
 		{name: "implied directories beyond the entries", layers: one(file("a/b/c/d", "")), opts: []rootfs.Option{rootfs.WithMaxEntries(3)}, wantErr: rootfs.ErrTooManyEntries},
 	}

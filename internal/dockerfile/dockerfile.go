@@ -23,7 +23,8 @@ type Instruction struct {
 	Flags []string
 	// Args are the instruction's arguments. ENV and LABEL give key, value and
 	// separator triples (the separator is "=" or, for the legacy "ENV k v" form, "").
-	// HEALTHCHECK gives its type ("CMD" or "NONE") followed by the command.
+	// HEALTHCHECK gives its type ("CMD" or "NONE") followed by the command; ONBUILD gives the instruction it
+	// wraps, as written.
 	Args []string
 	// JSON reports that the arguments were written as a JSON array (exec form).
 	JSON bool
@@ -90,10 +91,11 @@ func Parse(r io.Reader) (*File, error) {
 			EndLine:  n.EndLine,
 			Original: n.Original,
 		}
-		if len(n.Children) > 0 { // ONBUILD wraps its instruction
-			in.Args = []string{n.Children[0].Original}
-		}
 		for a := n.Next; a != nil; a = a.Next {
+			if len(a.Children) > 0 { // ONBUILD's argument is the instruction it wraps
+				in.Args = append(in.Args, a.Children[0].Original)
+				continue
+			}
 			in.Args = append(in.Args, a.Value)
 		}
 		f.Instructions = append(f.Instructions, in)

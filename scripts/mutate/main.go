@@ -8,11 +8,12 @@
 // unmutated run) only if the quick ones all pass, so that most mutants are killed in seconds. A mutant is killed when a test fails, survives when all pass,
 // times out, or does not compile (those are left out of the score).
 //
-//	go run ./scripts/mutate [-n 60] [-seed 1] [-integration] [-run REGEXP] [-at POSITIONS] [-timeout-factor 3] [-v] PKG...
+//	go run ./scripts/mutate [-n 60] [-seed 1] [-integration] [-run REGEXP] [-skip REGEXP] [-at POSITIONS] [-timeout-factor 3] [-v] PKG...
 //
 // -n samples that many mutants per package (0 runs all), chosen by -seed so a run can be repeated.
 // -run passes a regular expression to the test binary's -test.run, to try the mutants against some tests
-// only. -at keeps, of the sample, only the mutants at the given comma-separated file:line:col positions
+// only, and -skip one to -test.skip, to leave out tests too slow to run for every mutant (the score is then
+// a lower bound: a skipped test could only have killed more). -at keeps, of the sample, only the mutants at the given comma-separated file:line:col positions
 // (as the survivors are printed), so that after adding tests one can re-run a sample's survivors alone:
 // tests only ever added cannot let a killed mutant survive.
 // -integration sets HPCSHIP_INTEGRATION=1 for the test runs so integration tests count (they then fail
@@ -54,7 +55,7 @@ type config struct {
 	minTimeout  time.Duration
 	verbose     bool
 	list        bool
-	run         string
+	run, skip   string
 	at          map[string]bool
 }
 
@@ -70,6 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&c.verbose, "v", false, "print every mutant's result as it ends")
 	fs.BoolVar(&c.list, "list", false, "list the sampled mutants without running them")
 	fs.StringVar(&c.run, "run", "", "run only the tests matching this regular expression (as go test -run)")
+	fs.StringVar(&c.skip, "skip", "", "do not run the tests matching this regular expression (as go test -skip); the score is then a lower bound")
 	at := fs.String("at", "", "keep only the sampled mutants at these comma-separated file:line:col positions")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: mutate [flags] PKG...")
@@ -310,7 +312,7 @@ func try(ctx context.Context, c config, p pkg, m mutant, dir string, slow []stri
 		res = test(tctx, c, p, bin)
 	} else {
 		// A mutant is killed when any test fails, whatever the order: the quick tests first.
-		res = test(tctx, c, p, bin, "-test.skip", exactly(slow))
+		res = test(tctx, c, p, bin, "-test.skip", skipping(c.skip, exactly(slow)))
 		if res == survived {
 			res = test(tctx, c, p, bin, "-test.run", exactly(slow))
 		}
@@ -335,11 +337,19 @@ func build(ctx context.Context, p pkg, bin, overlay string) error {
 	return nil
 }
 
+// skipping joins -test.skip patterns: a test matching any is skipped.
+func skipping(patterns ...string) string {
+	return strings.Join(slices.DeleteFunc(patterns, func(p string) bool { return p == "" }), "|")
+}
+
 // testCmd runs the test binary with extra arguments, which may narrow -run further.
 func testCmd(ctx context.Context, c config, p pkg, bin string, extra ...string) *exec.Cmd {
 	args := []string{"-test.count=1", "-test.failfast"}
 	if c.run != "" {
 		args = append(args, "-test.run", c.run)
+	}
+	if c.skip != "" {
+		args = append(args, "-test.skip", c.skip)
 	}
 	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)

@@ -97,3 +97,12 @@ PASS
 	assert.False(t, re.MatchString("TestSlowly"), "only whole names match")
 	assert.False(t, re.MatchString("TestQuick"))
 }
+
+func TestSkipping(t *testing.T) {
+	assert.Equal(t, "^(TestSlow)$", skipping("", "^(TestSlow)$"))
+	assert.Equal(t, "TestHuge|^(TestSlow)$", skipping("TestHuge", "^(TestSlow)$"))
+	re := regexp.MustCompile(skipping("TestHuge", exactly([]string{"TestSlow"})))
+	assert.True(t, re.MatchString("TestHuge"))
+	assert.True(t, re.MatchString("TestSlow"))
+	assert.False(t, re.MatchString("TestQuick"))
+}

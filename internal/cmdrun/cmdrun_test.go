@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,6 +94,34 @@ func TestRunLeavesNoOrphan(t *testing.T) {
 	require.NoError(t, perr)
 	require.Eventually(t, func() bool { return !running(pid) }, 30*time.Second, 50*time.Millisecond,
 		"the command's background child %d outlived Run", pid)
+}
+
+// TestRunReturnsWhenAnEscapedChildHoldsTheOutput: a child that left the process group (setsid) survives the
+// kill and keeps the command's output open; Run still returns once ctx ends, without waiting for it.
+func TestRunReturnsWhenAnEscapedChildHoldsTheOutput(t *testing.T) {
+	setsid, err := exec.LookPath("setsid")
+	if err != nil {
+		t.Fatalf("setsid (util-linux) is needed: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, "sh", []string{"-c", `"$1" sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 120' "$0" & wait`, pidFile, setsid}, nil, nil)
+		done <- err
+	}()
+	var pidText []byte
+	require.Eventually(t, func() bool {
+		pidText, _ = os.ReadFile(pidFile)
+		return len(pidText) > 0
+	}, time.Minute, 10*time.Millisecond)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.True(t, running(pid), "Run returned before the escaped child ended, not after it")
 }
 
 // running reports whether pid is a live process (not gone, not a zombie waiting to be reaped).

@@ -256,6 +256,8 @@ func TestColumnString(t *testing.T) {
 	assert.Equal(t, "t[usec]", ColumnTime.String())
 	assert.Equal(t, "Msg/sec", ColumnMsgPerSec.String())
 	assert.Equal(t, "Column(99)", Column(99).String())
+	assert.Equal(t, "Column(0)", Column(0).String(), "the zero Column is no column")
+	assert.Equal(t, "Group", ColumnGroup.String())
 }
 
 func FuzzParse(f *testing.F) {

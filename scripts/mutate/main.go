@@ -23,6 +23,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -229,7 +230,9 @@ func mutatePackage(ctx context.Context, c config, p pkg, work string, stdout io.
 			survivors = append(survivors, m)
 		}
 		if c.verbose {
-			fmt.Fprintf(stdout, "  [%d/%d] %s: %s: %s\n", i+1, len(sample), m.pos(), m.desc, res)
+			// The first i+1 mutants are the sample of i+1: the running score is a score.
+			fmt.Fprintf(stdout, "  [%d/%d] %s: %s: %s (score so far %d/%d)\n", i+1, len(sample), m.pos(), m.desc, res,
+				counts[killed]+counts[timedOut], counts[killed]+counts[timedOut]+counts[survived])
 		}
 	}
 	scored := counts[killed] + counts[timedOut] + counts[survived]
@@ -239,6 +242,9 @@ func mutatePackage(ctx context.Context, c config, p pkg, work string, stdout io.
 	}
 	fmt.Fprintf(stdout, "%s: score %.1f %% (killed %d, timeout %d, survived %d, compile error %d)\n",
 		p.ImportPath, score, counts[killed], counts[timedOut], counts[survived], counts[compileError])
+	slices.SortStableFunc(survivors, func(a, b mutant) int {
+		return cmp.Or(strings.Compare(a.file, b.file), cmp.Compare(a.line, b.line), cmp.Compare(a.col, b.col))
+	})
 	for _, m := range survivors {
 		fmt.Fprintf(stdout, "  survived %s: %s\n", m.pos(), m.desc)
 	}
@@ -378,14 +384,15 @@ func test(ctx context.Context, c config, p pkg, bin string, extra ...string) out
 	}
 }
 
-// pick returns n mutants chosen by seed, in source order, or all of them when n is 0 or covers them all.
+// pick returns n mutants chosen by seed, in the order of the seed's permutation, so that the first k of a
+// sample are the sample of k: a run stopped early has still scored a sample. With n 0, or covering them all,
+// it returns all of them in source order.
 func pick(all []mutant, n int, seed uint64) []mutant {
 	if n == 0 || n >= len(all) {
 		return all
 	}
 	r := rand.New(rand.NewPCG(seed, 0x6d7574617465))
 	idx := r.Perm(len(all))[:n]
-	slices.Sort(idx)
 	out := make([]mutant, n)
 	for i, j := range idx {
 		out[i] = all[j]

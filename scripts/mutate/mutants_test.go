@@ -66,9 +66,7 @@ func TestPick(t *testing.T) {
 	assert.Equal(t, a, b, "the same seed picks the same mutants")
 	assert.NotEqual(t, a, pick(all, 10, 8))
 	small := pick(all, 5, 7)
-	for _, m := range small {
-		assert.Contains(t, a, m, "a smaller sample of one seed is part of a larger one")
-	}
+	assert.Equal(t, a[:5], small, "a smaller sample of one seed is the start of a larger one")
 }
 
 func TestPatterns(t *testing.T) {

@@ -37,6 +37,21 @@ func TestParseVersion(t *testing.T) {
 		{in: "2020.1", wantErr: true},
 		{in: "2100", wantErr: true},
 		{in: "1234567890.1", wantErr: true},
+		// At and beside each limit: four numbers, nine digits, the digits' bounds, the years.
+		{in: "2021.1.2.3", major: 2021, minor: 1, libfabric: true},
+		{in: "2021.123456789", major: 2021, minor: 123456789, libfabric: true},
+		{in: "2021.1234567890", wantErr: true},
+		{in: "2021.0", major: 2021, libfabric: true},
+		{in: "2021.9", major: 2021, minor: 9, libfabric: true},
+		{in: "2021./", wantErr: true},
+		{in: "2021.:", wantErr: true},
+		{in: "4", major: 4},
+		{in: "5", major: 5},
+		{in: "2015", wantErr: true},
+		{in: "2099", major: 2099, libfabric: true},
+		{in: "2018.10", major: 2018, minor: 10},
+		{in: "2019", major: 2019, libfabric: true},
+		{in: "2018", major: 2018},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -63,6 +78,16 @@ func TestVersionCompare(t *testing.T) {
 	assert.Equal(t, -1, v("5.1.3.223").Compare(v("2018.4")))
 	assert.Equal(t, 1, v("2021.13").Compare(v("2021.7")))
 	assert.Equal(t, 0, v("2019.5").Compare(v("2019.5.0")))
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{
+		{"2021.13.1.2", "2021.13.1.3", -1}, {"2021.13.1.3", "2021.13.1.2", 1},
+		{"2021.13.1", "2021.13.2", -1}, {"2021.13.2", "2021.13.1", 1},
+		{"2021.12", "2021.13", -1}, {"2021", "2021.0.0.0", 0},
+	} {
+		assert.Equal(t, tt.want, v(tt.a).Compare(v(tt.b)), "%s vs %s", tt.a, tt.b)
+	}
 	assert.True(t, v("2021.7").AtLeast(2021, 7))
 	assert.False(t, v("2021.6.9").AtLeast(2021, 7))
 	assert.True(t, v("2022").AtLeast(2021, 19))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -72,5 +73,32 @@ func TestWriteFaults(t *testing.T) {
 		require.NoError(t, err)
 		err = faultTree(t, w)
 		require.ErrorIs(t, err, disk, "write %d of %d failed unnoticed", n, total)
+	}
+}
+
+// TestIDLimit: an image holds at most 65,535 distinct owner IDs (users and groups together), the count its
+// superblock can hold; one more fails Close with ErrTooManyIDs.
+func TestIDLimit(t *testing.T) {
+	for _, tt := range []struct {
+		ids     int
+		wantErr error
+	}{{65535, nil}, {65536, squashfs.ErrTooManyIDs}} {
+		t.Run(strconv.Itoa(tt.ids), func(t *testing.T) {
+			w, err := squashfs.NewWriter(&sink{})
+			require.NoError(t, err)
+			// The root takes ID 0 as user and group; each directory brings two more.
+			next := uint32(1)
+			for next < uint32(tt.ids) {
+				e := squashfs.Entry{Path: "d" + strconv.Itoa(int(next)), Type: squashfs.TypeDir, Mode: 0o755, UID: next, GID: min(next+1, uint32(tt.ids-1))}
+				require.NoError(t, w.Add(t.Context(), e))
+				next += 2
+			}
+			err = w.Close(t.Context())
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.wantErr)
+		})
 	}
 }

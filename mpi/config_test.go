@@ -323,3 +323,44 @@ func FuzzParseFabrics(f *testing.F) {
 		}
 	})
 }
+
+// TestConfigLimits: the valid settings right beside each refusal of TestConfigValidate.
+func TestConfigLimits(t *testing.T) {
+	v5 := MustParseVersion("5.1.3.223")
+	v2019 := MustParseVersion("2019.9")
+	v2021 := MustParseVersion("2021.0")
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+		err  bool
+	}{
+		{name: "debug 0 is unset", cfg: Config{Version: v2021, Debug: 0}, want: nil},
+		{name: "debug 1", cfg: Config{Version: v2021, Debug: 1}, want: []string{"I_MPI_DEBUG=1"}},
+		{name: "provider of printable ASCII", cfg: Config{Version: v2021, OFIProvider: "!~"}, want: []string{"I_MPI_OFI_PROVIDER=!~", "FI_PROVIDER=!~"}},
+		{name: "provider with DEL", cfg: Config{Version: v2021, OFIProvider: "a\x7f"}, err: true},
+		{name: "provider with a control character", cfg: Config{Version: v2021, OFIProvider: "a\x1f"}, err: true},
+		{name: "provider beyond ASCII", cfg: Config{Version: v2021, OFIProvider: "é"}, want: []string{"I_MPI_OFI_PROVIDER=é", "FI_PROVIDER=é"}},
+		{name: "shm alone from 2021", cfg: Config{Version: v2021, Fabrics: Fabrics{FabricSHM, FabricSHM}}, want: []string{"I_MPI_FABRICS=shm"}},
+		{name: "shm:ofi on 2019", cfg: Config{Version: v2019, Fabrics: Fabrics{FabricSHM, FabricOFI}}, want: []string{"I_MPI_FABRICS=shm:ofi"}},
+		{name: "ofi on 2019", cfg: Config{Version: v2019, Fabrics: Fabrics{FabricOFI, FabricOFI}}, want: []string{"I_MPI_FABRICS=ofi"}},
+		{name: "shm within, dapl between nodes", cfg: Config{Version: v5, Fabrics: Fabrics{FabricSHM, FabricDAPL}}, want: []string{"I_MPI_FABRICS=shm:dapl"}},
+		{name: "shm alone before 2019", cfg: Config{Version: v5, Fabrics: Fabrics{FabricSHM, FabricSHM}}, want: []string{"I_MPI_FABRICS=shm"}},
+		{name: "ofi provider with no fabrics set", cfg: Config{Version: v5, OFIProvider: "verbs"}, want: []string{"I_MPI_OFI_PROVIDER=verbs", "FI_PROVIDER=verbs"}},
+		{name: "dapl provider with dapl", cfg: Config{Version: v5, Fabrics: Fabrics{FabricSHM, FabricDAPL}, DAPLProvider: "ofa-v2-ib0"},
+			want: []string{"I_MPI_FABRICS=shm:dapl", "I_MPI_DAPL_PROVIDER=ofa-v2-ib0"}},
+		{name: "pin domain with pinning on", cfg: Config{Version: v2021, Pin: On, PinDomain: "numa"}, want: []string{"I_MPI_PIN=1", "I_MPI_PIN_DOMAIN=numa"}},
+		{name: "pin processor list with pinning off", cfg: Config{Version: v2021, Pin: Off, PinProcessorList: "0-3"}, err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.Env()
+			if tt.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

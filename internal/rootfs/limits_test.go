@@ -88,9 +88,19 @@ func TestFlattenContentLimits(t *testing.T) {
 }
 
 func TestContentLimitOptionsRejectNonPositive(t *testing.T) {
-	for _, opt := range []rootfs.Option{rootfs.WithMaxLayerBytes(0), rootfs.WithMaxImageBytes(-1), rootfs.WithMaxSparseRatio(0)} {
-		_, err := rootfs.Flatten(t.Context(), nil, opt)
-		assert.Error(t, err)
+	for name, opt := range map[string]func(int64) rootfs.Option{
+		"entries":        func(n int64) rootfs.Option { return rootfs.WithMaxEntries(int(n)) },
+		"layer bytes":    rootfs.WithMaxLayerBytes,
+		"image bytes":    rootfs.WithMaxImageBytes,
+		"sparse ratio":   rootfs.WithMaxSparseRatio,
+		"metadata bytes": rootfs.WithMaxMetadataBytes,
+	} {
+		for _, n := range []int64{-1, 0} {
+			_, err := rootfs.Flatten(t.Context(), nil, opt(n))
+			assert.Error(t, err, "%s %d", name, n)
+		}
+		_, err := rootfs.Flatten(t.Context(), nil, opt(1))
+		assert.NoError(t, err, "%s 1", name)
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/internal/squashfs"
@@ -101,4 +103,70 @@ func TestIDLimit(t *testing.T) {
 			require.ErrorIs(t, err, tt.wantErr)
 		})
 	}
+}
+
+// imageFrags opens the image at p and returns its fragment table and bytes used.
+func imageFrags(t *testing.T, p string) ([]sqFrag, uint64) {
+	t.Helper()
+	f, err := os.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := openImage(f)
+	require.NoError(t, err)
+	return img.frags, img.bytesUsed
+}
+
+// TestFragmentPacking: file tails share a fragment block up to exactly the block size, and one byte more
+// starts another; every content reads back whole.
+func TestFragmentPacking(t *testing.T) {
+	const bs = 4096
+	for _, tt := range []struct {
+		name      string
+		sizes     []int
+		wantFrags int
+	}{
+		{name: "tails filling one block exactly", sizes: []int{2048, 2048}, wantFrags: 1},
+		{name: "one byte over the block", sizes: []int{2048, 2049}, wantFrags: 2},
+		{name: "a block and a tail", sizes: []int{bs + 1, bs - 1}, wantFrags: 1},
+		{name: "whole blocks only", sizes: []int{bs, 2 * bs}, wantFrags: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			var specs []spec
+			for i, n := range tt.sizes {
+				data := make([]byte, n)
+				for j := range data {
+					data[j] = byte(r.Uint32())
+				}
+				specs = append(specs, spec{e: squashfs.Entry{Path: "f" + strconv.Itoa(i), Mode: 0o644}, data: data})
+			}
+			p := writeImage(t, specs, squashfs.WithBlockSize(bs), squashfs.WithDeduplication(false))
+			frags, _ := imageFrags(t, p)
+			assert.Len(t, frags, tt.wantFrags)
+			nodes, err := readImageFile(p)
+			require.NoError(t, err)
+			for _, s := range specs {
+				require.Equal(t, s.data, nodes[s.e.Path].Content, s.e.Path)
+			}
+		})
+	}
+}
+
+// TestZeroBlocksTakeNoSpace: a block of zeros is stored as a hole, not as data, and reads back as zeros.
+func TestZeroBlocksTakeNoSpace(t *testing.T) {
+	const bs = 4096
+	r := rand.New(rand.NewPCG(5, 6))
+	noise := make([]byte, 8*bs)
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	zeros := make([]byte, 8*bs)
+	zeros[len(zeros)-1] = 1 // not all of it: the last block is data
+	_, withNoise := imageFrags(t, writeImage(t, []spec{{e: squashfs.Entry{Path: "f", Mode: 0o644}, data: noise}}, squashfs.WithBlockSize(bs)))
+	p := writeImage(t, []spec{{e: squashfs.Entry{Path: "f", Mode: 0o644}, data: zeros}}, squashfs.WithBlockSize(bs))
+	_, withZeros := imageFrags(t, p)
+	assert.Less(t, withZeros, withNoise-6*bs, "seven blocks of zeros take no room")
+	nodes, err := readImageFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, zeros, nodes["f"].Content)
 }

@@ -14,10 +14,10 @@ import (
 // if it ended. A context that has already ended returns its error at once, whatever d,
 // and so does a d of zero or less (nil if ctx is live).
 func Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil || d <= 0 {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	timer := time.NewTimer(d)
+	timer := time.NewTimer(d) // fires at once for d <= 0
 	defer timer.Stop()
 	select {
 	case <-ctx.Done():
@@ -33,16 +33,17 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // of zero or less gives no wait. Any limit works, up to the largest Duration ("no limit"):
 // neither the doubling nor the jitter overflows.
 func Exponential(base, limit time.Duration, attempt int) time.Duration {
-	if base <= 0 || limit <= 0 {
+	wait := min(base, limit)
+	if wait <= 0 {
 		return 0
 	}
-	wait := min(base, limit)
-	for i := 1; i < attempt && wait < limit; i++ {
+	// Double while that stays within the limit (which it cannot overflow), then cap.
+	for i := 1; i < attempt; i++ {
 		if wait > limit/2 {
 			wait = limit
-		} else {
-			wait *= 2
+			break
 		}
+		wait *= 2
 	}
 	jitter := time.Duration(rand.Int64N(int64(wait)/5 + 1))
 	return wait + min(jitter, math.MaxInt64-wait)

@@ -67,6 +67,7 @@ func TestExponential(t *testing.T) {
 		{name: "no limit, first attempt", base: time.Second, limit: math.MaxInt64, attempt: 1, atLeast: time.Second, below: 1200 * time.Millisecond},
 		{name: "no limit, late attempt", base: time.Second, limit: math.MaxInt64, attempt: 30, atLeast: 1 << 29 * time.Second, below: 1 << 29 * time.Second * 6 / 5},
 		{name: "no limit reached by doubling", base: time.Second, limit: math.MaxInt64, attempt: 100, atLeast: math.MaxInt64, below: math.MaxInt64},
+		{name: "the last attempt there can be", base: time.Second, limit: time.Minute, attempt: math.MaxInt, atLeast: time.Minute, below: 72 * time.Second},
 		{name: "a base of the largest duration", base: math.MaxInt64, limit: math.MaxInt64, attempt: 1, atLeast: math.MaxInt64, below: math.MaxInt64},
 		{name: "a limit past the middle of the range", base: math.MaxInt64/2 + 1, limit: math.MaxInt64/2 + 2, attempt: 2, atLeast: math.MaxInt64/2 + 2, below: math.MaxInt64/2 + 2 + (math.MaxInt64/2+2)/5 + 1},
 	}

@@ -169,7 +169,8 @@ func TestOptionLimits(t *testing.T) {
 		{"nil logger", squashfs.WithLogger(nil), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := squashfs.NewWriter(&sink{}, tt.opt)
+			// One worker, so that the zstd levels allocate one encoder each; a workers row overrides it.
+			w, err := squashfs.NewWriter(&sink{}, squashfs.WithWorkers(1), tt.opt)
 			if !tt.ok {
 				require.Error(t, err)
 				assert.Nil(t, w)

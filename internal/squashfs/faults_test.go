@@ -86,12 +86,12 @@ func TestIDLimit(t *testing.T) {
 		wantErr error
 	}{{65535, nil}, {65536, squashfs.ErrTooManyIDs}} {
 		t.Run(strconv.Itoa(tt.ids), func(t *testing.T) {
-			w, err := squashfs.NewWriter(&sink{})
+			w, err := squashfs.NewWriter(&sink{}, squashfs.WithWorkers(1))
 			require.NoError(t, err)
-			// The root takes ID 0 as user and group; each directory brings two more.
+			// The root takes ID 0 as user and group; each FIFO brings two more.
 			next := uint32(1)
 			for next < uint32(tt.ids) {
-				e := squashfs.Entry{Path: "d" + strconv.Itoa(int(next)), Type: squashfs.TypeDir, Mode: 0o755, UID: next, GID: min(next+1, uint32(tt.ids-1))}
+				e := squashfs.Entry{Path: "p" + strconv.Itoa(int(next)), Type: squashfs.TypeFIFO, Mode: 0o644, UID: next, GID: min(next+1, uint32(tt.ids-1))}
 				require.NoError(t, w.Add(t.Context(), e))
 				next += 2
 			}

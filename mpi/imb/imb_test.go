@@ -317,6 +317,8 @@ func TestParseBounds(t *testing.T) {
 		{name: "one process", in: "# Benchmarking PingPong\n# #processes = 1\n #bytes #repetitions\n 0 1\n", want: []Row{{Repetitions: 1}}},
 		{name: "one waiting process", in: "# Benchmarking X\n# #processes = 2\n# ( 1 additional process waiting in MPI_Barrier)\n #repetitions\n 5\n",
 			want: []Row{{Repetitions: 5}}},
+		{name: "no name, then a table", in: "# Benchmarking \n# #processes = 2\n #repetitions\n 1\n", wantErr: "benchmark name missing or not one word"},
+		{name: "two-word name, then a table", in: "# Benchmarking Ping Pong\n# #processes = 2\n #repetitions\n 1\n", wantErr: "benchmark name missing or not one word"},
 		{name: "no waiting processes", in: "# Benchmarking X\n# #processes = 2\n# ( 0 additional processes waiting in MPI_Barrier)\n", wantErr: "count of waiting processes is not a positive number"},
 	}
 	for _, tt := range tests {
@@ -359,4 +361,25 @@ func TestParseRowLimit(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, 3+maxRows+1, pe.Line)
 	assert.Contains(t, pe.Reason, "more than 65536 rows")
+}
+
+// TestParseNotes: the shortest forms of the notes IMB prints above a table, and one word short of them.
+func TestParseNotes(t *testing.T) {
+	for _, tt := range []struct {
+		name                       string
+		note                       string
+		waiting, groups, processes int
+	}{
+		{name: "waiting", note: "# ( 3 additional processes", waiting: 3, groups: 1, processes: 2},
+		{name: "waiting, one word short", note: "# ( 3 additional", groups: 1, processes: 2},
+		{name: "groups", note: "# ( 2 groups of 4 processes", groups: 2, processes: 4},
+		{name: "groups, one word short", note: "# ( 2 groups of 4", groups: 1, processes: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(strings.NewReader("# Benchmarking X\n# #processes = 2\n" + tt.note + "\n #repetitions\n 5\n"))
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, [3]int{tt.waiting, tt.groups, tt.processes}, [3]int{got[0].Waiting, got[0].Groups, got[0].Processes})
+		})
+	}
 }

@@ -62,9 +62,13 @@ func (e *SyntaxError) Error() string {
 	return e.Msg
 }
 
-// Parse reads a Dockerfile. It fails with a *SyntaxError.
+// Parse reads a Dockerfile. It fails with a *SyntaxError, or with r's error, wrapped, when reading fails.
 func Parse(r io.Reader) (*File, error) {
-	res, err := parser.Parse(r)
+	src := &sourceReader{r: r}
+	res, err := parser.Parse(src)
+	if src.err != nil {
+		return nil, fmt.Errorf("reading Dockerfile: %w", src.err)
+	}
 	if err != nil {
 		se := &SyntaxError{Msg: rootMessage(err)}
 		var le *parser.LocationError
@@ -101,6 +105,20 @@ func Parse(r io.Reader) (*File, error) {
 		f.Instructions = append(f.Instructions, in)
 	}
 	return f, nil
+}
+
+// sourceReader remembers the error of the reader it wraps, so that a failed read is not taken for bad syntax.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // rootMessage is err's message without the stack decorations BuildKit's errors carry.

@@ -2,8 +2,10 @@ package dockerfile
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -81,4 +83,14 @@ func TestExpandError(t *testing.T) {
 	v, err := Expand('\\', "${A:?is unset}\\$A", []string{"A=1", "A=2"})
 	require.NoError(t, err)
 	assert.Equal(t, "2$A", v, "a later entry wins; the escape applies")
+}
+
+// TestParseReadError: a reader that fails is not a syntax error; its error comes back.
+func TestParseReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	_, err := Parse(io.MultiReader(strings.NewReader("FROM a\nRUN x\n"), iotest.ErrReader(boom)))
+	require.ErrorIs(t, err, boom)
+	var se *SyntaxError
+	assert.False(t, errors.As(err, &se), "%v", err)
+	assert.ErrorContains(t, err, "reading Dockerfile")
 }

@@ -2,6 +2,7 @@ package budget
 
 import (
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +134,48 @@ func TestTail(t *testing.T) {
 	assert.Equal(t, at, tail(at), "4 KiB are kept whole")
 	assert.Equal(t, "…"+at, tail("b"+at), "beyond 4 KiB the last 4 KiB are kept")
 	assert.Equal(t, "", tail(""))
+}
+
+// parentEnv tells a re-executed test binary to run the parents of TestChildFailsTheParent.
+const parentEnv = "HPCSHIP_BUDGET_TEST_PARENT"
+
+// TestParentOfFailingChild is run by TestChildFailsTheParent; alone it skips.
+func TestParentOfFailingChild(t *testing.T) {
+	if os.Getenv(parentEnv) == "" {
+		t.Skip("run by TestChildFailsTheParent")
+	}
+	if !Child(t, Budget{Memory: 1 << 30, Time: time.Minute}) {
+		return
+	}
+	t.Fatal("the child fails")
+}
+
+// TestParentInASubtest is run by TestChildFailsTheParent; alone it skips.
+func TestParentInASubtest(t *testing.T) {
+	if os.Getenv(parentEnv) == "" {
+		t.Skip("run by TestChildFailsTheParent")
+	}
+	t.Run("sub", func(t *testing.T) {
+		if Child(t, Budget{Memory: 1 << 30, Time: time.Minute}) {
+			return
+		}
+	})
+}
+
+// TestChildFailsTheParent runs a test whose child fails, and one that calls Child from a subtest, each in a
+// process of its own: both must fail, saying why.
+func TestChildFailsTheParent(t *testing.T) {
+	for name, want := range map[string]string{
+		"TestParentOfFailingChild": "the child failed",
+		"TestParentInASubtest":     "budget.Child needs a top-level test",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), parentEnv+"=1")
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, "the parent passed:\n%s", out)
+			assert.Contains(t, string(out), want)
+			assert.Contains(t, string(out), "--- FAIL: "+name)
+		})
+	}
 }

@@ -364,3 +364,12 @@ func TestConfigLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestFabricsRefusalSaysWhatIsAccepted: the refusal lists what the version accepts, shm alone from 2021 on.
+func TestFabricsRefusalSaysWhatIsAccepted(t *testing.T) {
+	for v, want := range map[string]string{"2019.9": "accepts only ofi or shm:ofi", "2021.0": "accepts only ofi, shm:ofi or shm"} {
+		err := Config{Version: MustParseVersion(v), Fabrics: Fabrics{FabricOFI, FabricSHM}}.Validate()
+		require.ErrorIs(t, err, ErrInvalidSetting)
+		assert.ErrorContains(t, err, "Intel MPI "+v+" "+want)
+	}
+}

@@ -128,3 +128,14 @@ func TestMachinefileWithoutAllocation(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "hpcship: no readable $PE_HOSTFILE in a parallel job\n", out)
 }
+
+// TestMachinefileSizeLimit: a machinefile that would pass 16 MiB is refused before it is written; at most
+// slots, one line per slot of a 16-byte host name takes 17 MiB.
+func TestMachinefileSizeLimit(t *testing.T) {
+	host := strings.Repeat("h", 16)
+	j := &scheduler.Job{Machinefile: scheduler.Machinefile{Format: scheduler.MachinefileSlots}}
+	_, out, code := runMachinefile(t, j, host+" 1048576\n")
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "the machinefile would take 17825792 bytes, more than 16777216")
+	assert.Equal(t, int64(17825792), MachinefileSize(scheduler.MachinefileSlots, host, 1<<20))
+}

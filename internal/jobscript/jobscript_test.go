@@ -232,3 +232,16 @@ func TestTmpDir(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckEnvReasons(t *testing.T) {
+	for kv, want := range map[string]string{
+		"HPCSHIP_MACHINEFILE=x": "HPCSHIP_MACHINEFILE is reserved for the jobscript",
+		"hpcship_status=x":      "hpcship_status is reserved for the jobscript",
+		"PIPESTATUS=0":          "PIPESTATUS is set by bash itself; an export is lost or refused",
+	} {
+		var je *scheduler.JobError
+		require.ErrorAs(t, CheckEnv([]string{kv}), &je, kv)
+		assert.Equal(t, "Env[0]", je.Field)
+		assert.Equal(t, want, je.Reason)
+	}
+}

@@ -37,6 +37,21 @@ func TestParseVersion(t *testing.T) {
 		{in: "2020.1", wantErr: true},
 		{in: "2100", wantErr: true},
 		{in: "1234567890.1", wantErr: true},
+		// At and beside each limit: four numbers, nine digits, the digits' bounds, the years.
+		{in: "2021.1.2.3", major: 2021, minor: 1, libfabric: true},
+		{in: "2021.123456789", major: 2021, minor: 123456789, libfabric: true},
+		{in: "2021.1234567890", wantErr: true},
+		{in: "2021.0", major: 2021, libfabric: true},
+		{in: "2021.9", major: 2021, minor: 9, libfabric: true},
+		{in: "2021./", wantErr: true},
+		{in: "2021.:", wantErr: true},
+		{in: "4", major: 4},
+		{in: "5", major: 5},
+		{in: "2015", wantErr: true},
+		{in: "2099", major: 2099, libfabric: true},
+		{in: "2018.10", major: 2018, minor: 10},
+		{in: "2019", major: 2019, libfabric: true},
+		{in: "2018", major: 2018},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -63,6 +78,16 @@ func TestVersionCompare(t *testing.T) {
 	assert.Equal(t, -1, v("5.1.3.223").Compare(v("2018.4")))
 	assert.Equal(t, 1, v("2021.13").Compare(v("2021.7")))
 	assert.Equal(t, 0, v("2019.5").Compare(v("2019.5.0")))
+	for _, tt := range []struct {
+		a, b string
+		want int
+	}{
+		{"2021.13.1.2", "2021.13.1.3", -1}, {"2021.13.1.3", "2021.13.1.2", 1},
+		{"2021.13.1", "2021.13.2", -1}, {"2021.13.2", "2021.13.1", 1},
+		{"2021.12", "2021.13", -1}, {"2021", "2021.0.0.0", 0},
+	} {
+		assert.Equal(t, tt.want, v(tt.a).Compare(v(tt.b)), "%s vs %s", tt.a, tt.b)
+	}
 	assert.True(t, v("2021.7").AtLeast(2021, 7))
 	assert.False(t, v("2021.6.9").AtLeast(2021, 7))
 	assert.True(t, v("2022").AtLeast(2021, 19))
@@ -297,4 +322,54 @@ func FuzzParseFabrics(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConfigLimits: the valid settings right beside each refusal of TestConfigValidate.
+func TestConfigLimits(t *testing.T) {
+	v5 := MustParseVersion("5.1.3.223")
+	v2019 := MustParseVersion("2019.9")
+	v2021 := MustParseVersion("2021.0")
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+		err  bool
+	}{
+		{name: "debug 0 is unset", cfg: Config{Version: v2021, Debug: 0}, want: nil},
+		{name: "debug 1", cfg: Config{Version: v2021, Debug: 1}, want: []string{"I_MPI_DEBUG=1"}},
+		{name: "provider of printable ASCII", cfg: Config{Version: v2021, OFIProvider: "!~"}, want: []string{"I_MPI_OFI_PROVIDER=!~", "FI_PROVIDER=!~"}},
+		{name: "provider with DEL", cfg: Config{Version: v2021, OFIProvider: "a\x7f"}, err: true},
+		{name: "provider with a control character", cfg: Config{Version: v2021, OFIProvider: "a\x1f"}, err: true},
+		{name: "provider beyond ASCII", cfg: Config{Version: v2021, OFIProvider: "é"}, want: []string{"I_MPI_OFI_PROVIDER=é", "FI_PROVIDER=é"}},
+		{name: "shm alone from 2021", cfg: Config{Version: v2021, Fabrics: Fabrics{FabricSHM, FabricSHM}}, want: []string{"I_MPI_FABRICS=shm"}},
+		{name: "shm:ofi on 2019", cfg: Config{Version: v2019, Fabrics: Fabrics{FabricSHM, FabricOFI}}, want: []string{"I_MPI_FABRICS=shm:ofi"}},
+		{name: "ofi on 2019", cfg: Config{Version: v2019, Fabrics: Fabrics{FabricOFI, FabricOFI}}, want: []string{"I_MPI_FABRICS=ofi"}},
+		{name: "shm within, dapl between nodes", cfg: Config{Version: v5, Fabrics: Fabrics{FabricSHM, FabricDAPL}}, want: []string{"I_MPI_FABRICS=shm:dapl"}},
+		{name: "shm alone before 2019", cfg: Config{Version: v5, Fabrics: Fabrics{FabricSHM, FabricSHM}}, want: []string{"I_MPI_FABRICS=shm"}},
+		{name: "ofi provider with no fabrics set", cfg: Config{Version: v5, OFIProvider: "verbs"}, want: []string{"I_MPI_OFI_PROVIDER=verbs", "FI_PROVIDER=verbs"}},
+		{name: "dapl provider with dapl", cfg: Config{Version: v5, Fabrics: Fabrics{FabricSHM, FabricDAPL}, DAPLProvider: "ofa-v2-ib0"},
+			want: []string{"I_MPI_FABRICS=shm:dapl", "I_MPI_DAPL_PROVIDER=ofa-v2-ib0"}},
+		{name: "pin domain with pinning on", cfg: Config{Version: v2021, Pin: On, PinDomain: "numa"}, want: []string{"I_MPI_PIN=1", "I_MPI_PIN_DOMAIN=numa"}},
+		{name: "pin processor list with pinning off", cfg: Config{Version: v2021, Pin: Off, PinProcessorList: "0-3"}, err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.Env()
+			if tt.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestFabricsRefusalSaysWhatIsAccepted: the refusal lists what the version accepts, shm alone from 2021 on.
+func TestFabricsRefusalSaysWhatIsAccepted(t *testing.T) {
+	for v, want := range map[string]string{"2019.9": "accepts only ofi or shm:ofi", "2021.0": "accepts only ofi, shm:ofi or shm"} {
+		err := Config{Version: MustParseVersion(v), Fabrics: Fabrics{FabricOFI, FabricSHM}}.Validate()
+		require.ErrorIs(t, err, ErrInvalidSetting)
+		assert.ErrorContains(t, err, "Intel MPI "+v+" "+want)
+	}
 }

@@ -35,3 +35,24 @@ func TestErrorsClipInput(t *testing.T) {
 	require.True(t, errors.As(errs["version"], &ve))
 	assert.Len(t, ve.Input, 1<<20, "the typed error keeps the input for the caller")
 }
+
+// TestErrorNamesAreClipped: a name in an error is printed as it is up to 64 bytes of plain characters, and
+// quoted (and cut) beyond that or when it holds a blank, quote or '='.
+func TestErrorNamesAreClipped(t *testing.T) {
+	at := strings.Repeat("V", 64)
+	for _, tt := range []struct {
+		name, want string
+	}{
+		{at, at},
+		{at + "W", `"` + at + `"… (65 bytes)`},
+		{"A B", `"A B"`},
+		{"A=B", `"A=B"`},
+		{`A"B`, `"A\"B"`},
+		{"A\tB", `"A\tB"`},
+		{"A\nB", `"A\nB"`},
+		{"", ""},
+	} {
+		err := &SettingError{Variable: tt.name, Value: "v", Reason: "r"}
+		assert.Equal(t, tt.want+`="v": r`, err.Error(), "%q", tt.name)
+	}
+}

@@ -119,3 +119,44 @@ func TestFlavorString(t *testing.T) {
 	assert.Equal(t, "Open MPI", OpenMPI.String())
 	assert.Equal(t, "Flavor(0)", Flavor(0).String())
 }
+
+// TestLaunchLimits: each count at its limit is accepted (and written as given), and one beyond is refused.
+func TestLaunchLimits(t *testing.T) {
+	cmd := []string{"app"}
+	tests := []struct {
+		name    string
+		launch  Launch
+		want    []string
+		wantErr error
+	}{
+		{name: "one rank", launch: Launch{Flavor: IntelMPI, Ranks: 1, Command: cmd}, want: []string{"mpirun", "-np", "1", "app"}},
+		{name: "negative ranks", launch: Launch{Flavor: IntelMPI, Ranks: -1, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "ranks per node as many as ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 2, Command: cmd}, want: []string{"mpirun", "-np", "2", "-ppn", "2", "app"}},
+		{name: "one rank per node beyond the ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 3, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "ranks per host as many as ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: 2, Command: cmd}, want: []string{"mpirun", "-np", "2", "-perhost", "2", "app"}},
+		{name: "one rank per host beyond the ranks", launch: Launch{Flavor: IntelMPI, Ranks: 2, PerHost: 3, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "srun, one rank per node", launch: Launch{Flavor: Srun, Ranks: 2, RanksPerNode: 1, Command: cmd}, want: []string{"srun", "--mpi=pmi2", "--ntasks=2", "--ntasks-per-node=1", "app"}},
+		{name: "srun, no ranks per node", launch: Launch{Flavor: Srun, Ranks: 2, Command: cmd}, want: []string{"srun", "--mpi=pmi2", "--ntasks=2", "app"}},
+		{name: "srun, no ranks", launch: Launch{Flavor: Srun, Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "ranks per node and round robin", launch: Launch{Flavor: IntelMPI, Ranks: 2, RanksPerNode: 1, RoundRobin: true, Command: cmd}, wantErr: ErrConflict},
+		{name: "round robin alone", launch: Launch{Flavor: IntelMPI, Ranks: 2, RoundRobin: true, Command: cmd}, want: []string{"mpirun", "-np", "2", "-rr", "app"}},
+		{name: "empty program", launch: Launch{Flavor: IntelMPI, Ranks: 1, Command: []string{""}}, wantErr: ErrInvalidSetting},
+		{name: "no command", launch: Launch{Flavor: IntelMPI, Ranks: 1}, wantErr: ErrInvalidSetting},
+		{name: "program like an option", launch: Launch{Flavor: IntelMPI, Ranks: 1, Command: []string{"-x"}}, wantErr: ErrInvalidSetting},
+		{name: "machine file like an option", launch: Launch{Flavor: IntelMPI, Ranks: 1, MachineFile: "-hosts", Command: cmd}, wantErr: ErrInvalidSetting},
+		{name: "env set once each", launch: Launch{Flavor: IntelMPI, Ranks: 1, Env: []string{"A=1", "B=1"}, Command: cmd},
+			want: []string{"mpirun", "-np", "1", "-genv", "A", "1", "-genv", "B", "1", "app"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.launch.Argv()
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}

@@ -237,3 +237,28 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	assert.NotContains(t, logs, "eyJ", "no JWT in the log")
 }
+
+// TestRetryAfterRoundsUp: the Retry-After of an injected 429 is WithRetryAfter rounded up to whole seconds.
+func TestRetryAfterRoundsUp(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{{0, "0"}, {time.Nanosecond, "1"}, {time.Second, "1"}, {time.Second + 1, "2"}, {1500 * time.Millisecond, "2"}} {
+		t.Run(tt.d.String(), func(t *testing.T) {
+			r := acrtest.Start(t, acrtest.WithInMemoryRegistry(), acrtest.WithFaults(1, 3), acrtest.WithRetryAfter(tt.d))
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+			for range 100 {
+				resp, err := client.Get("http://" + r.LoginServer() + "/v2/")
+				if err != nil {
+					continue // a reset
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusTooManyRequests {
+					assert.Equal(t, tt.want, resp.Header.Get("Retry-After"))
+					return
+				}
+			}
+			t.Fatal("no 429 in 100 faulted requests")
+		})
+	}
+}

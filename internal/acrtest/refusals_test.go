@@ -335,3 +335,73 @@ func testRefusalIsTransportError(t *testing.T, opts ...acrtest.Option) {
 	require.True(t, errors.As(err, &terr), "%v", err)
 	assert.Equal(t, http.StatusUnauthorized, terr.StatusCode)
 }
+
+// errorMessage returns the message of the first entry of an ACR error body.
+func errorMessage(t *testing.T, body map[string]any) string {
+	t.Helper()
+	errs, _ := body["errors"].([]any)
+	require.NotEmpty(t, errs, "no errors in %v", body)
+	msg, _ := errs[0].(map[string]any)["message"].(string)
+	return msg
+}
+
+// TestRefusalMessages: what a refused token request reads, with and without WithEchoedCredentials, and the
+// refusals of requests that are not token requests at all.
+func TestRefusalMessages(t *testing.T) {
+	plain := acrtest.Start(t, acrtest.WithInMemoryRegistry())
+	echo := acrtest.Start(t, acrtest.WithInMemoryRegistry(), acrtest.WithEchoedCredentials())
+	for _, tt := range []struct {
+		name string
+		r    *acrtest.Registry
+		echo bool
+	}{{"plain", plain, false}, {"echoed", echo, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			user, _ := tt.r.AdminCredentials()
+			tokenURL := "http://" + tt.r.LoginServer() + "/oauth2/token"
+			status, body := postForm(t, tokenURL, url.Values{"grant_type": {"password"}, "username": {user}, "password": {"wrong-secret"}, "service": {tt.r.LoginServer()}})
+			require.Equal(t, http.StatusUnauthorized, status)
+			msg := errorMessage(t, body)
+			assert.True(t, strings.HasPrefix(msg, "authentication required"), msg)
+			if tt.echo {
+				assert.Contains(t, msg, "(sent: username="+user+", password=wrong-secret)")
+			} else {
+				assert.NotContains(t, msg, "wrong-secret")
+				assert.NotContains(t, msg, "sent:")
+			}
+
+			// A refusal that is not about credentials never echoes them.
+			status, body = postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "password": {"other-secret"}, "service": {tt.r.LoginServer()}})
+			require.Equal(t, http.StatusBadRequest, status)
+			assert.NotContains(t, errorMessage(t, body), "other-secret")
+		})
+	}
+
+	tokenURL := "http://" + plain.LoginServer() + "/oauth2/token"
+	big := url.Values{"grant_type": {"password"}, "pad": {strings.Repeat("x", 1<<20)}}
+	status, body := postForm(t, tokenURL, big)
+	require.Equal(t, http.StatusBadRequest, status, "a form over 1 MiB")
+	assert.Equal(t, "BAD_REQUEST", errorCode(t, body))
+	assert.Contains(t, errorMessage(t, body), "malformed form")
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+plain.LoginServer()+"/oauth2/exchange", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "ACR answers a GET of the exchange endpoint with 404")
+}
+
+// TestRegistryRefreshToken: the refresh token the registry hands to tests works at the token endpoint as one
+// from /oauth2/exchange does, for the principal of TokenCredential.
+func TestRegistryRefreshToken(t *testing.T) {
+	r := acrtest.Start(t, acrtest.WithInMemoryRegistry())
+	rt := r.RefreshToken()
+	require.NotEmpty(t, rt)
+	status, body := postForm(t, "http://"+r.LoginServer()+"/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt},
+		"service": {r.LoginServer()}, "scope": {"repository:demo/app:pull"}})
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	token, _ := body["access_token"].(string)
+	c := claims(t, token)
+	assert.Equal(t, r.LoginServer(), c["aud"])
+	assert.Equal(t, 1, r.Stats().AccessTokens[acrtest.GrantRefreshToken])
+}

@@ -5,6 +5,7 @@ package backoff
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -13,15 +14,15 @@ import (
 // if it ended. A context that has already ended returns its error at once, whatever d,
 // and so does a d of zero or less (nil if ctx is live).
 func Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil || d <= 0 {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+	// time.After fires at once for d <= 0; since Go 1.23 its timer is collected once unreferenced, so an
+	// early return leaves nothing behind.
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-timer.C:
+	case <-time.After(d):
 		return nil
 	}
 }
@@ -29,15 +30,21 @@ func Sleep(ctx context.Context, d time.Duration) error {
 // Exponential returns the wait after try number attempt (counted from 1) has failed:
 // base doubled for every earlier try, capped at limit, plus up to a fifth of that as
 // jitter, so that clients that failed together do not retry together. A base or a limit
-// of zero or less gives no wait.
+// of zero or less gives no wait. Any limit works, up to the largest Duration ("no limit"):
+// neither the doubling nor the jitter overflows.
 func Exponential(base, limit time.Duration, attempt int) time.Duration {
-	if base <= 0 || limit <= 0 {
+	wait := min(base, limit)
+	if wait <= 0 {
 		return 0
 	}
-	wait := min(base, limit)
-	for i := 1; i < attempt && wait < limit; i++ {
+	// Double while that stays within the limit (which it cannot overflow), then cap.
+	for i := 1; i < attempt; i++ {
+		if wait > limit/2 {
+			wait = limit
+			break
+		}
 		wait *= 2
 	}
-	wait = min(wait, limit)
-	return wait + time.Duration(rand.Int64N(int64(wait)/5+1))
+	jitter := time.Duration(rand.Int64N(int64(wait)/5 + 1))
+	return wait + min(jitter, math.MaxInt64-wait)
 }

@@ -2,6 +2,7 @@ package backoff
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -59,13 +60,27 @@ func TestExponential(t *testing.T) {
 		{name: "reaches the limit exactly", base: time.Second, limit: 4 * time.Second, attempt: 3, atLeast: 4 * time.Second, below: 4800 * time.Millisecond},
 		{name: "one doubling short of the limit", base: time.Second, limit: 5 * time.Second, attempt: 3, atLeast: 4 * time.Second, below: 4800 * time.Millisecond},
 		{name: "one doubling past the limit", base: time.Second, limit: 3 * time.Second, attempt: 3, atLeast: 3 * time.Second, below: 3600 * time.Millisecond},
+		// In nanoseconds the jitter (a fifth, rounded down) is zero, so these pin the doubling exactly.
+		{name: "a doubling that lands on half an odd limit", base: 1, limit: 5, attempt: 3, atLeast: 4, below: 5},
+		{name: "the doubling after it is capped", base: 1, limit: 5, attempt: 4, atLeast: 5, below: 7},
+		{name: "a wait of exactly half the limit doubles to it", base: 2, limit: 4, attempt: 2, atLeast: 4, below: 5},
+		{name: "no limit, first attempt", base: time.Second, limit: math.MaxInt64, attempt: 1, atLeast: time.Second, below: 1200 * time.Millisecond},
+		{name: "no limit, late attempt", base: time.Second, limit: math.MaxInt64, attempt: 30, atLeast: 1 << 29 * time.Second, below: 1 << 29 * time.Second * 6 / 5},
+		{name: "no limit reached by doubling", base: time.Second, limit: math.MaxInt64, attempt: 100, atLeast: math.MaxInt64, below: math.MaxInt64},
+		{name: "the last attempt there can be", base: time.Second, limit: time.Minute, attempt: math.MaxInt, atLeast: time.Minute, below: 72 * time.Second},
+		{name: "a base of the largest duration", base: math.MaxInt64, limit: math.MaxInt64, attempt: 1, atLeast: math.MaxInt64, below: math.MaxInt64},
+		{name: "a limit past the middle of the range", base: math.MaxInt64/2 + 1, limit: math.MaxInt64/2 + 2, attempt: 2, atLeast: math.MaxInt64/2 + 2, below: math.MaxInt64/2 + 2 + (math.MaxInt64/2+2)/5 + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for range 100 {
 				got := Exponential(tt.base, tt.limit, tt.attempt)
 				assert.GreaterOrEqual(t, got, tt.atLeast)
-				assert.Less(t, got, tt.below)
+				if tt.below == math.MaxInt64 {
+					assert.Equal(t, tt.below, got, "the wait saturates at the largest duration")
+				} else {
+					assert.Less(t, got, tt.below)
+				}
 			}
 		})
 	}

@@ -2,6 +2,8 @@ package budget
 
 import (
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +63,119 @@ func TestBudgetCatchesAnOverrun(t *testing.T) {
 
 	_, err = run(t.Context(), "TestNoSuchTest", Budget{Memory: 1 << 30, Time: time.Minute})
 	require.ErrorContains(t, err, "did not run")
+}
+
+// TestChildFails is the child of TestBudgetReports; alone it skips.
+func TestChildFails(t *testing.T) {
+	if os.Getenv(childEnv) != t.Name() {
+		t.Skip("the child of TestBudgetReports")
+	}
+	t.Log("the child says why")
+	t.FailNow()
+}
+
+// TestChildTouches120MiB is the child of TestBudgetReports; alone it skips.
+func TestChildTouches120MiB(t *testing.T) {
+	if os.Getenv(childEnv) != t.Name() {
+		t.Skip("the child of TestBudgetReports")
+	}
+	touch(120)
+}
+
+// TestBudgetReports: each way a child can fail is reported as such, with what it measured.
+func TestBudgetReports(t *testing.T) {
+	m, err := run(t.Context(), "TestChildWithinBudget", Budget{Memory: 256 << 20, Time: 2 * time.Minute})
+	require.NoError(t, err)
+	assert.Greater(t, m.Peak, int64(16<<20), "the child's peak is measured")
+	assert.Positive(t, m.Elapsed)
+	wantBudget := int64(256 << 20)
+	if raceEnabled {
+		wantBudget *= RaceFactor
+	}
+	assert.Equal(t, wantBudget, m.Budget)
+
+	_, err = run(t.Context(), "TestChildFails", Budget{Memory: 1 << 30, Time: 2 * time.Minute})
+	require.ErrorContains(t, err, "the child failed: exit status 1")
+	assert.ErrorContains(t, err, "the child says why", "the child's output is in the error")
+
+	// Above the budget but below twice it: the child runs to its end and fails on its peak.
+	mem := int64(80 << 20)
+	if raceEnabled {
+		mem /= RaceFactor
+	}
+	m, err = run(t.Context(), "TestChildTouches120MiB", Budget{Memory: mem, Time: 2 * time.Minute})
+	require.Error(t, err)
+	if !raceEnabled { // the race detector's own memory can take the child past twice its budget
+		assert.ErrorContains(t, err, "the child peaked at")
+		assert.ErrorContains(t, err, "above its budget of 80 MiB")
+		assert.Greater(t, m.Peak, int64(120<<20))
+	}
+
+	mem = 64 << 20
+	if raceEnabled {
+		mem /= RaceFactor
+	}
+	_, err = run(t.Context(), "TestChildTouches512MiB", Budget{Memory: mem, Time: 2 * time.Minute})
+	require.ErrorContains(t, err, "past twice its budget of 64 MiB, and was killed")
+}
+
+func TestMeasuredString(t *testing.T) {
+	got := Measured{Peak: 3 << 19, Budget: 64 << 20, Elapsed: 1500 * time.Microsecond}.String()
+	assert.Contains(t, got, "peak RSS 1.5 MiB of 64 MiB, 2ms (race detector: ")
+}
+
+func TestResidentBytes(t *testing.T) {
+	assert.Greater(t, residentBytes(os.Getpid()), int64(1<<20))
+	assert.Zero(t, residentBytes(-1), "no such process")
+}
+
+func TestTail(t *testing.T) {
+	at := strings.Repeat("a", 4<<10)
+	assert.Equal(t, at, tail(at), "4 KiB are kept whole")
+	assert.Equal(t, "…"+at, tail("b"+at), "beyond 4 KiB the last 4 KiB are kept")
+	assert.Equal(t, "", tail(""))
+}
+
+// parentEnv tells a re-executed test binary to run the parents of TestChildFailsTheParent.
+const parentEnv = "HPCSHIP_BUDGET_TEST_PARENT"
+
+// TestParentOfFailingChild is run by TestChildFailsTheParent; alone it skips.
+func TestParentOfFailingChild(t *testing.T) {
+	if os.Getenv(parentEnv) == "" {
+		t.Skip("run by TestChildFailsTheParent")
+	}
+	if !Child(t, Budget{Memory: 1 << 30, Time: time.Minute}) {
+		return
+	}
+	t.Fatal("the child fails")
+}
+
+// TestParentInASubtest is run by TestChildFailsTheParent; alone it skips.
+func TestParentInASubtest(t *testing.T) {
+	if os.Getenv(parentEnv) == "" {
+		t.Skip("run by TestChildFailsTheParent")
+	}
+	t.Run("sub", func(t *testing.T) {
+		if Child(t, Budget{Memory: 1 << 30, Time: time.Minute}) {
+			return
+		}
+	})
+}
+
+// TestChildFailsTheParent runs a test whose child fails, and one that calls Child from a subtest, each in a
+// process of its own: both must fail, saying why.
+func TestChildFailsTheParent(t *testing.T) {
+	for name, want := range map[string]string{
+		"TestParentOfFailingChild": "the child failed",
+		"TestParentInASubtest":     "budget.Child needs a top-level test",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), parentEnv+"=1")
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, "the parent passed:\n%s", out)
+			assert.Contains(t, string(out), want)
+			assert.Contains(t, string(out), "--- FAIL: "+name)
+		})
+	}
 }

@@ -3,8 +3,12 @@ package cmdrun
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -61,4 +65,82 @@ func TestMessage(t *testing.T) {
 	long := strings.Repeat("x", maxMessage+1)
 	assert.Equal(t, long[:maxMessage]+"…", Message(nil, []byte(long)))
 	assert.Equal(t, long[:maxMessage], Message(nil, []byte(long[:maxMessage])))
+}
+
+// TestRunLeavesNoOrphan: when ctx ends, what the command started in the background dies with it, rather
+// than running on after Run has returned.
+func TestRunLeavesNoOrphan(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	started := make(chan struct{})
+	var res Result
+	var err error
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	go func() {
+		defer close(started)
+		res, err = Run(ctx, "sh", []string{"-c", `sleep 120 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`, pidFile}, nil, nil)
+	}()
+	// Once the background sleep exists, end ctx.
+	var pidText []byte
+	require.Eventually(t, func() bool {
+		pidText, _ = os.ReadFile(pidFile)
+		return len(pidText) > 0
+	}, time.Minute, 10*time.Millisecond)
+	cancel()
+	<-started
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, res.Stdout)
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	require.NoError(t, perr)
+	require.Eventually(t, func() bool { return !running(pid) }, 30*time.Second, 50*time.Millisecond,
+		"the command's background child %d outlived Run", pid)
+}
+
+// TestRunReturnsWhenAnEscapedChildHoldsTheOutput: a child that left the process group (setsid) survives the
+// kill and keeps the command's output open; Run still returns once ctx ends, without waiting for it.
+func TestRunReturnsWhenAnEscapedChildHoldsTheOutput(t *testing.T) {
+	setsid, err := exec.LookPath("setsid")
+	if err != nil {
+		t.Fatalf("setsid (util-linux) is needed: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, "sh", []string{"-c", `"$1" sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 120' "$0" & wait`, pidFile, setsid}, nil, nil)
+		done <- err
+	}()
+	var pidText []byte
+	require.Eventually(t, func() bool {
+		pidText, _ = os.ReadFile(pidFile)
+		return len(pidText) > 0
+	}, time.Minute, 10*time.Millisecond)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.True(t, running(pid), "Run returned before the escaped child ended, not after it")
+}
+
+// running reports whether pid is a live process (not gone, not a zombie waiting to be reaped).
+func running(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z") && !strings.HasPrefix(rest, "X")
+}
+
+// TestRunKilledBySignal: a command that a signal ended did not report an exit code; Run says it could not
+// complete rather than pretend it exited 0 or -1.
+func TestRunKilledBySignal(t *testing.T) {
+	res, err := Run(t.Context(), "sh", []string{"-c", "echo partial; kill -KILL $$"}, nil, nil)
+	require.Error(t, err)
+	assert.ErrorContains(t, err, "running sh: signal: killed")
+	assert.Equal(t, "partial\n", string(res.Stdout), "what it printed is kept")
+	assert.Zero(t, res.ExitCode)
 }

@@ -23,7 +23,8 @@ type Instruction struct {
 	Flags []string
 	// Args are the instruction's arguments. ENV and LABEL give key, value and
 	// separator triples (the separator is "=" or, for the legacy "ENV k v" form, "").
-	// HEALTHCHECK gives its type ("CMD" or "NONE") followed by the command.
+	// HEALTHCHECK gives its type ("CMD" or "NONE") followed by the command; ONBUILD gives the instruction it
+	// wraps, as written.
 	Args []string
 	// JSON reports that the arguments were written as a JSON array (exec form).
 	JSON bool
@@ -61,9 +62,13 @@ func (e *SyntaxError) Error() string {
 	return e.Msg
 }
 
-// Parse reads a Dockerfile. It fails with a *SyntaxError.
+// Parse reads a Dockerfile. It fails with a *SyntaxError, or with r's error, wrapped, when reading fails.
 func Parse(r io.Reader) (*File, error) {
-	res, err := parser.Parse(r)
+	src := &sourceReader{r: r}
+	res, err := parser.Parse(src)
+	if src.err != nil {
+		return nil, fmt.Errorf("reading Dockerfile: %w", src.err)
+	}
 	if err != nil {
 		se := &SyntaxError{Msg: rootMessage(err)}
 		var le *parser.LocationError
@@ -90,15 +95,30 @@ func Parse(r io.Reader) (*File, error) {
 			EndLine:  n.EndLine,
 			Original: n.Original,
 		}
-		if len(n.Children) > 0 { // ONBUILD wraps its instruction
-			in.Args = []string{n.Children[0].Original}
-		}
 		for a := n.Next; a != nil; a = a.Next {
+			if len(a.Children) > 0 { // ONBUILD's argument is the instruction it wraps
+				in.Args = append(in.Args, a.Children[0].Original)
+				continue
+			}
 			in.Args = append(in.Args, a.Value)
 		}
 		f.Instructions = append(f.Instructions, in)
 	}
 	return f, nil
+}
+
+// sourceReader remembers the error of the reader it wraps, so that a failed read is not taken for bad syntax.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // rootMessage is err's message without the stack decorations BuildKit's errors carry.

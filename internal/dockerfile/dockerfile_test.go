@@ -2,8 +2,10 @@ package dockerfile
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,4 +37,60 @@ func TestParseErrorLine(t *testing.T) {
 	var se *SyntaxError
 	require.True(t, errors.As(err, &se), "%v", err)
 	assert.Equal(t, 2, se.Line)
+}
+
+func TestParseDetails(t *testing.T) {
+	f, err := Parse(strings.NewReader("FROM a\nONBUILD RUN make\nRUN <<EOT\necho hi\nEOT\nLABEL a=b c=\"d e\"\nRUN ls\n  \n"))
+	require.NoError(t, err)
+	require.Len(t, f.Instructions, 5)
+	onbuild := f.Instructions[1]
+	assert.Equal(t, "onbuild", onbuild.Command)
+	assert.Equal(t, []string{"RUN make"}, onbuild.Args, "ONBUILD keeps its instruction as written")
+	assert.Equal(t, "ONBUILD RUN make", onbuild.Original)
+	assert.False(t, onbuild.Heredoc)
+	heredoc := f.Instructions[2]
+	assert.True(t, heredoc.Heredoc)
+	assert.Equal(t, [2]int{3, 5}, [2]int{heredoc.Line, heredoc.EndLine})
+	assert.Equal(t, []string{"a", "b", "=", "c", "\"d e\"", "="}, f.Instructions[3].Args)
+	assert.False(t, f.Instructions[3].JSON)
+	assert.Empty(t, f.Instructions[4].Flags)
+	assert.Empty(t, f.Warnings)
+}
+
+func TestParseWarnings(t *testing.T) {
+	f, err := Parse(strings.NewReader("FROM a\nRUN echo \\\n\n  done\n"))
+	require.NoError(t, err)
+	require.NotEmpty(t, f.Warnings)
+	assert.Equal(t, 4, f.Warnings[0].Line, "the warning names the line after the empty continuation line")
+	assert.Contains(t, f.Warnings[0].Message, "Empty continuation line")
+}
+
+func TestSyntaxErrorMessage(t *testing.T) {
+	assert.Equal(t, "line 3: bad", (&SyntaxError{Line: 3, Msg: "bad"}).Error())
+	assert.Equal(t, "bad", (&SyntaxError{Msg: "bad"}).Error(), "no line when none is known")
+
+	_, err := Parse(strings.NewReader(""))
+	var se *SyntaxError
+	require.ErrorAs(t, err, &se)
+	assert.Zero(t, se.Line)
+	assert.Equal(t, "file with no instructions", err.Error())
+}
+
+func TestExpandError(t *testing.T) {
+	_, err := Expand('\\', "${A:?is unset}", nil)
+	require.ErrorContains(t, err, "is unset")
+	assert.NotContains(t, err.Error(), "\n", "no stack decorations")
+	v, err := Expand('\\', "${A:?is unset}\\$A", []string{"A=1", "A=2"})
+	require.NoError(t, err)
+	assert.Equal(t, "2$A", v, "a later entry wins; the escape applies")
+}
+
+// TestParseReadError: a reader that fails is not a syntax error; its error comes back.
+func TestParseReadError(t *testing.T) {
+	boom := errors.New("connection reset")
+	_, err := Parse(io.MultiReader(strings.NewReader("FROM a\nRUN x\n"), iotest.ErrReader(boom)))
+	require.ErrorIs(t, err, boom)
+	var se *SyntaxError
+	assert.False(t, errors.As(err, &se), "%v", err)
+	assert.ErrorContains(t, err, "reading Dockerfile")
 }

@@ -145,3 +145,103 @@ func TestSetupKeepsOrder(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, "2 3|later\n", out)
 }
+
+// TestPayloadExitStatus runs payloads with real bash: the job exits as its payload does, except for the
+// reserved codes, which become Instead with a message saying why.
+func TestPayloadExitStatus(t *testing.T) {
+	reserved := Exit{Reserved: []int{99, 100}, Instead: 1, Why: "as 99 and 100 would hold the job", Comment: "99 and 100 mean something else here"}
+	tests := []struct {
+		name     string
+		job      scheduler.Job
+		exit     Exit
+		wantCode int
+		wantOut  string
+	}{
+		{name: "command succeeds", job: scheduler.Job{Command: []string{"sh", "-c", "echo ok"}}, wantOut: "ok\n"},
+		{name: "command fails", job: scheduler.Job{Command: []string{"sh", "-c", "exit 3"}}, wantCode: 3},
+		{name: "script without a final newline", job: scheduler.Job{Script: "echo one\nexit 4"}, wantCode: 4, wantOut: "one\n"},
+		{name: "script with a final newline", job: scheduler.Job{Script: "echo one\n"}, wantOut: "one\n"},
+		{name: "script ending in a comment", job: scheduler.Job{Script: "false # a comment"}, wantCode: 1},
+		{name: "first reserved code", job: scheduler.Job{Command: []string{"sh", "-c", "exit 99"}}, exit: reserved, wantCode: 1,
+			wantOut: "hpcship: the payload exited 99; the job exits 1 instead, as 99 and 100 would hold the job\n"},
+		{name: "second reserved code", job: scheduler.Job{Command: []string{"sh", "-c", "exit 100"}}, exit: reserved, wantCode: 1,
+			wantOut: "hpcship: the payload exited 100; the job exits 1 instead, as 99 and 100 would hold the job\n"},
+		{name: "a code next to the reserved ones", job: scheduler.Job{Command: []string{"sh", "-c", "exit 98"}}, exit: reserved, wantCode: 98},
+		{name: "a code after the reserved ones", job: scheduler.Job{Command: []string{"sh", "-c", "exit 101"}}, exit: reserved, wantCode: 101},
+		{name: "success with reserved codes", job: scheduler.Job{Command: []string{"true"}}, exit: reserved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Payload(&tt.job, tt.exit)
+			out, code := runBash(t, p, t.TempDir(), "PATH=/usr/bin:/bin")
+			assert.Equal(t, tt.wantCode, code, p)
+			assert.Equal(t, tt.wantOut, out)
+			if len(tt.exit.Reserved) > 0 {
+				assert.Contains(t, p, "# "+tt.exit.Comment+"\n")
+			} else {
+				assert.NotContains(t, p, "instead")
+			}
+		})
+	}
+}
+
+func TestSetupSourcesThenExports(t *testing.T) {
+	assert.Empty(t, Setup(&scheduler.Job{Command: []string{"true"}}), "nothing to set up")
+	dir := t.TempDir()
+	settings := filepath.Join(dir, "my settings.sh")
+	require.NoError(t, os.WriteFile(settings, []byte("A=from-source\nB=from-source\n"), 0o644))
+	j := scheduler.Job{Source: []string{settings}, Env: []string{"B=from-env"}, Command: []string{"sh", "-c", `echo "${A:-unset}|$B"`}}
+	assert.Equal(t, "\nsource '"+settings+"'\nexport B=from-env\n", Setup(&j))
+	out, code := runBash(t, Setup(&j)+Payload(&j, Exit{}), dir, "PATH=/usr/bin:/bin")
+	require.Equal(t, 0, code, out)
+	assert.Equal(t, "unset|from-env\n", out, "a sourced variable is not exported; Env is, and comes after")
+	assert.Equal(t, "\nsource '"+settings+"'\n", Setup(&scheduler.Job{Source: []string{settings}}))
+}
+
+// TestTmpDir runs the TMPDIR preamble with bash: a usable TMPDIR is kept, and where there is none the job gets
+// a private one that is removed when it ends.
+func TestTmpDir(t *testing.T) {
+	script := TmpDir() + `echo "$TMPDIR"; test -d "$TMPDIR" && test -w "$TMPDIR" && env | grep -c '^TMPDIR='` + "\n"
+	given := t.TempDir()
+	notDir := filepath.Join(given, "file")
+	require.NoError(t, os.WriteFile(notDir, nil, 0o644))
+	for _, tt := range []struct {
+		name  string
+		env   []string
+		keeps string
+	}{
+		{name: "given and usable", env: []string{"TMPDIR=" + given}, keeps: given},
+		{name: "unset"},
+		{name: "empty", env: []string{"TMPDIR="}},
+		{name: "missing", env: []string{"TMPDIR=" + filepath.Join(given, "missing")}},
+		{name: "not a directory", env: []string{"TMPDIR=" + notDir}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, code := runBash(t, script, t.TempDir(), append([]string{"PATH=/usr/bin:/bin"}, tt.env...)...)
+			require.Equal(t, 0, code, out)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			require.Len(t, lines, 2, out)
+			assert.Equal(t, "1", lines[1], "TMPDIR is exported")
+			if tt.keeps != "" {
+				assert.Equal(t, tt.keeps, lines[0])
+				assert.DirExists(t, tt.keeps)
+				return
+			}
+			assert.True(t, strings.HasPrefix(lines[0], "/tmp/hpcship."), lines[0])
+			assert.NoDirExists(t, lines[0], "the private TMPDIR is removed when the job ends")
+		})
+	}
+}
+
+func TestCheckEnvReasons(t *testing.T) {
+	for kv, want := range map[string]string{
+		"HPCSHIP_MACHINEFILE=x": "HPCSHIP_MACHINEFILE is reserved for the jobscript",
+		"hpcship_status=x":      "hpcship_status is reserved for the jobscript",
+		"PIPESTATUS=0":          "PIPESTATUS is set by bash itself; an export is lost or refused",
+	} {
+		var je *scheduler.JobError
+		require.ErrorAs(t, CheckEnv([]string{kv}), &je, kv)
+		assert.Equal(t, "Env[0]", je.Field)
+		assert.Equal(t, want, je.Reason)
+	}
+}

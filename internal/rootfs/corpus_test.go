@@ -130,6 +130,10 @@ func maliciousCorpus(t testing.TB) []corpusCase {
 			want:   []string{"dir a 0755", `regular a/c 0644 "c"`},
 		},
 		{name: "whiteout name used as a directory", layers: [][]ent{{file(".wh.x/y", "y")}}, wantErr: rootfs.ErrInvalidLayer, errName: ".wh.x/y"},
+		{name: "whiteout through a symlink loop", layers: [][]ent{{symlink("a", "b"), symlink("b", "a")}, {whiteout("a/x")}}, wantErr: rootfs.ErrUnsafePath, errLayer: 1, errName: "a/.wh.x"},
+		{name: "whiteout name reached through a symlink", layers: [][]ent{{symlink("l", ".wh.x")}, {file("l/y", "y")}}, wantErr: rootfs.ErrInvalidLayer, errLayer: 1, errName: "l/y"},
+		{name: "hardlink to the root", layers: [][]ent{{hardlink("h", "./")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
+		{name: "hardlink to a directory", layers: [][]ent{{dir("d"), hardlink("h", "d")}}, wantErr: rootfs.ErrInvalidLayer, errName: "h"},
 		{name: "NUL byte in a PAX path", raw: [][]byte{paxWithPath("evil\x00/../../etc/passwd")}, wantErr: rootfs.ErrInvalidLayer},
 		{
 			name: "NUL byte in a ustar name ends the name",

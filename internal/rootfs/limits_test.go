@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"strconv"
@@ -87,9 +88,19 @@ func TestFlattenContentLimits(t *testing.T) {
 }
 
 func TestContentLimitOptionsRejectNonPositive(t *testing.T) {
-	for _, opt := range []rootfs.Option{rootfs.WithMaxLayerBytes(0), rootfs.WithMaxImageBytes(-1), rootfs.WithMaxSparseRatio(0)} {
-		_, err := rootfs.Flatten(t.Context(), nil, opt)
-		assert.Error(t, err)
+	for name, opt := range map[string]func(int64) rootfs.Option{
+		"entries":        func(n int64) rootfs.Option { return rootfs.WithMaxEntries(int(n)) },
+		"layer bytes":    rootfs.WithMaxLayerBytes,
+		"image bytes":    rootfs.WithMaxImageBytes,
+		"sparse ratio":   rootfs.WithMaxSparseRatio,
+		"metadata bytes": rootfs.WithMaxMetadataBytes,
+	} {
+		for _, n := range []int64{-1, 0} {
+			_, err := rootfs.Flatten(t.Context(), nil, opt(n))
+			assert.Error(t, err, "%s %d", name, n)
+		}
+		_, err := rootfs.Flatten(t.Context(), nil, opt(1))
+		assert.NoError(t, err, "%s 1", name)
 	}
 }
 
@@ -112,6 +123,16 @@ func withRecords(e ent, records map[string]string) ent {
 	return e
 }
 
+func ownedBy(e ent, uid, gid int) ent {
+	e.hdr.Uid, e.hdr.Gid = uid, gid
+	return e
+}
+
+func owned(e ent, user, group string) ent {
+	e.hdr.Uname, e.hdr.Gname = user, group
+	return e
+}
+
 func xattrs(n int) map[string]string {
 	m := map[string]string{}
 	for i := range n {
@@ -124,16 +145,29 @@ func TestFlattenBoundsMetadataPerEntry(t *testing.T) {
 	device := func(major, minor int64) rootfs.Layer {
 		return gnuLayer(t, tar.Header{Typeflag: tar.TypeChar, Name: "dev/x", Mode: 0o600, Devmajor: major, Devminor: minor})
 	}
-	one := func(e ent) []rootfs.Layer { return layers(t, []ent{e}) }
+	one := func(e ...ent) []rootfs.Layer { return layers(t, e) }
+	// chain(n) makes a file reached through n symlinks: l1 -> l2 -> … -> ln -> d.
+	chain := func(n int) []ent {
+		es := []ent{dir("d")}
+		for i := n; i >= 1; i-- {
+			target := "d"
+			if i < n {
+				target = fmt.Sprintf("l%d", i+1)
+			}
+			es = append(es, symlink(fmt.Sprintf("l%d", i), target))
+		}
+		return append(es, file("l1/f", "f"))
+	}
 	owner := file("f", "")
 	owner.hdr.Uname = strings.Repeat("u", 256)
 	longOwner := file("f", "")
 	longOwner.hdr.Gname = strings.Repeat("g", 257)
 	tests := []struct {
-		name    string
-		layers  []rootfs.Layer
-		opts    []rootfs.Option
-		wantErr error
+		name      string
+		layers    []rootfs.Layer
+		opts      []rootfs.Option
+		wantErr   error
+		wantEntry int
 	}{
 		{name: "xattr name of 255 bytes", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.xattr.user." + strings.Repeat("n", 250): "v"}))},
 		{name: "xattr name of 256 bytes", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.xattr.user." + strings.Repeat("n", 251): "v"})), wantErr: rootfs.ErrInvalidLayer},
@@ -153,6 +187,20 @@ func TestFlattenBoundsMetadataPerEntry(t *testing.T) {
 		{name: "empty symlink target", layers: one(symlink("d/l", "")), wantErr: rootfs.ErrUnsafePath},
 		{name: "metadata within the total", layers: one(withRecords(file("f", ""), xattrs(10))), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(10 * (97 + 8))}},
 		{name: "metadata beyond the total", layers: one(withRecords(file("f", ""), xattrs(10))), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(10 * 97)}, wantErr: rootfs.ErrTooLarge},
+		// Every part of the metadata counts: name, link target and owner names (1 + 6 + 1 + 2 bytes), an
+		// xattr's name and value, a PAX record's key and value, each record with 96 bytes of overhead.
+		{name: "names at the metadata limit", layers: one(owned(symlink("l", "target"), "u", "gg")), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(10)}},
+		{name: "names one byte beyond the metadata limit", layers: one(owned(symlink("l", "target"), "u", "gg")), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(9)}, wantErr: rootfs.ErrTooLarge},
+		{name: "xattr at the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.xattr.user.a": "vv"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 6 + 2 + 96)}},
+		{name: "xattr one byte beyond the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.xattr.user.a": "vv"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 6 + 2 + 95)}, wantErr: rootfs.ErrTooLarge},
+		{name: "PAX record at the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.acl.access": "a"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 17 + 1 + 96)}},
+		{name: "PAX record one byte beyond the metadata limit", layers: one(withRecords(file("f", ""), map[string]string{"SCHILY.acl.access": "a"})), opts: []rootfs.Option{rootfs.WithMaxMetadataBytes(1 + 17 + 1 + 95)}, wantErr: rootfs.ErrTooLarge},
+		{name: "symlink target of 4095 bytes", layers: one(symlink("l", strings.Repeat("t/", 2047)+"t"))},
+		{name: "largest owner", layers: one(ownedBy(file("f", ""), math.MaxUint32, math.MaxUint32))},
+		{name: "user beyond 32 bits", layers: one(ownedBy(file("f", ""), math.MaxUint32+1, 0)), wantErr: rootfs.ErrInvalidLayer},
+		{name: "group beyond 32 bits", layers: one(ownedBy(file("f", ""), 0, math.MaxUint32+1)), wantErr: rootfs.ErrInvalidLayer},
+		{name: "40 symlinks on the way", layers: one(chain(40)...)},
+		{name: "41 symlinks on the way", layers: one(chain(41)...), wantErr: rootfs.ErrUnsafePath, wantEntry: 42},
 		{name: "implied directories within the entries", layers: one(file("a/b/c/d", "")), opts: []rootfs.Option{rootfs.WithMaxEntries(4)}},
 		{name: "implied directories beyond the entries", layers: one(file("a/b/c/d", "")), opts: []rootfs.Option{rootfs.WithMaxEntries(3)}, wantErr: rootfs.ErrTooManyEntries},
 	}
@@ -166,7 +214,7 @@ func TestFlattenBoundsMetadataPerEntry(t *testing.T) {
 			require.ErrorIs(t, err, tt.wantErr)
 			var le *rootfs.LayerError
 			require.ErrorAs(t, err, &le)
-			assert.Equal(t, []int{0, 0}, []int{le.Layer, le.Entry})
+			assert.Equal(t, []int{0, tt.wantEntry}, []int{le.Layer, le.Entry})
 		})
 	}
 }

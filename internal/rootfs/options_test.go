@@ -1,6 +1,7 @@
 package rootfs_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"log/slog"
 	"testing"
@@ -17,12 +18,15 @@ func TestWithLogger(t *testing.T) {
 
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	tree, err := rootfs.Flatten(t.Context(), layers(t, []ent{file("/etc/hosts", "h"), file(".wh..wh.aufs", "")}), rootfs.WithLogger(logger))
+	global := ent{hdr: tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "pax_global_header", PAXRecords: map[string]string{"comment": "x"}}}
+	tree, err := rootfs.Flatten(t.Context(), layers(t, []ent{global, file("/etc/hosts", "h"), file(".wh..wh.aufs", "")}), rootfs.WithLogger(logger))
 	require.NoError(t, err)
 	_, ok := tree.Lookup("etc/hosts")
 	assert.True(t, ok)
+	assert.Equal(t, []string{rootLine, "dir etc 0755 implied", `regular etc/hosts 0644 "h"`}, listing(t, tree), "neither the global header nor AUFS metadata is an entry")
 	assert.Contains(t, buf.String(), "treating absolute name as relative")
 	assert.Contains(t, buf.String(), "ignoring AUFS metadata entry")
+	assert.Contains(t, buf.String(), "ignoring PAX global header")
 }
 
 func TestFlattenNoLayers(t *testing.T) {

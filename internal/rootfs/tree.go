@@ -207,7 +207,9 @@ func isRegular(flag byte) bool {
 // Open returns the content of the regular file (or hardlink to one) at p. It
 // reads the layer from its start up to the file, so use WalkContents to read
 // many files. The reader must be closed. A missing path yields fs.ErrNotExist,
-// and any other type fs.ErrInvalid.
+// and any other type fs.ErrInvalid. As with WalkContents, a layer that differs
+// from what Flatten read yields ErrInvalidLayer, from Open or from the reader
+// (data cut short).
 func (t *Tree) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	e, ok := t.Lookup(p)
 	if !ok {
@@ -224,7 +226,8 @@ func (t *Tree) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening layer %d: %w", li, err)
 	}
-	tr := tar.NewReader(rc)
+	src := &sourceReader{r: rc}
+	tr := tar.NewReader(src)
 	for idx := 0; ; idx++ {
 		if err := ctx.Err(); err != nil {
 			rc.Close()
@@ -246,7 +249,7 @@ func (t *Tree) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 			return struct {
 				io.Reader
 				io.Closer
-			}{tr, rc}, nil
+			}{&contentReader{tr: tr, src: src, layer: li, entry: idx, name: hdr.Name}, rc}, nil
 		}
 	}
 }

@@ -138,6 +138,50 @@ func superblockAndOptions(t *testing.T, p string) headInfo {
 	return h
 }
 
+// TestOptionLimits: every option at its limits is accepted, and one beyond refused.
+func TestOptionLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opt  squashfs.Option
+		ok   bool
+	}{
+		{"gzip level 0", squashfs.WithCompression(squashfs.Gzip, 0), true},
+		{"gzip level 9", squashfs.WithCompression(squashfs.Gzip, 9), true},
+		{"gzip level 10", squashfs.WithCompression(squashfs.Gzip, 10), false},
+		{"gzip level -1", squashfs.WithCompression(squashfs.Gzip, -1), false},
+		{"zstd level 0", squashfs.WithCompression(squashfs.Zstd, 0), true},
+		{"zstd level 22", squashfs.WithCompression(squashfs.Zstd, 22), true},
+		{"zstd level 23", squashfs.WithCompression(squashfs.Zstd, 23), false},
+		{"zstd level -1", squashfs.WithCompression(squashfs.Zstd, -1), false},
+		{"compression level 0", squashfs.WithCompressionLevel(0), true},
+		{"compression level 9", squashfs.WithCompressionLevel(9), true},
+		{"compression level 10", squashfs.WithCompressionLevel(10), false},
+		{"compression level -1", squashfs.WithCompressionLevel(-1), false},
+		{"one worker", squashfs.WithWorkers(1), true},
+		{"no workers", squashfs.WithWorkers(0), false},
+		{"negative workers", squashfs.WithWorkers(-1), false},
+		{"block size 4096", squashfs.WithBlockSize(4096), true},
+		{"block size 2048", squashfs.WithBlockSize(2048), false},
+		{"block size 4095", squashfs.WithBlockSize(4095), false},
+		{"block size 1 MiB", squashfs.WithBlockSize(1 << 20), true},
+		{"block size 2 MiB", squashfs.WithBlockSize(2 << 20), false},
+		{"block size not a power of two", squashfs.WithBlockSize(12 << 10), false},
+		{"nil logger", squashfs.WithLogger(nil), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// One worker, so that the zstd levels allocate one encoder each; a workers row overrides it.
+			w, err := squashfs.NewWriter(&sink{}, squashfs.WithWorkers(1), tt.opt)
+			if !tt.ok {
+				require.Error(t, err)
+				assert.Nil(t, w)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, w.Close(t.Context()))
+		})
+	}
+}
+
 func TestWithCompressionRejects(t *testing.T) {
 	for _, opt := range []squashfs.Option{
 		squashfs.WithCompression(squashfs.Gzip, 10), squashfs.WithCompression(squashfs.Gzip, -1),

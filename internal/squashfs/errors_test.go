@@ -253,3 +253,30 @@ func TestCancelledAtFragmentBlockKeepsEarlierTails(t *testing.T) {
 	require.NoError(t, err)
 	newModel(specs, 0).check(t, got)
 }
+
+// TestAddAcceptsLimits: entries at each limit Add refuses beyond are accepted and make a valid image.
+func TestAddAcceptsLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		entry squashfs.Entry
+	}{
+		{name: "largest device", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeCharDevice, Devmajor: 1<<12 - 1, Devminor: 1<<20 - 1}},
+		{name: "largest block device", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeBlockDevice, Devmajor: 1<<12 - 1, Devminor: 1<<20 - 1}},
+		{name: "symlink target of 4095 bytes", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeSymlink, Linkname: strings.Repeat("t", 4095)}},
+		{name: "empty file without content", entry: squashfs.Entry{Path: "x"}},
+		{name: "name of 256 bytes", entry: squashfs.Entry{Path: strings.Repeat("n", 256), Type: squashfs.TypeFIFO}},
+		{name: "xattr name of 255 bytes", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeFIFO, Xattrs: map[string]string{"user." + strings.Repeat("n", 250): "a"}}},
+		{name: "128 xattrs", entry: squashfs.Entry{Path: "x", Type: squashfs.TypeFIFO, Xattrs: manyXattrs(128)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := squashfs.NewWriter(&sink{})
+			require.NoError(t, err)
+			require.NoError(t, w.Add(t.Context(), tt.entry))
+			require.NoError(t, w.Close(t.Context()))
+		})
+	}
+	w, err := squashfs.NewWriter(&sink{})
+	require.NoError(t, err)
+	err = w.Add(t.Context(), squashfs.Entry{Path: strings.Repeat("n", 257), Type: squashfs.TypeFIFO})
+	require.ErrorIs(t, err, squashfs.ErrInvalidPath, "a name of 257 bytes")
+}

@@ -2,7 +2,9 @@ package imb
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -254,6 +256,8 @@ func TestColumnString(t *testing.T) {
 	assert.Equal(t, "t[usec]", ColumnTime.String())
 	assert.Equal(t, "Msg/sec", ColumnMsgPerSec.String())
 	assert.Equal(t, "Column(99)", Column(99).String())
+	assert.Equal(t, "Column(0)", Column(0).String(), "the zero Column is no column")
+	assert.Equal(t, "Group", ColumnGroup.String())
 }
 
 func FuzzParse(f *testing.F) {
@@ -284,4 +288,101 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseBounds pins each limit of the parser at, below and above it.
+func TestParseBounds(t *testing.T) {
+	group := "# Benchmarking Multi-PingPong\n# ( 2 groups of 2 processes each running simultaneous )\n" +
+		"        Group       #bytes #repetitions      t[usec]\n"
+	plain := "# Benchmarking PingPong\n# #processes = 2\n       #bytes #repetitions      t[usec]\n"
+	tests := []struct {
+		name    string
+		in      string
+		want    []Row // of the single benchmark, Line left out
+		wantErr string
+	}{
+		{name: "largest group of a failure row", in: group + "  2147483647  8 time-out.; took too long\n",
+			want: []Row{{Group: math.MaxInt32, Bytes: 8, Failure: TimeOut, FailureDetail: "took too long"}}},
+		{name: "group of a failure row beyond int32", in: group + "  2147483648  8 time-out.\n", wantErr: "group number out of range"},
+		{name: "negative group of a failure row", in: group + "  -1  8 time-out.\n", wantErr: "failure row does not start with non-negative integers"},
+		{name: "negative size of a failure row", in: group + "  0  -8 time-out.\n", wantErr: "failure row does not start with non-negative integers"},
+		{name: "failure row of size 0", in: plain + "  0 out-of-mem.\n", want: []Row{{Failure: OutOfMemory}}},
+		{name: "failure row with a word for its size", in: plain + "  x out-of-mem.\n", wantErr: "failure row does not start with non-negative integers"},
+		{name: "failure row without detail", in: plain + "  4 int-overflow.\n", want: []Row{{Bytes: 4, Failure: IntOverflow}}},
+		{name: "failure row's detail cut to 200 bytes", in: plain + "  4 out-of-mem.; " + strings.Repeat("d", 300) + "\n",
+			want: []Row{{Bytes: 4, Failure: OutOfMemory, FailureDetail: strings.Repeat("d", 200)}}},
+		{name: "group 0 and zero counts", in: group + "  0  0  0  0\n", want: []Row{{}}},
+		{name: "negative group", in: group + "  -1  0  0  0\n", wantErr: "Group: not a non-negative integer"},
+		{name: "negative repetitions", in: plain + "  0  -1  0\n", wantErr: "#repetitions: not a non-negative integer"},
+		{name: "one process", in: "# Benchmarking PingPong\n# #processes = 1\n #bytes #repetitions\n 0 1\n", want: []Row{{Repetitions: 1}}},
+		{name: "one waiting process", in: "# Benchmarking X\n# #processes = 2\n# ( 1 additional process waiting in MPI_Barrier)\n #repetitions\n 5\n",
+			want: []Row{{Repetitions: 5}}},
+		{name: "no process count, then rows", in: "# Benchmarking X\n #repetitions\n 5\n", wantErr: "benchmark X has no #processes line before its header"},
+		{name: "no repetitions column, then rows", in: "# Benchmarking X\n# #processes = 2\n #bytes\n 5\n", wantErr: "header of benchmark X has no #repetitions column"},
+		{name: "a column twice, then rows", in: "# Benchmarking X\n# #processes = 2\n #repetitions #repetitions\n 5 5\n", wantErr: "column #repetitions appears twice"},
+		{name: "no name, then a table", in: "# Benchmarking \n# #processes = 2\n #repetitions\n 1\n", wantErr: "benchmark name missing or not one word"},
+		{name: "two-word name, then a table", in: "# Benchmarking Ping Pong\n# #processes = 2\n #repetitions\n 1\n", wantErr: "benchmark name missing or not one word"},
+		{name: "no waiting processes", in: "# Benchmarking X\n# #processes = 2\n# ( 0 additional processes waiting in MPI_Barrier)\n", wantErr: "count of waiting processes is not a positive number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(strings.NewReader(tt.in))
+			if tt.wantErr != "" {
+				require.ErrorIs(t, err, ErrMalformed)
+				assert.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			for i := range got[0].Rows {
+				got[0].Rows[i].Line = 0
+			}
+			assert.Equal(t, tt.want, got[0].Rows)
+		})
+	}
+}
+
+func TestParseErrorText(t *testing.T) {
+	head := "# Benchmarking PingPong\n# #processes = 2\n #bytes #repetitions\n"
+	for _, n := range []int{199, 200, 201, 4096} {
+		bad := "x" + strings.Repeat(" y", (n-1)/2) + strings.Repeat("z", (n-1)%2)
+		require.Len(t, bad, n)
+		_, err := Parse(strings.NewReader(head + bad + "\n"))
+		var pe *ParseError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, bad[:min(n, 200)], pe.Text, "the line is kept up to 200 bytes")
+		assert.Equal(t, fmt.Sprintf("IMB output line 4: %s: %q", pe.Reason, pe.Text), err.Error())
+	}
+}
+
+// TestParseRowLimit: a table may hold 65,536 rows, not one more. One parse shows both: the error names the
+// row after the 65,536th, so all of those were taken.
+func TestParseRowLimit(t *testing.T) {
+	head := "# Benchmarking PingPong\n# #processes = 2\n #repetitions\n"
+	_, err := Parse(strings.NewReader(head + strings.Repeat("1\n", maxRows+1)))
+	var pe *ParseError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 3+maxRows+1, pe.Line)
+	assert.Contains(t, pe.Reason, "more than 65536 rows")
+}
+
+// TestParseNotes: the shortest forms of the notes IMB prints above a table, and one word short of them.
+func TestParseNotes(t *testing.T) {
+	for _, tt := range []struct {
+		name                       string
+		note                       string
+		waiting, groups, processes int
+	}{
+		{name: "waiting", note: "# ( 3 additional processes", waiting: 3, groups: 1, processes: 2},
+		{name: "waiting, one word short", note: "# ( 3 additional", groups: 1, processes: 2},
+		{name: "groups", note: "# ( 2 groups of 4 processes", groups: 2, processes: 4},
+		{name: "groups, one word short", note: "# ( 2 groups of 4", groups: 1, processes: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(strings.NewReader("# Benchmarking X\n# #processes = 2\n" + tt.note + "\n #repetitions\n 5\n"))
+			require.NoError(t, err)
+			require.Len(t, got, 1)
+			assert.Equal(t, [3]int{tt.waiting, tt.groups, tt.processes}, [3]int{got[0].Waiting, got[0].Groups, got[0].Processes})
+		})
+	}
 }

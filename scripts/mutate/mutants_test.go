@@ -3,6 +3,7 @@ package main
 import (
 	"go/parser"
 	"go/token"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -65,13 +66,41 @@ func TestPick(t *testing.T) {
 	assert.Equal(t, a, b, "the same seed picks the same mutants")
 	assert.NotEqual(t, a, pick(all, 10, 8))
 	small := pick(all, 5, 7)
-	for _, m := range small {
-		assert.Contains(t, a, m, "a smaller sample of one seed is part of a larger one")
-	}
+	assert.Equal(t, a[:5], small, "a smaller sample of one seed is the start of a larger one")
 }
 
 func TestPatterns(t *testing.T) {
 	assert.Equal(t, []string{"./acr", "./internal/backoff", "./...", "github.com/hpcship/hpcship/acr"},
 		patterns([]string{"acr", "internal/backoff", "./...", "github.com/hpcship/hpcship/acr"}))
 	assert.True(t, strings.HasPrefix(rel("/nonexistent/x.go"), "/"))
+}
+
+func TestSlowTests(t *testing.T) {
+	out := []byte(`=== RUN   TestQuick
+--- PASS: TestQuick (0.02s)
+=== RUN   TestSlow
+    --- PASS: TestSlow/sub (1.50s)
+--- PASS: TestSlow (1.51s)
+--- PASS: TestAtTheLimit (1.00s)
+--- PASS: TestJustBelow (0.99s)
+--- PASS: FuzzParse (3.20s)
+PASS
+`)
+	assert.Equal(t, []string{"TestSlow", "TestAtTheLimit", "FuzzParse"}, slowTests(out))
+	assert.Empty(t, slowTests([]byte("PASS\n")))
+
+	re := regexp.MustCompile(exactly([]string{"TestSlow", "FuzzParse"}))
+	assert.True(t, re.MatchString("TestSlow"))
+	assert.True(t, re.MatchString("FuzzParse"))
+	assert.False(t, re.MatchString("TestSlowly"), "only whole names match")
+	assert.False(t, re.MatchString("TestQuick"))
+}
+
+func TestSkipping(t *testing.T) {
+	assert.Equal(t, "^(TestSlow)$", skipping("", "^(TestSlow)$"))
+	assert.Equal(t, "TestHuge|^(TestSlow)$", skipping("TestHuge", "^(TestSlow)$"))
+	re := regexp.MustCompile(skipping("TestHuge", exactly([]string{"TestSlow"})))
+	assert.True(t, re.MatchString("TestHuge"))
+	assert.True(t, re.MatchString("TestSlow"))
+	assert.False(t, re.MatchString("TestQuick"))
 }

@@ -154,7 +154,6 @@ func (b *builder) transcode(ctx context.Context, w *entryWriter, name string, tr
 		return err
 	}
 	symlinks := map[string]bool{} // archive paths that are symlinks
-	buf := make([]byte, copyBuffer)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -219,7 +218,7 @@ func (b *builder) transcode(ctx context.Context, w *entryWriter, name string, tr
 			return err
 		}
 		if h.Typeflag == tar.TypeReg {
-			if _, err := io.CopyBuffer(w.tw, ctxReader{ctx, tr}, buf); err != nil {
+			if _, err := io.CopyBuffer(w.tw, ctxReader{ctx, tr}, w.copyBuf()); err != nil {
 				return fmt.Errorf("archive %s: entry %s: %w", name, h.Name, err)
 			}
 		}

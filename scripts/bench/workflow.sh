@@ -153,8 +153,11 @@ fresh_registry ours
 fresh_registry peer
 mkdir -p "$work/out"
 
-# SIF listing: path, type and mode of every entry, as unsquashfs prints them.
-sif_list() { unsquashfs -o "$("$work/sifbench" offset "$1")" -lln "$1" | awk 'NR > 3 {print $1, $NF}' | sort; }
+# SIF listing: type and mode, then path (and link target) of every entry, as unsquashfs prints them.
+sif_list() {
+	unsquashfs -o "$("$work/sifbench" offset "$1")" -lln "$1" |
+		awk 'NR > 3 {p = $6; for (i = 7; i <= NF; i++) p = p " " $i; print $1, p}' | sort
+}
 
 for input in ${BENCH_INPUTS:-small 1g}; do
 	"setup_$input"
@@ -194,13 +197,13 @@ for input in ${BENCH_INPUTS:-small 1g}; do
 
 	sif_list "$work/out/ours.sif" >"$work/ours.list"
 	sif_list "$work/out/peer.sif" >"$work/peer.list"
-	lacking=$(comm -13 <(awk '{print $2}' "$work/ours.list" | sort) <(awk '{print $2}' "$work/peer.list" | sort) | grep -v -e '^squashfs-root$' || true)
+	lacking=$(comm -13 <(cut -d' ' -f2- "$work/ours.list" | sort) <(cut -d' ' -f2- "$work/peer.list" | sort) | grep -v -e '^squashfs-root$' || true)
 	if [ -n "$lacking" ]; then
 		echo "workflow bench: paths of the peer's SIF that ours lacks:" >&2
 		echo "$lacking" | head -20 >&2
 		exit 1
 	fi
-	printf '  every path of the peer SIF (%d) is in ours (ours: %d entries, peer: %d)\n' \
+	printf '  every path (and link target) of the peer SIF (%d) is in ours (ours: %d entries, peer: %d)\n' \
 		"$(wc -l <"$work/peer.list")" "$(wc -l <"$work/ours.list")" "$(wc -l <"$work/peer.list")"
 
 	# shellcheck disable=SC2086 # the list is split into its numbers

@@ -94,6 +94,11 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// copyBuffer is the size of the chunks in which an archive entry's content goes
+// from the decompressor to the layer: large enough that per-call costs (context
+// check, tar bookkeeping, two hashes' and pgzip's Write) vanish against the copying.
+const copyBuffer = 256 << 10
+
 // isTarHeader reports whether block starts with a tar header with a valid checksum.
 func isTarHeader(block []byte) bool {
 	if len(block) < 512 || block[0] == 0 {
@@ -129,12 +134,15 @@ func (b *builder) extract(ctx context.Context, w *entryWriter, name, host, root 
 	if err != nil {
 		return false, fmt.Errorf("archive %s: %w", name, err)
 	}
-	br := bufio.NewReaderSize(dr, 1<<20)
-	block, _ := br.Peek(512)
-	if !isTarHeader(block) {
+	// The first block is read to tell a tar archive from a file that only looks
+	// compressed, then put back in front of the stream. No buffer goes on top of the
+	// decompressor: it hands out whole blocks, and another layer would only copy them.
+	block := make([]byte, 512)
+	n, _ := io.ReadFull(dr, block)
+	if !isTarHeader(block[:n]) {
 		return false, closeDec(true)
 	}
-	err = b.transcode(ctx, w, name, tar.NewReader(br), root)
+	err = b.transcode(ctx, w, name, tar.NewReader(io.MultiReader(bytes.NewReader(block), dr)), root)
 	if cerr := closeDec(err != nil); err == nil && cerr != nil {
 		err = fmt.Errorf("archive %s: %w", name, cerr)
 	}
@@ -210,7 +218,7 @@ func (b *builder) transcode(ctx context.Context, w *entryWriter, name string, tr
 			return err
 		}
 		if h.Typeflag == tar.TypeReg {
-			if _, err := io.Copy(w.tw, ctxReader{ctx, tr}); err != nil {
+			if _, err := io.CopyBuffer(w.tw, ctxReader{ctx, tr}, w.copyBuf()); err != nil {
 				return fmt.Errorf("archive %s: entry %s: %w", name, h.Name, err)
 			}
 		}

@@ -2,11 +2,9 @@ package imagebuild
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -275,6 +273,15 @@ type entryWriter struct {
 	chown   bool // --chown given: it applies to archive entries too, which otherwise keep their owners
 	chmod   *int64
 	links   map[[2]uint64]string // (dev, inode) of host files with several links → first name
+	buf     []byte               // copy buffer for file contents, made on first use
+}
+
+// copyBuf returns the buffer in which file contents go to the layer.
+func (w *entryWriter) copyBuf() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, copyBuffer)
+	}
+	return w.buf
 }
 
 func (w *entryWriter) write(h *tar.Header) error {
@@ -366,8 +373,10 @@ func (w *entryWriter) hostFile(name string, e hostEntry) error {
 		return err
 	}
 	defer f.Close()
-	n, err := io.CopyN(w.tw, ctxReader{w.ctx, bufio.NewReaderSize(f, 256<<10)}, h.Size)
-	if errors.Is(err, io.EOF) {
+	// Straight from the file into the copy buffer: a buffered reader on top would
+	// only add a copy. A file that grew is cut at the size in its header.
+	n, err := io.CopyBuffer(w.tw, io.LimitReader(ctxReader{w.ctx, f}, h.Size), w.copyBuf())
+	if err == nil && n < h.Size {
 		return fmt.Errorf("%s shrank from %d to %d bytes while being read", e.host, h.Size, n)
 	}
 	return err

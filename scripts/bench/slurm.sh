@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# scheduler/slurm: parsing the status of 1k, 10k and 100k jobs from the `squeue -o` format Status reads,
-# against encoding/json of `squeue --json` (Slurm 22.05) for the same jobs, in one run, best of 3. Target: < 100 ms
-# for 10k. The 100k row has no peer: 100k jobs of squeue --json take seconds per parse.
+# scheduler/slurm: find one job's state in a squeue listing, through Slurm.Status (which parses the whole
+# `squeue -o` listing it asks for) against encoding/json of `squeue --json` for the same jobs into structs (how a
+# Go wrapper of squeue --json reads it) plus a search, each as a whole process (the squeuebench program) through
+# the harness (lib/harness.sh). Every process does K lookups, each reading the file again, so that parsing
+# outweighs process start-up (1k jobs: K=100, 10k: K=10, 100k: K=1); the per-lookup figure is the process's wall
+# time / K, start-up included. Input: 1k, 10k and 100k jobs made by repeating the jobs of a `squeue --json`
+# document captured from Slurm 22.05.8 (testdata/squeue.json: running, held, completed jobs and an array task)
+# with new ids and names; the JSON keeps every field squeue prints (3.5 KB a job). Slurm itself is not run.
+# Target: < 100 ms per lookup at 10k jobs.
+# Env: BENCH_RUNS (see the harness).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test -run '^$' -bench '^BenchmarkParseStatus$' -benchtime 10x -count 3 ./scheduler/slurm/ |
-	awk '
-	/^BenchmarkParseStatus\// {
-		name = $1; sub(/^BenchmarkParseStatus\//, "", name); sub(/-[0-9]+$/, "", name)
-		if (!(name in ns) || $3 < ns[name]) ns[name] = $3
-		printf "%-30s %10.2f ms  %s MB/s\n", name, $3 / 1e6, $5
-	}
-	END {
-		split("1000 10000 100000", sizes, " ")
-		for (i = 1; i <= 3; i++) if ((n = "jobs=" sizes[i]) in ns && ("encoding-json/" n) in ns)
-			printf "squeue status, %s: hpcship %.2f ms, encoding/json of squeue --json %.2f ms, %.1fx faster\n", n, ns[n] / 1e6, ns["encoding-json/" n] / 1e6, ns["encoding-json/" n] / ns[n]
-		if ("jobs=100000" in ns) printf "squeue status, jobs=100000: hpcship %.2f ms\n", ns["jobs=100000"] / 1e6
-	}'
+# shellcheck source=scripts/bench/lib/harness.sh
+source scripts/bench/lib/harness.sh
+
+work=$(mktemp -d)
+bench_on_exit "rm -rf '$work'"
+go build -o "$work/squeuebench" ./scheduler/slurm/internal/squeuebench
+
+for spec in 1000:100 10000:10 100000:1; do
+	jobs=${spec%:*} repeat=${spec#*:}
+	"$work/squeuebench" gen -from scheduler/slurm/testdata/squeue.json "$jobs" "$work/$jobs.txt" "$work/$jobs.json"
+	BENCH_OURS=("$work/squeuebench" ours -repeat "$repeat" "$work/$jobs.txt")
+	BENCH_PEER=("$work/squeuebench" peer -repeat "$repeat" "$work/$jobs.json")
+	bench_compare section=slurm input="real-$jobs" ours=slurm.Status peer=encoding-json jobs="$jobs" repeat="$repeat" \
+		listing_bytes="$(bench_size "$work/$jobs.txt")" json_bytes="$(bench_size "$work/$jobs.json")"
+	printf '  per lookup (median wall / %d): slurm.Status %.2f ms, encoding/json %.2f ms\n' "$repeat" \
+		"$(awk -v t="${BENCH[wall_ours_med]}" -v k="$repeat" 'BEGIN {print t * 1000 / k}')" \
+		"$(awk -v t="${BENCH[wall_peer_med]}" -v k="$repeat" 'BEGIN {print t * 1000 / k}')"
+done

@@ -1,9 +1,10 @@
 // Command ibbench builds a Dockerfile with imagebuild, for scripts/bench/imagebuild.sh, which times it as a
 // whole process against tar and gzip or pigz.
 //
-//	ibbench [-level N] [-cache DIR] [-digest FILE] CONTEXT DOCKERFILE
+//	ibbench [-level N] [-cache DIR] [-digest FILE] [-cpuprofile FILE] CONTEXT DOCKERFILE
 //
-// It writes the image's digest to FILE (or stdout) and the layers to the cache directory.
+// It writes the image's digest to FILE (or stdout) and the layers to the cache directory; -cpuprofile writes a
+// CPU profile of the build for `go tool pprof`.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/hpcship/hpcship/imagebuild"
 )
@@ -20,10 +22,25 @@ func main() {
 	level := flag.Int("level", imagebuild.DefaultCompressionLevel, "gzip level of new layers")
 	cache := flag.String("cache", "", "cache directory (default: the user's cache directory)")
 	digest := flag.String("digest", "", "write the image digest to this file instead of stdout")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the build to this file")
 	flag.Parse()
 	if flag.NArg() != 2 {
-		fmt.Fprintln(os.Stderr, "usage: ibbench [-level N] [-cache DIR] [-digest FILE] CONTEXT DOCKERFILE")
+		fmt.Fprintln(os.Stderr, "usage: ibbench [-level N] [-cache DIR] [-digest FILE] [-cpuprofile FILE] CONTEXT DOCKERFILE")
 		os.Exit(2)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ibbench:", err)
+			os.Exit(1)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

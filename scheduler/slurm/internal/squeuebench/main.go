@@ -119,12 +119,12 @@ func lastJob(file string, isJSON bool) (string, error) {
 // fileRunner answers every command with the file's content, read afresh.
 type fileRunner string
 
-func (f fileRunner) Run(_ context.Context, c slurm.Command) (slurm.Output, error) {
+func (f fileRunner) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
 	if c.Name != "squeue" {
-		return slurm.Output{}, fmt.Errorf("unexpected command %s", c.Name)
+		return scheduler.Output{}, fmt.Errorf("unexpected command %s", c.Name)
 	}
 	data, err := os.ReadFile(string(f))
-	return slurm.Output{Stdout: data}, err
+	return scheduler.Output{Stdout: data}, err
 }
 
 func ours(ctx context.Context, file, job string) error {

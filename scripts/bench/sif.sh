@@ -108,9 +108,13 @@ peak_disk() {
 	wait "$pid"
 	echo "$peak"
 }
+# Each side starts with both sides' outputs gone: the timed runs leave the last input's SIFs behind, and peak_disk
+# counts every output path.
 reset ours
+reset peer
 disk_ours=$(peak_disk "${generated_cmd[@]}")
 size_ours=$(bench_size "$work/out/ours.sif")
+reset ours
 reset peer
 disk_peer=$(peak_disk "$work/peer-generated.sh")
 size_peer=$(bench_size "$work/peer.sif")

@@ -19,41 +19,13 @@ source scripts/bench/lib/harness.sh
 install_packages docker-registry skopeo curl
 
 work=$(mktemp -d)
-declare -A reg_pid=() reg_port=()
 cleanup() {
-	local side
-	for side in "${!reg_pid[@]}"; do kill "${reg_pid[$side]}" 2>/dev/null || true; done
 	rm -rf "$work"
 }
 bench_on_exit cleanup
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
-# fresh SIDE stops SIDE's registry, if running, and starts it again, empty, on the same port.
-fresh() {
-	local side=$1 dir=$work/registry-$1
-	if [ -n "${reg_pid[$side]:-}" ]; then
-		kill "${reg_pid[$side]}"
-		wait "${reg_pid[$side]}" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-	mkdir -p "$dir/data"
-	cat >"$dir/config.yml" <<-YAML
-		version: 0.1
-		log: {level: error, accesslog: {disabled: true}}
-		storage: {filesystem: {rootdirectory: $dir/data}, redirect: {disable: true}}
-		http: {addr: 127.0.0.1:${reg_port[$side]}, secret: bench}
-	YAML
-	/usr/bin/docker-registry serve "$dir/config.yml" >"$work/registry-$side.log" 2>&1 &
-	reg_pid[$side]=$!
-	wait_for 10 curl -sf "http://127.0.0.1:${reg_port[$side]}/v2/"
-}
+# SIDE's registry, emptied and restarted (lib/harness.sh).
+fresh() { bench_fresh_registry "$1" "$work/registry-$1"; }
 
 # check_pushed SIDE LAYOUT: SIDE's registry serves LAYOUT's manifest under bench/img:latest, and every blob it
 # names, with the right digests.
@@ -83,8 +55,8 @@ log "acr bench: generating the real tree's image"
 "$work/benchpush" -layout "$work/real-oci" -root "$work/real" generate "${BENCH_REAL_DIRS[@]}"
 rm -rf "$work/real"
 skopeo_version=$(skopeo --version | awk '{print $3}')
-reg_port[ours]=$(free_port)
-reg_port[peer]=$(free_port)
+reg_port[ours]=$(bench_free_port)
+reg_port[peer]=$(bench_free_port)
 fresh ours
 fresh peer
 

@@ -29,41 +29,13 @@ install_packages docker-registry skopeo umoci squashfs-tools curl gzip tar
 
 work=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$work"
-declare -A reg_pid=() reg_port=()
 cleanup() {
-	local side
-	for side in "${!reg_pid[@]}"; do kill "${reg_pid[$side]}" 2>/dev/null || true; done
 	[ -n "${BENCH_DIR:-}" ] || rm -rf "$work"
 }
 bench_on_exit cleanup
 
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 40000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
-# fresh_registry SIDE stops SIDE's registry, if running, and starts it again, empty, on the same port.
-fresh_registry() {
-	local side=$1 dir=$work/registry-$1
-	if [ -n "${reg_pid[$side]:-}" ]; then
-		kill "${reg_pid[$side]}"
-		wait "${reg_pid[$side]}" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-	mkdir -p "$dir/data"
-	cat >"$dir/config.yml" <<-YAML
-		version: 0.1
-		log: {level: error, accesslog: {disabled: true}}
-		storage: {filesystem: {rootdirectory: $dir/data}, redirect: {disable: true}}
-		http: {addr: 127.0.0.1:${reg_port[$side]}, secret: bench}
-	YAML
-	/usr/bin/docker-registry serve "$dir/config.yml" >"$work/registry-$side.log" 2>&1 &
-	reg_pid[$side]=$!
-	wait_for 10 curl -sf "http://127.0.0.1:${reg_port[$side]}/v2/"
-}
+# SIDE's registry, emptied and restarted (lib/harness.sh).
+fresh_registry() { bench_fresh_registry "$1" "$work/registry-$1"; }
 
 go build -o "$work/wfbench" ./scripts/bench/wfbench
 go build -o "$work/benchpush" ./acr/internal/benchpush
@@ -147,8 +119,8 @@ setup_1g() {
 	mv "$ctx.tmp" "$ctx"
 }
 
-reg_port[ours]=$(free_port)
-reg_port[peer]=$(free_port)
+reg_port[ours]=$(bench_free_port)
+reg_port[peer]=$(bench_free_port)
 fresh_registry ours
 fresh_registry peer
 mkdir -p "$work/out"

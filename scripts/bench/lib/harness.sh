@@ -67,6 +67,42 @@ trap _bench_exit EXIT
 # instead of `trap … EXIT`, which would replace the harness's own clean-up.
 bench_on_exit() { _bench_on_exit+=("$1"); }
 
+# Registries for the sections that push (acr, workflow): bench_free_port prints a free TCP port on 127.0.0.1;
+# bench_fresh_registry SIDE DIR stops SIDE's Debian docker-registry, if running, and starts it again, empty, with its
+# storage under DIR, on the port in reg_port[SIDE] (set once with bench_free_port). Registries stop when the
+# section exits.
+declare -gA reg_pid=() reg_port=()
+bench_free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+bench_fresh_registry() {
+	local side=$1 dir=$2
+	if [ -n "${reg_pid[$side]:-}" ]; then
+		kill "${reg_pid[$side]}"
+		wait "${reg_pid[$side]}" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+	mkdir -p "$dir/data"
+	cat >"$dir/config.yml" <<-YAML
+		version: 0.1
+		log: {level: error, accesslog: {disabled: true}}
+		storage: {filesystem: {rootdirectory: $dir/data}, redirect: {disable: true}}
+		http: {addr: 127.0.0.1:${reg_port[$side]}, secret: bench}
+	YAML
+	/usr/bin/docker-registry serve "$dir/config.yml" >"$dir.log" 2>&1 &
+	reg_pid[$side]=$!
+	wait_for 10 curl -sf "http://127.0.0.1:${reg_port[$side]}/v2/"
+}
+_bench_stop_registries() {
+	local side
+	for side in "${!reg_pid[@]}"; do kill "${reg_pid[$side]}" 2>/dev/null || true; done
+}
+bench_on_exit _bench_stop_registries
+
 # bench_load prints the 1-minute load average.
 bench_load() { cut -d' ' -f1 /proc/loadavg; }
 

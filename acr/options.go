@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/hpcship/hpcship/internal/callopt"
 )
 
 // Default values of the data-plane options.
@@ -31,14 +33,16 @@ const (
 // Option configures a call of this package. Each option applies to some calls only,
 // as its documentation says; a call given an option it does not take, or an invalid
 // value, fails with an *OptionError that names both.
-type Option struct {
-	name  string
-	calls call
-	apply func(*options) error
+type Option struct{ opt callopt.Option[options] }
+
+func option(name string, calls call, apply func(*options) error) Option {
+	return Option{callopt.Option[options]{Name: name, Calls: calls, Apply: apply}}
 }
 
+func (o Option) spec() callopt.Option[options] { return o.opt }
+
 // call is a set of the calls that take options.
-type call uint8
+type call = callopt.Calls
 
 const (
 	callPush        call = 1 << iota // Push, PushIndex
@@ -55,19 +59,10 @@ const (
 )
 
 // OptionError reports an option that a call rejected: an invalid value, an option the
-// call does not take, or options that conflict.
-type OptionError struct {
-	// Call is the function that was given the option, such as "acr.Push".
-	Call string
-	// Option is the option's name, such as "WithJobs".
-	Option string
-	Err    error
-}
-
-func (e *OptionError) Error() string { return e.Call + ": " + e.Option + ": " + e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *OptionError) Unwrap() error { return e.Err }
+// call does not take, or options that conflict. Its Call is the function that was given
+// the option, such as "acr.Push", its Option the option's name, such as "WithJobs", and
+// its Err what is wrong; its text is "Call: Option: Err", and Unwrap returns Err.
+type OptionError = callopt.Error
 
 type options struct {
 	logger        *slog.Logger
@@ -97,23 +92,14 @@ func makeOptions(name string, c call, opts []Option) (*options, error) {
 		aadScope:      DefaultAADScope,
 		userAgent:     "hpcship-acr",
 	}
-	given := map[string]bool{}
-	for _, opt := range opts {
-		switch {
-		case opt.apply == nil:
-			return nil, &OptionError{Call: name, Option: "Option{}", Err: errors.New("the zero Option is not an option")}
-		case opt.calls&c == 0:
-			return nil, &OptionError{Call: name, Option: opt.name, Err: errors.New("not an option of this call")}
-		}
-		if err := opt.apply(o); err != nil {
-			return nil, &OptionError{Call: name, Option: opt.name, Err: err}
-		}
-		given[opt.name] = true
+	given, err := callopt.Apply(name, c, o, opts, Option.spec)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case given["WithAuth"] && given["WithKeychain"]:
-		return nil, &OptionError{Call: name, Option: "WithAuth", Err: errors.New("cannot be combined with WithKeychain")}
-	case given["WithHosts"] && c&callsRegistry != 0 && (given["WithAuth"] || given["WithKeychain"]):
+	if err := given.Exclusive(name, "WithAuth", "WithKeychain"); err != nil {
+		return nil, err
+	}
+	if given["WithHosts"] && c&callsRegistry != 0 && (given["WithAuth"] || given["WithKeychain"]) {
 		return nil, &OptionError{Call: name, Option: "WithHosts", Err: errors.New(
 			"applies to the default keychain only: pass the hosts to the keychain given with WithKeychain")}
 	}
@@ -131,34 +117,34 @@ type Progress struct {
 // to every call but NewEnvKeychain, which logs nothing. The default is a logger that
 // discards everything.
 func WithLogger(l *slog.Logger) Option {
-	return Option{name: "WithLogger", calls: callsHTTP, apply: func(o *options) error {
+	return option("WithLogger", callsHTTP, func(o *options) error {
 		if l == nil {
 			return errors.New("logger must not be nil")
 		}
 		o.logger = l
 		return nil
-	}}
+	})
 }
 
 // WithJobs sets how many blobs Push and PushIndex upload at once. The default is 4, as
 // in go-containerregistry.
 func WithJobs(n int) Option {
-	return Option{name: "WithJobs", calls: callPush, apply: func(o *options) error {
+	return option("WithJobs", callPush, func(o *options) error {
 		if n <= 0 {
 			return fmt.Errorf("jobs must be positive, got %d", n)
 		}
 		o.jobs = n
 		return nil
-	}}
+	})
 }
 
 // WithProgress sets a function that Push and PushIndex call, from one goroutine at a
 // time, as bytes reach the registry. The default is no progress reporting.
 func WithProgress(f func(Progress)) Option {
-	return Option{name: "WithProgress", calls: callPush, apply: func(o *options) error {
+	return option("WithProgress", callPush, func(o *options) error {
 		o.progress = f
 		return nil
-	}}
+	})
 }
 
 // WithRetry sets how often a request that failed with 408, 429, 5xx or a dropped
@@ -171,7 +157,7 @@ func WithProgress(f func(Progress)) Option {
 // every call but NewEnvKeychain, which makes no request. The default is 5 attempts
 // starting at 250ms.
 func WithRetry(attempts int, backoff time.Duration) Option {
-	return Option{name: "WithRetry", calls: callsHTTP, apply: func(o *options) error {
+	return option("WithRetry", callsHTTP, func(o *options) error {
 		if attempts <= 0 || attempts > 10 {
 			return fmt.Errorf("retry attempts must be 1 to 10, got %d", attempts)
 		}
@@ -180,32 +166,32 @@ func WithRetry(attempts int, backoff time.Duration) Option {
 		}
 		o.attempts, o.backoff = attempts, backoff
 		return nil
-	}}
+	})
 }
 
 // WithMaxRetryAfter caps how long one wait requested by a Retry-After header may be.
 // It applies to every call but NewEnvKeychain. The default is one minute.
 func WithMaxRetryAfter(d time.Duration) Option {
-	return Option{name: "WithMaxRetryAfter", calls: callsHTTP, apply: func(o *options) error {
+	return option("WithMaxRetryAfter", callsHTTP, func(o *options) error {
 		if d < 0 {
 			return fmt.Errorf("max Retry-After must not be negative, got %v", d)
 		}
 		o.maxRetryAfter = d
 		return nil
-	}}
+	})
 }
 
 // WithTransport sets the HTTP transport under the package's retry and
 // credential-stripping layer. It applies to every call but NewEnvKeychain. The default
 // is go-containerregistry's remote.DefaultTransport.
 func WithTransport(t http.RoundTripper) Option {
-	return Option{name: "WithTransport", calls: callsHTTP, apply: func(o *options) error {
+	return option("WithTransport", callsHTTP, func(o *options) error {
 		if t == nil {
 			return errors.New("transport must not be nil")
 		}
 		o.transport = t
 		return nil
-	}}
+	})
 }
 
 // WithHosts adds registry hosts, matched exactly including any port (such as
@@ -215,7 +201,7 @@ func WithTransport(t http.RoundTripper) Option {
 // they use the default keychain (given neither WithAuth nor WithKeychain). The default
 // is ACR login servers only.
 func WithHosts(hosts ...string) Option {
-	return Option{name: "WithHosts", calls: callsHosts, apply: func(o *options) error {
+	return option("WithHosts", callsHosts, func(o *options) error {
 		for _, h := range hosts {
 			if h == "" || strings.ContainsAny(h, "/@ ") {
 				return fmt.Errorf("host %q must be a bare host or host:port", h)
@@ -223,33 +209,33 @@ func WithHosts(hosts ...string) Option {
 			o.hosts = append(o.hosts, strings.ToLower(h))
 		}
 		return nil
-	}}
+	})
 }
 
 // WithAuth sets the credentials Push, PushIndex, Pull, ListTags and Catalog use. It cannot be
 // combined with WithKeychain. The default is NewKeychain(nil): the environment, then
 // the docker config file.
 func WithAuth(a authn.Authenticator) Option {
-	return Option{name: "WithAuth", calls: callsRegistry, apply: func(o *options) error {
+	return option("WithAuth", callsRegistry, func(o *options) error {
 		if a == nil {
 			return errors.New("authenticator must not be nil")
 		}
 		o.auth = a
 		return nil
-	}}
+	})
 }
 
 // WithKeychain sets the keychain Push, PushIndex, Pull, ListTags and Catalog take
 // credentials from. It cannot be combined with WithAuth. The default is NewKeychain(nil): the
 // environment, then the docker config file.
 func WithKeychain(k authn.Keychain) Option {
-	return Option{name: "WithKeychain", calls: callsRegistry, apply: func(o *options) error {
+	return option("WithKeychain", callsRegistry, func(o *options) error {
 		if k == nil {
 			return errors.New("keychain must not be nil")
 		}
 		o.keychain = k
 		return nil
-	}}
+	})
 }
 
 // WithAADScope sets the Azure AD scope requested for the token exchanged at
@@ -257,30 +243,30 @@ func WithKeychain(k authn.Keychain) Option {
 // disabled that ("https://management.azure.com/.default"). It applies to
 // NewAADAuthenticator, NewAADKeychain and NewKeychain. The default is DefaultAADScope.
 func WithAADScope(scope string) Option {
-	return Option{name: "WithAADScope", calls: callsAAD, apply: func(o *options) error {
+	return option("WithAADScope", callsAAD, func(o *options) error {
 		if scope == "" {
 			return errors.New("AAD scope must not be empty")
 		}
 		o.aadScope = scope
 		return nil
-	}}
+	})
 }
 
 // WithTenant sets the Azure AD tenant that tokens are requested from and that is sent
 // to /oauth2/exchange. It applies to NewAADAuthenticator, NewAADKeychain and
 // NewKeychain. The default is the credential's own tenant, and none is sent.
 func WithTenant(tenantID string) Option {
-	return Option{name: "WithTenant", calls: callsAAD, apply: func(o *options) error {
+	return option("WithTenant", callsAAD, func(o *options) error {
 		o.tenant = tenantID
 		return nil
-	}}
+	})
 }
 
 // WithUserAgent sets the User-Agent of registry requests, token exchanges included. It
 // applies to every call but NewEnvKeychain. The default is "hpcship-acr".
 func WithUserAgent(ua string) Option {
-	return Option{name: "WithUserAgent", calls: callsHTTP, apply: func(o *options) error {
+	return option("WithUserAgent", callsHTTP, func(o *options) error {
 		o.userAgent = ua
 		return nil
-	}}
+	})
 }

@@ -77,12 +77,12 @@ func ExampleBuild() {
 		log.Fatal(err)
 	}
 	fmt.Print(info.Definition)
-	fmt.Print(info.Environment["/.singularity.d/env/10-docker2singularity.sh"])
+	fmt.Println(info.Environment["/.singularity.d/env/10-docker2singularity.sh"])
 	for _, d := range info.Descriptors {
 		fmt.Println(strings.TrimSpace(fmt.Sprintln(d.ID, d.Type, d.Name, d.FSType, d.PartType, d.Arch)))
 	}
 	// Output:
-	// 40960 bytes, sha256 d6125fb47c9cbbfe3ca198ca31806baea18a41b4eb72a2978049e5ad5ac9e367
+	// 40960 bytes, sha256 13bcbc5d143f9a94076276a07716ba1034701e1b6f6d1958d61f25505be8fe14
 	// bootstrap: docker
 	// from: myacr.azurecr.io/hello:latest
 	//
@@ -179,7 +179,7 @@ func ExamplePushSIF() {
 	b, _ := os.ReadFile(got)
 	fmt.Println(filepath.Base(got), bytes.Equal(a, b))
 	// Output:
-	// manifest sha256:cfca0e0e9454c9495422d4c93083bf0202ea458a8ecd637eb5e7b50f2377a941
+	// manifest sha256:f1f7fbfe99b7ad83157fef7fdd830a809e9061664ae9559d3253bebddf28dba4
 	// rdma_sif.sif true
 }
 

@@ -57,7 +57,8 @@ type Info struct {
 	Definition string
 	// Labels, Environment (script path to content), Runscript and
 	// Startscript come from the inspect-metadata.json object that Apptainer
-	// and Build write; they are empty for a SIF without it.
+	// and Build write, where the scripts have no trailing newlines; they are
+	// empty for a SIF without it.
 	Labels      map[string]string
 	Environment map[string]string
 	Runscript   string

@@ -305,17 +305,20 @@ func singularityFiles(cfg *v1.Config, src source, arch, variant string, created 
 		genFile{deffilePath, 0o644, deffile},
 	)
 
+	// Apptainer fills inspect-metadata.json from its inspect command, which
+	// cuts the trailing newlines off every file it reads.
+	trim := func(s string) string { return strings.TrimRight(s, "\n") }
 	var md inspectMetadata
 	md.Type = "container"
 	md.Data.Attributes = inspectAttributes{
 		Environment: map[string]string{
-			"/" + dockerEnvPath:   envScript,
-			"/" + environmentPath: contents[environmentPath],
+			"/" + dockerEnvPath:   trim(envScript),
+			"/" + environmentPath: trim(contents[environmentPath]),
 		},
 		Labels:      lmap,
-		Runscript:   run,
-		Deffile:     deffile,
-		Startscript: contents[startscriptPath],
+		Runscript:   trim(run),
+		Deffile:     trim(deffile),
+		Startscript: trim(contents[startscriptPath]),
 	}
 	inspectJSON, err = json.Marshal(md)
 	if err != nil {

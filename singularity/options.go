@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hpcship/hpcship/internal/callopt"
 )
 
 // Format is the container file format Build and Pull write.
@@ -114,14 +116,16 @@ type options struct {
 // only, as its documentation says; a call given an option it does not take,
 // an invalid value or options that conflict fails with an *OptionError that
 // names both, before doing anything.
-type Option struct {
-	name  string
-	calls call
-	apply func(*options) error
+type Option struct{ opt callopt.Option[options] }
+
+func option(name string, calls call, apply func(*options) error) Option {
+	return Option{callopt.Option[options]{Name: name, Calls: calls, Apply: apply}}
 }
 
+func (o Option) spec() callopt.Option[options] { return o.opt }
+
 // call is a set of the calls that take options.
-type call uint8
+type call = callopt.Calls
 
 const (
 	callBuild   call = 1 << iota // Build
@@ -134,20 +138,11 @@ const (
 )
 
 // OptionError reports an option that a call rejected: an invalid value, an
-// option the call does not take, or options that conflict.
-type OptionError struct {
-	// Call is the function that was given the option, such as
-	// "singularity.PushSIF".
-	Call string
-	// Option is the option's name, such as "WithCompression".
-	Option string
-	Err    error
-}
-
-func (e *OptionError) Error() string { return e.Call + ": " + e.Option + ": " + e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *OptionError) Unwrap() error { return e.Err }
+// option the call does not take, or options that conflict. Its Call is the
+// function that was given the option, such as "singularity.PushSIF", its
+// Option the option's name, such as "WithCompression", and its Err what is
+// wrong; its text is "Call: Option: Err", and Unwrap returns Err.
+type OptionError = callopt.Error
 
 // newOptions applies opts for the call named name, which is one of c.
 func newOptions(name string, c call, opts []Option) (*options, error) {
@@ -158,24 +153,15 @@ func newOptions(name string, c call, opts []Option) (*options, error) {
 		keychain: authn.DefaultKeychain,
 		platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH},
 	}
-	given := map[string]bool{}
-	for _, opt := range opts {
-		switch {
-		case opt.apply == nil:
-			return nil, &OptionError{Call: name, Option: "Option{}", Err: errors.New("the zero Option is not an option")}
-		case opt.calls&c == 0:
-			return nil, &OptionError{Call: name, Option: opt.name, Err: errors.New("not an option of this call")}
-		}
-		if err := opt.apply(o); err != nil {
-			return nil, &OptionError{Call: name, Option: opt.name, Err: err}
-		}
-		given[opt.name] = true
+	given, err := callopt.Apply(name, c, o, opts, Option.spec)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case given["WithAuthenticator"] && given["WithKeychain"]:
-		return nil, &OptionError{Call: name, Option: "WithAuthenticator", Err: errors.New("cannot be combined with WithKeychain")}
-	case given["WithCompressionLevel"] && given["WithCompression"]:
-		return nil, &OptionError{Call: name, Option: "WithCompressionLevel", Err: errors.New("cannot be combined with WithCompression")}
+	if err := given.Exclusive(name, "WithAuthenticator", "WithKeychain"); err != nil {
+		return nil, err
+	}
+	if err := given.Exclusive(name, "WithCompressionLevel", "WithCompression"); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -183,34 +169,34 @@ func newOptions(name string, c call, opts []Option) (*options, error) {
 // WithLogger sets where Build and Pull report dropped xattrs, skipped ENV
 // names and replaced paths, at warning level. The default discards.
 func WithLogger(l *slog.Logger) Option {
-	return Option{name: "WithLogger", calls: callsConvert, apply: func(o *options) error {
+	return option("WithLogger", callsConvert, func(o *options) error {
 		if l == nil {
 			return errors.New("logger must not be nil")
 		}
 		o.logger = l
 		return nil
-	}}
+	})
 }
 
 // WithProgress sets a function that Build and Pull call as the build
 // proceeds, from the building goroutine, after every file stored and at the
 // end. The default is none.
 func WithProgress(fn func(Progress)) Option {
-	return Option{name: "WithProgress", calls: callsConvert, apply: func(o *options) error {
+	return option("WithProgress", callsConvert, func(o *options) error {
 		o.progress = fn
 		return nil
-	}}
+	})
 }
 
 // WithFormat sets the format Build and Pull write. The default is FormatSIF.
 func WithFormat(f Format) Option {
-	return Option{name: "WithFormat", calls: callsConvert, apply: func(o *options) error {
+	return option("WithFormat", callsConvert, func(o *options) error {
 		if f != FormatSIF && f != FormatSIMG {
 			return fmt.Errorf("unknown format %d", f)
 		}
 		o.format = f
 		return nil
-	}}
+	})
 }
 
 // WithCompressionLevel sets the zlib level of the squashfs root that Build
@@ -221,7 +207,7 @@ func WithFormat(f Format) Option {
 // 5.5 % larger than mksquashfs' level 9 (see the package doc).
 func WithCompressionLevel(level int) Option {
 	opt := WithCompression(Gzip, level)
-	opt.name = "WithCompressionLevel"
+	opt.opt.Name = "WithCompressionLevel"
 	return opt
 }
 
@@ -236,27 +222,27 @@ func WithCompressionLevel(level int) Option {
 // and write, but only runtimes built with zstd read them (see Zstd and the
 // package doc for what each choice costs). The default is Gzip at level 6.
 func WithCompression(c Compressor, level int) Option {
-	return Option{name: "WithCompression", calls: callsConvert, apply: func(o *options) error {
+	return option("WithCompression", callsConvert, func(o *options) error {
 		lo, hi, ok := levelRange(c)
 		if !ok || level < lo || level > hi {
 			return &LevelError{Compressor: c, Level: level, Min: lo, Max: hi}
 		}
 		o.comp, o.level, o.levelSet = c, level, true
 		return nil
-	}}
+	})
 }
 
 // WithWorkers sets how many squashfs blocks Build and Pull compress at once;
 // the output is the same for any value. The default is
 // runtime.GOMAXPROCS(0).
 func WithWorkers(n int) Option {
-	return Option{name: "WithWorkers", calls: callsConvert, apply: func(o *options) error {
+	return option("WithWorkers", callsConvert, func(o *options) error {
 		if n <= 0 {
 			return fmt.Errorf("workers must be positive, got %d", n)
 		}
 		o.workers = n
 		return nil
-	}}
+	})
 }
 
 // WithSourceDateEpoch makes the output of Build and Pull reproducible: the
@@ -265,31 +251,31 @@ func WithWorkers(n int) Option {
 // options (the nil UUID unless WithID sets one). The same image and options
 // then give the same bytes. The default is the current time and a random ID.
 func WithSourceDateEpoch(t time.Time) Option {
-	return Option{name: "WithSourceDateEpoch", calls: callsConvert, apply: func(o *options) error {
+	return option("WithSourceDateEpoch", callsConvert, func(o *options) error {
 		t := t.UTC()
 		o.epoch = &t
 		return nil
-	}}
+	})
 }
 
 // WithID sets the ID of the SIF that Build and Pull write, a UUID in its
 // string form. The default is a random UUID, or the nil UUID under
 // WithSourceDateEpoch.
 func WithID(id string) Option {
-	return Option{name: "WithID", calls: callsConvert, apply: func(o *options) error {
+	return option("WithID", callsConvert, func(o *options) error {
 		o.id = id
 		return nil
-	}}
+	})
 }
 
 // WithSource sets the image reference recorded in the definition file
 // ("from: …") and the labels by Build and Pull. The default for Build is the
 // image's manifest digest, for Pull the reference pulled.
 func WithSource(ref string) Option {
-	return Option{name: "WithSource", calls: callsConvert, apply: func(o *options) error {
+	return option("WithSource", callsConvert, func(o *options) error {
 		o.from = ref
 		return nil
-	}}
+	})
 }
 
 // WithCacheDir sets the blob cache directory of Build and Pull: every layer
@@ -300,13 +286,13 @@ func WithSource(ref string) Option {
 // Build uses the cache only when this option is given. The default for Pull
 // is the directory "hpcship" under os.UserCacheDir.
 func WithCacheDir(dir string) Option {
-	return Option{name: "WithCacheDir", calls: callsConvert, apply: func(o *options) error {
+	return option("WithCacheDir", callsConvert, func(o *options) error {
 		if dir == "" {
 			return errors.New("cache directory must not be empty")
 		}
 		o.cacheDir = dir
 		return nil
-	}}
+	})
 }
 
 // WithKeychain sets where Pull, PushSIF and PullSIF find registry
@@ -314,26 +300,26 @@ func WithCacheDir(dir string) Option {
 // WithAuthenticator. The default is authn.DefaultKeychain (docker's
 // config.json).
 func WithKeychain(kc authn.Keychain) Option {
-	return Option{name: "WithKeychain", calls: callsRegistry, apply: func(o *options) error {
+	return option("WithKeychain", callsRegistry, func(o *options) error {
 		if kc == nil {
 			return errors.New("keychain must not be nil")
 		}
 		o.keychain = kc
 		return nil
-	}}
+	})
 }
 
 // WithAuthenticator sets the registry credentials of Pull, PushSIF and
 // PullSIF directly. It cannot be combined with WithKeychain. The default is
 // to ask the keychain.
 func WithAuthenticator(a authn.Authenticator) Option {
-	return Option{name: "WithAuthenticator", calls: callsRegistry, apply: func(o *options) error {
+	return option("WithAuthenticator", callsRegistry, func(o *options) error {
 		if a == nil {
 			return errors.New("authenticator must not be nil")
 		}
 		o.auth = a
 		return nil
-	}}
+	})
 }
 
 // WithEnvCredentials makes Pull, PushSIF and PullSIF use
@@ -342,34 +328,34 @@ func WithAuthenticator(a authn.Authenticator) Option {
 // Apptainer does; when neither pair is set the authenticator or keychain
 // answers. The default is not to read the environment.
 func WithEnvCredentials() Option {
-	return Option{name: "WithEnvCredentials", calls: callsRegistry, apply: func(o *options) error {
+	return option("WithEnvCredentials", callsRegistry, func(o *options) error {
 		o.envCreds = true
 		return nil
-	}}
+	})
 }
 
 // WithPlatform sets which image of a multi-platform index Pull converts.
 // The default is linux on the architecture of the running program.
 func WithPlatform(p v1.Platform) Option {
-	return Option{name: "WithPlatform", calls: callPull, apply: func(o *options) error {
+	return option("WithPlatform", callPull, func(o *options) error {
 		if p.OS == "" || p.Architecture == "" {
 			return fmt.Errorf("platform needs an OS and an architecture, got %q/%q", p.OS, p.Architecture)
 		}
 		o.platform = p
 		return nil
-	}}
+	})
 }
 
 // WithTransport sets the HTTP transport of the registry calls of Pull,
 // PushSIF and PullSIF. The default is ggcr's remote.DefaultTransport.
 func WithTransport(t http.RoundTripper) Option {
-	return Option{name: "WithTransport", calls: callsRegistry, apply: func(o *options) error {
+	return option("WithTransport", callsRegistry, func(o *options) error {
 		if t == nil {
 			return errors.New("transport must not be nil")
 		}
 		o.transport = t
 		return nil
-	}}
+	})
 }
 
 // WithMksquashfs makes Build and Pull pack the root file system with
@@ -387,7 +373,7 @@ func WithTransport(t http.RoundTripper) Option {
 // looks for sqfstar on PATH.
 // The default is the built-in writer.
 func WithMksquashfs(path string) Option {
-	return Option{name: "WithMksquashfs", calls: callsConvert, apply: func(o *options) error {
+	return option("WithMksquashfs", callsConvert, func(o *options) error {
 		if path == "" {
 			p, err := lookPath("sqfstar")
 			if err != nil {
@@ -398,7 +384,7 @@ func WithMksquashfs(path string) Option {
 		o.mksquashfs = path
 		o.useMksquashf = true
 		return nil
-	}}
+	})
 }
 
 func lookPath(name string) (string, error) {

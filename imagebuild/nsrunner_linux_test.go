@@ -251,6 +251,11 @@ func testRunFailure(t *testing.T) {
 	assert.Contains(t, re.Output, "boom")
 	assert.Contains(t, err.Error(), "line 4")
 	assert.Contains(t, err.Error(), "exit code 3")
+
+	_, err = buildWith(t.Context(), t, "FROM base\nUSER nosuch\nRUN true\n")
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 3, se.Line)
+	assert.ErrorContains(t, err, `USER "nosuch": no such user in the image's /etc/passwd`)
 }
 
 func testRunCancel(t *testing.T) {
@@ -476,11 +481,42 @@ func testRunXattrs(t *testing.T) {
 	}
 }
 
+// subIDCount is the size N of the id mapping of a process with subordinate
+// ids (the smaller of its /etc/subuid and /etc/subgid ranges), and 65536
+// otherwise.
+func subIDCount(t *testing.T) int {
+	if os.Getenv(asUserEnv) != "subids" {
+		return 65536
+	}
+	u, err := user.Current()
+	require.NoError(t, err)
+	n := -1
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			if fields := strings.Split(line, ":"); len(fields) == 3 && (fields[0] == u.Username || fields[0] == u.Uid) {
+				c, err := strconv.Atoi(fields[2])
+				require.NoError(t, err)
+				if n < 0 || c < n {
+					n = c
+				}
+				break
+			}
+		}
+	}
+	require.Positive(t, n, "no subordinate ids for %s", u.Username)
+	return n
+}
+
 // ownedBase is the busybox base with a layer of files that root does not own:
-// /home/hpc (1000:1001, 0700) holding f (1000:1001, 0600), and /opt/far
-// (70000:70000, 0644), beyond the 65,536 subordinate ids of the test user.
-// tag goes into /opt/tag, so that bases with different tags differ.
+// /home/hpc (1000:1001, 0700) holding f (1000:1001, 0600), /opt/suid
+// (1000:1001, 6755, set-user-ID and set-group-ID), /opt/edge owned by
+// the highest id of the mapping (N:N, see subIDCount) and /opt/far by the next
+// (N+1:N+1), both 0644. tag goes into /opt/tag, so that bases with different
+// tags differ.
 func ownedBase(t *testing.T, tag string) v1.Image {
+	n := subIDCount(t)
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -492,7 +528,9 @@ func ownedBase(t *testing.T, tag string) v1.Image {
 		{tar.Header{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
 		{tar.Header{Name: "home/hpc/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1001}, ""},
 		{tar.Header{Name: "home/hpc/f", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1001}, "mine\n"},
-		{tar.Header{Name: "opt/far", Typeflag: tar.TypeReg, Mode: 0o644, Uid: 70000, Gid: 70000}, "far\n"},
+		{tar.Header{Name: "opt/edge", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n, Gid: n}, "edge\n"},
+		{tar.Header{Name: "opt/suid", Typeflag: tar.TypeReg, Mode: 0o6755, Uid: 1000, Gid: 1001}, "#!/bin/sh\n"},
+		{tar.Header{Name: "opt/far", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n + 1, Gid: n + 1}, "far\n"},
 		{tar.Header{Name: "opt/tag", Typeflag: tar.TypeReg, Mode: 0o644}, tag},
 	} {
 		e.h.ModTime, e.h.Size = mtime, int64(len(e.body))
@@ -530,7 +568,8 @@ func testRunOwners(t *testing.T) {
 	if fullMapping() {
 		user = "USER hpc\n"
 	}
-	df := "FROM base\nRUN stat -c %u:%g /opt/far > /tmp/far && echo y >> /opt/far\nCOPY --chown=1000:1001 g /home/hpc/g\n" + user +
+	n := subIDCount(t)
+	df := "FROM base\nRUN stat -c %u:%g /opt/edge /opt/far > /tmp/far && echo y >> /opt/far && stat -c %a /tmp /opt/suid > /tmp/modes\nCOPY --chown=1000:1001 g /home/hpc/g\n" + user +
 		"RUN stat -c %u:%g /home/hpc /home/hpc/f /home/hpc/g > /tmp/seen && test -d /home/hpc/data && echo x >> /home/hpc/f && echo x >> /home/hpc/g && touch /home/hpc/new\n"
 	log, logs := newLogger()
 	// A mount point below /home/hpc: the directories on the way keep their
@@ -545,8 +584,9 @@ func testRunOwners(t *testing.T) {
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	require.Len(t, layers, 5)
+	assert.Equal(t, "1777\n6755\n", content(t, tr, "tmp/modes"), "the step sees the sticky, set-user-ID and set-group-ID bits")
 	far := layerEntries(t, layers[2])["opt/far"]
-	assert.Equal(t, [2]int{70000, 70000}, [2]int{far.uid, far.gid}, "the layer keeps an owner beyond the mapping")
+	assert.Equal(t, [2]int{n + 1, n + 1}, [2]int{far.uid, far.gid}, "the layer keeps an owner beyond the mapping")
 	assert.Equal(t, "far\ny\n", far.body)
 	got := layerEntries(t, layers[4])
 	assert.Equal(t, "mine\nx\n", got["home/hpc/f"].body)
@@ -559,19 +599,19 @@ func testRunOwners(t *testing.T) {
 	assert.False(t, ok, "the mount point is not content")
 	switch {
 	case os.Geteuid() == 0:
-		assert.Equal(t, "70000:70000\n", content(t, tr, "tmp/far"))
+		assert.Equal(t, fmt.Sprintf("%d:%d\n%d:%d\n", n, n, n+1, n+1), content(t, tr, "tmp/far"))
 		assert.Equal(t, "1000:1001\n1000:1001\n1000:1001\n", content(t, tr, "tmp/seen"))
 		assert.Equal(t, [2]int{1000, 1001}, [2]int{got["home/hpc/new"].uid, got["home/hpc/new"].gid})
 		assert.NotContains(t, logs.String(), "beyond")
 	case fullMapping():
-		assert.Equal(t, "0:0\n", content(t, tr, "tmp/far"), "ids beyond the range are root's during the step")
+		assert.Equal(t, fmt.Sprintf("%d:%d\n0:0\n", n, n), content(t, tr, "tmp/far"), "ids beyond the range are root's during the step")
 		assert.Equal(t, "1000:1001\n1000:1001\n1000:1001\n", content(t, tr, "tmp/seen"))
 		assert.Equal(t, [2]int{1000, 1001}, [2]int{got["home/hpc/new"].uid, got["home/hpc/new"].gid})
 		assert.Contains(t, logs.String(), "level=WARN")
 		assert.Contains(t, logs.String(), "beyond the subordinate ids")
-		assert.Contains(t, logs.String(), "first=/opt/far uid=70000")
+		assert.Contains(t, logs.String(), fmt.Sprintf("files=1 first=/opt/far uid=%d gid=%d", n+1, n+1))
 	default:
-		assert.Equal(t, "0:0\n", content(t, tr, "tmp/far"))
+		assert.Equal(t, "0:0\n0:0\n", content(t, tr, "tmp/far"))
 		assert.Equal(t, "0:0\n0:0\n0:0\n", content(t, tr, "tmp/seen"), "with a single mapping every file is root's")
 		assert.Equal(t, [2]int{0, 0}, [2]int{got["home/hpc/new"].uid, got["home/hpc/new"].gid})
 		assert.NotContains(t, logs.String(), "beyond")

@@ -177,6 +177,9 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 CMD ["true
 	assert.Equal(t, &v1.HealthConfig{Test: []string{"CMD", "true"}, Interval: 30 * time.Second, Timeout: 3 * time.Second,
 		StartPeriod: time.Second, Retries: 2}, c.Healthcheck)
 	assert.Equal(t, time.Unix(0, 0).UTC(), cf.Created.UTC())
+	last := cf.History[len(cf.History)-1].CreatedBy
+	assert.Contains(t, last, "HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 ", "the history names the health check")
+	assert.Contains(t, last, `"true"]`, "the history names the health check's command")
 	for _, h := range cf.History[1:] {
 		assert.True(t, h.EmptyLayer, h.CreatedBy)
 	}

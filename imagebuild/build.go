@@ -437,6 +437,7 @@ func (b *builder) run(ctx context.Context, s Run) (bool, error) {
 			return b.lw.write(ctx, fill, nil)
 		},
 		CacheDir: b.o.cacheDir,
+		Log:      b.o.log,
 		state:    b.state,
 	}
 	got, err := b.o.runner.Run(ctx, req)

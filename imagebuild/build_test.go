@@ -115,8 +115,10 @@ func TestCopySemantics(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(ctxDir, f), []byte(f), 0o644))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, ".dockerignore"), []byte("# comment\nskip.txt\n**/mpivars.sh\nintel/impi\n!intel/impi/5.1.3.223/bin64/IMB-MPI1\n"), 0o644))
+	require.NoError(t, os.Symlink("a.txt", filepath.Join(ctxDir, "latest.link")))
 	img, err := imagebuild.Build(t.Context(), imagebuild.FromImage(busyboxBase(t)), []imagebuild.Step{
 		imagebuild.Workdir{Path: "/work"},
+		imagebuild.Copy{Sources: []string{"latest.link"}, Dest: "/opt/latest"},
 		imagebuild.Copy{Sources: []string{"*.txt"}, Dest: "txt/"},
 		imagebuild.Copy{Sources: []string{"c.log"}, Dest: "/opt"},
 		imagebuild.Copy{Sources: []string{"c.log"}, Dest: "renamed.log", Chown: "hpc", Chmod: "600"},
@@ -130,7 +132,11 @@ func TestCopySemantics(t *testing.T) {
 	_, ok := tr.Lookup("work/txt/skip.txt")
 	assert.False(t, ok, ".dockerignore excludes it from a glob")
 	assert.Equal(t, "c.log", content(t, tr, "opt/c.log"), "an existing directory receives the file")
-	e, ok := tr.Lookup("work/renamed.log")
+	e, ok := tr.Lookup("opt/latest")
+	require.True(t, ok)
+	assert.Equal(t, rootfs.TypeRegular, e.Type, "a source that is a symlink is copied as its target, as Docker does")
+	assert.Equal(t, "a.txt", content(t, tr, "opt/latest"))
+	e, ok = tr.Lookup("work/renamed.log")
 	require.True(t, ok)
 	assert.Equal(t, [3]int{0o600, 1000, 1000}, [3]int{int(e.Mode), e.UID, e.GID}, "--chown=user takes the user's number as group, as Docker does")
 	e, ok = tr.Lookup("srv/intel/compilers_and_libraries_2016.3.223/linux/mpi/intel64/lib/libmpi.so.12.0")
@@ -177,6 +183,9 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 CMD ["true
 	assert.Equal(t, &v1.HealthConfig{Test: []string{"CMD", "true"}, Interval: 30 * time.Second, Timeout: 3 * time.Second,
 		StartPeriod: time.Second, Retries: 2}, c.Healthcheck)
 	assert.Equal(t, time.Unix(0, 0).UTC(), cf.Created.UTC())
+	last := cf.History[len(cf.History)-1].CreatedBy
+	assert.Contains(t, last, "HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 ", "the history names the health check")
+	assert.Contains(t, last, `"true"]`, "the history names the health check's command")
 	for _, h := range cf.History[1:] {
 		assert.True(t, h.EmptyLayer, h.CreatedBy)
 	}

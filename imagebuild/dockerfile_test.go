@@ -130,6 +130,7 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 	writeTar(t, evil, map[string]string{"ok.txt": "fine", "../../etc/passwd": "root::0:0::/:/bin/sh"})
 	badLink := filepath.Join(ctxDir, "badlink.tar")
 	writeTarEntries(t, badLink, []tarEntry{{name: "up", link: "../../.."}, {name: "up/etc/passwd", body: "x"}})
+	require.NoError(t, os.Symlink("nothere", filepath.Join(ctxDir, "dangling")))
 	through := filepath.Join(ctxDir, "through.tar")
 	writeTarEntries(t, through, []tarEntry{{name: "etc", link: "/etc"}, {name: "etc/passwd", body: "x"}})
 
@@ -142,6 +143,7 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 		{"run without runner", "FROM base\nCOPY a.txt /\nRUN true\n", 3, imagebuild.ErrRunUnavailable},
 		{"missing source", "FROM base\nWORKDIR /x\n\nCOPY nothere.txt /\n", 4, fs.ErrNotExist},
 		{"no glob match", "FROM base\nCOPY *.none /\n", 2, fs.ErrNotExist},
+		{"dangling symlink source", "FROM base\nCOPY dangling /\n", 2, fs.ErrNotExist},
 		{"escaping archive entry", "FROM base\nADD evil.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"through an escaping archive symlink", "FROM base\nADD badlink.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"through archive symlink", "FROM base\nADD through.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
@@ -149,6 +151,8 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 		{"remote add", "FROM base\nADD https://example.com/x.tgz /\n", 2, imagebuild.ErrUnsupportedInstruction},
 		{"bad chmod", "FROM base\nCOPY --chmod=99 a.txt /\n", 2, imagebuild.ErrSyntax},
 		{"unknown user", "FROM base\nCOPY --chown=nobody a.txt /\n", 2, nil},
+		{"empty volume path", "FROM base\nVOLUME [\"/data\", \"\"]\n", 2, imagebuild.ErrSyntax},
+		{"stop signal expanding to nothing", "FROM base\nARG S\nSTOPSIGNAL $S\n", 3, imagebuild.ErrSyntax},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path"
@@ -124,9 +125,13 @@ func isOpaque(p string) bool {
 	return err == nil && n == 1 && b[0] == 'y'
 }
 
-// chainKey identifies the root of layers for the caller's id mapping.
-func chainKey(layers []v1.Layer, hostRoot bool) (string, error) {
+// chainKey identifies the root of layers for the caller's id mapping (m: its
+// subordinate ids, whose host ids own the files of such a root).
+func chainKey(layers []v1.Layer, hostRoot bool, m *idMapping) (string, error) {
 	k := keyOf(rootsFormat, strconv.FormatBool(hostRoot), strconv.Itoa(os.Geteuid()))
+	if m != nil {
+		k = keyOf(k, "subids", strconv.Itoa(m.uid.Start), strconv.Itoa(m.uid.Count), strconv.Itoa(m.gid.Start), strconv.Itoa(m.gid.Count))
+	}
 	for _, l := range layers {
 		d, err := l.Digest()
 		if err != nil {
@@ -172,20 +177,20 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 	if err != nil {
 		return nil, err
 	}
-	key, err := chainKey(req.Layers, hostRoot)
+	m := r.mapping()
+	key, err := chainKey(req.Layers, hostRoot, m)
 	if err != nil {
 		return nil, err
 	}
 	st := sess.stacks[key]
 	if st == nil {
-		base, err := keptRoot(ctx, req, rs, sess, key, hostRoot)
+		base, err := r.keptRoot(ctx, req, rs, sess, key, hostRoot, m)
 		if err != nil {
 			return nil, err
 		}
 		st = &layerStack{lowers: []*lowerDir{base}}
 		sess.stacks[key] = st
 	}
-	m := r.mapping()
 	sess.steps++
 	stepDir := filepath.Join(sess.dir, "s"+strconv.Itoa(sess.steps))
 	upper, work, merged := filepath.Join(stepDir, "upper"), filepath.Join(stepDir, "work"), filepath.Join(stepDir, "merged")
@@ -214,13 +219,31 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 		}
 		placeholders = append(placeholders, made...)
 	}
+	// With subordinate ids the directories of the root copied on the way to a
+	// mount point get their owners in the step's namespace, which records the
+	// mount points' state then and removes them afterwards.
+	var ph *nsPlaceholders
 	before := map[string]fileState{}
-	for _, rel := range placeholders {
-		var sys syscall.Stat_t
-		if err := syscall.Lstat(filepath.Join(upper, rel), &sys); err != nil {
-			return nil, err
+	if m != nil && len(placeholders) > 0 {
+		ph = &nsPlaceholders{Paths: placeholders, States: filepath.Join(stepDir, "placeholders.json")}
+		for _, rel := range placeholders {
+			if s, _, _, ok := st.find(rel); ok {
+				if o := [2]int{m.uid.inside(s.uid), m.gid.inside(s.gid)}; o != [2]int{} {
+					if ph.Chown == nil {
+						ph.Chown = map[string][2]int{}
+					}
+					ph.Chown[rel] = o
+				}
+			}
 		}
-		before[rel] = stateOf(&sys)
+	} else {
+		for _, rel := range placeholders {
+			var sys syscall.Stat_t
+			if err := syscall.Lstat(filepath.Join(upper, rel), &sys); err != nil {
+				return nil, err
+			}
+			before[rel] = stateOf(&sys)
+		}
 	}
 	uid, gid, err := resolveUser(func(rel string) string {
 		_, p, _, _ := st.find(rel)
@@ -254,20 +277,22 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 		dir = "/"
 	}
 	child := nsChild{Root: merged, Argv: req.Argv, Env: req.Env, Dir: dir, UID: uid, GID: gid, Binds: r.o.binds,
-		Overlay: &nsOverlay{Dir: sess.dir, Lower: lowers, Upper: upper, Work: work}}
+		Overlay: &nsOverlay{Dir: sess.dir, Lower: lowers, Upper: upper, Work: work}, Placeholders: ph}
 	if err := r.exec(ctx, child, hostRoot, m); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := removePlaceholders(upper, placeholders, before); err != nil {
-		return nil, err
+	if ph == nil {
+		if err := removePlaceholders(upper, placeholders, before); err != nil {
+			return nil, err
+		}
 	}
 	var l v1.Layer
 	var owners map[string][2]int
 	if m != nil {
-		if l, owners, err = r.diffMapped(ctx, req, upper, st, m); err != nil {
+		if l, owners, err = r.diffMapped(ctx, req, upper, st, m, ph); err != nil {
 			return nil, fmt.Errorf("comparing the root filesystem: %w", err)
 		}
 	} else {
@@ -301,7 +326,9 @@ func (r *NamespaceRunner) runOverlay(ctx context.Context, req RunRequest) (_ v1.
 // keptRoot returns the unpacked root of req.Layers, from run-roots/ in the cache
 // directory or unpacked there now; it stays locked against removal until the
 // build ends. Without a cache directory it is unpacked into the build's directory.
-func keptRoot(ctx context.Context, req RunRequest, rs *buildState, sess *nsBuild, key string, hostRoot bool) (*lowerDir, error) {
+// With subordinate ids (m) its files have the owners the layers record where
+// the mapping reaches them; it warns through req.Log about those it does not.
+func (r *NamespaceRunner) keptRoot(ctx context.Context, req RunRequest, rs *buildState, sess *nsBuild, key string, hostRoot bool, m *idMapping) (*lowerDir, error) {
 	store := sess.dir
 	if req.CacheDir != "" {
 		abs, err := filepath.Abs(req.CacheDir)
@@ -326,11 +353,11 @@ func keptRoot(ctx context.Context, req RunRequest, rs *buildState, sess *nsBuild
 	}
 	dir := filepath.Join(store, key)
 	if _, err := os.Stat(filepath.Join(dir, "owners.json")); err != nil {
-		if err := unpackRoot(ctx, req, store, dir, hostRoot); err != nil {
+		if err := r.unpackRoot(ctx, req, store, dir, hostRoot, m); err != nil {
 			return nil, fmt.Errorf("materialising the root filesystem: %w", err)
 		}
 		if req.CacheDir != "" {
-			evictRoots(store, key)
+			evictRoots(store, key, func(dir string) error { return r.removeMapped(dir, m) })
 		}
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "owners.json"))
@@ -341,20 +368,48 @@ func keptRoot(ctx context.Context, req RunRequest, rs *buildState, sess *nsBuild
 	if err := json.Unmarshal(b, &l.owners); err != nil {
 		return nil, fmt.Errorf("kept root %s: %w", dir, err)
 	}
+	if m != nil {
+		warnUnmapped(req.Log, l.owners, m)
+	}
 	return l, nil
+}
+
+// warnUnmapped logs how many files of the image have owners beyond the
+// subordinate ids: the step sees those ids as root (the caller), and the layer
+// keeps the recorded owners of such files unless the step chowns them.
+func warnUnmapped(log *slog.Logger, owners map[string][2]int, m *idMapping) {
+	if log == nil {
+		return
+	}
+	var beyond []string
+	for rel, o := range owners {
+		if o[0] > m.uid.Count || o[1] > m.gid.Count {
+			beyond = append(beyond, rel)
+		}
+	}
+	if len(beyond) == 0 {
+		return
+	}
+	slices.Sort(beyond)
+	o := owners[beyond[0]]
+	log.Warn("RUN: files of the image are owned by ids beyond the subordinate ids; the step sees those ids as root, the layer keeps them",
+		"files", len(beyond), "first", "/"+beyond[0], "uid", o[0], "gid", o[1],
+		"max_uid", m.uid.Count, "max_gid", m.gid.Count)
 }
 
 // unpackRoot unpacks req.Layers into dir (as dir/root, with dir/owners.json),
 // atomically: another process unpacking the same root at the same time wins or
 // loses as a whole.
-func unpackRoot(ctx context.Context, req RunRequest, store, dir string, hostRoot bool) (err error) {
+// With subordinate ids (m) the files get the owners the layers record, as far
+// as the mapping reaches, by a process in a user namespace with that mapping.
+func (r *NamespaceRunner) unpackRoot(ctx context.Context, req RunRequest, store, dir string, hostRoot bool, m *idMapping) (err error) {
 	tmp, err := os.MkdirTemp(store, "tmp-")
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil || tmp != "" {
-			_ = removeTree(tmp)
+			_ = r.removeMapped(tmp, m)
 		}
 	}()
 	root := filepath.Join(tmp, "root")
@@ -380,8 +435,15 @@ func unpackRoot(ctx context.Context, req RunRequest, store, dir string, hostRoot
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "owners.json"), b, 0o600); err != nil {
+	ownersFile := filepath.Join(tmp, "owners.json")
+	if err := os.WriteFile(ownersFile, b, 0o600); err != nil {
 		return err
+	}
+	if m != nil && m.reachesAny(owners) {
+		job := &nsChownJob{Root: root, Owners: ownersFile, MaxUID: m.uid.Count, MaxGID: m.gid.Count}
+		if err := r.chore(ctx, &nsChore{Chown: job}, m, io.Discard); err != nil {
+			return fmt.Errorf("giving the files their owners: %w", err)
+		}
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		if _, serr := os.Stat(filepath.Join(dir, "owners.json")); serr == nil {
@@ -394,8 +456,8 @@ func unpackRoot(ctx context.Context, req RunRequest, store, dir string, hostRoot
 }
 
 // evictRoots removes the least recently used kept roots beyond maxKeptRoots that
-// no build is using, and unpacking leftovers older than a day.
-func evictRoots(store, keep string) {
+// no build is using, and unpacking leftovers older than a day, with remove.
+func evictRoots(store, keep string, remove func(dir string) error) {
 	locks, _ := filepath.Glob(filepath.Join(store, "*.lock"))
 	type used struct {
 		key string
@@ -423,7 +485,7 @@ func evictRoots(store, keep string) {
 		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
 			if gone, err := os.MkdirTemp(store, "tmp-"); err == nil {
 				_ = os.Rename(filepath.Join(store, u.key), filepath.Join(gone, "root"))
-				_ = removeTree(gone)
+				_ = remove(gone)
 			}
 		}
 		f.Close()
@@ -431,7 +493,7 @@ func evictRoots(store, keep string) {
 	old, _ := filepath.Glob(filepath.Join(store, "tmp-*"))
 	for _, t := range old {
 		if st, err := os.Stat(t); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
-			_ = removeTree(t)
+			_ = remove(t)
 		}
 	}
 }

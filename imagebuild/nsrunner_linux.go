@@ -29,6 +29,10 @@ import (
 // nsChildEnv carries the child's configuration (JSON) into the re-executed program.
 const nsChildEnv = "HPCSHIP_IMAGEBUILD_RUN_CHILD"
 
+// allIDs is the size of the identity mapping a root caller gets: every id but
+// the invalid (uid_t)-1, as in the host's own namespace.
+const allIDs = 1<<32 - 1
+
 // outputTail is how many bytes of a failed command's output a RunError keeps.
 const outputTail = 4096
 
@@ -61,22 +65,32 @@ const outputTail = 4096
 // modification times clamped to the build's epoch.
 //
 // Id mapping: a caller that is root on the host gets the identity mapping of
-// uids and gids 0-65535, so chown, USER and the base's device nodes work. An
-// unprivileged caller whose /etc/subuid and /etc/subgid give it ranges, with
-// newuidmap and newgidmap (Debian package uidmap) installed, gets its own uid
-// and gid as 0 and its subordinate ranges as 1 to the ranges' size: the step
-// may chown to those ids and switch to a USER among them, and the layer records
-// the ids as the step left them. Other unprivileged callers get a single
-// mapping, their own uid and gid as 0: the step runs as root of the namespace
-// and may create, modify, chmod and delete anything in the root, but cannot
-// chown to another uid (EINVAL) or switch to a USER other than root (a
-// *UserNotMappedError before the step starts). Unprivileged, the files of the
-// image below the step are owned by root during the step (the layers' owners
-// are kept for the result: files whose owner the step did not change keep the
-// owner recorded below), mknod fails, and device nodes of the base image are
-// left out. Extended attributes of the image are set where the kernel lets the
-// caller (user.* attributes always) and those of changed
-// files are recorded in the layer.
+// all uids and gids, so chown, USER and the base's device nodes work and the
+// image's files have the owners its layers record. An unprivileged caller whose
+// /etc/subuid and /etc/subgid give it ranges, with newuidmap and newgidmap
+// (Debian package uidmap) installed, gets its own uid and gid as 0 and its
+// subordinate ranges as 1 to the ranges' size N: the step may chown to those
+// ids and switch to a USER among them, and the layer records the ids as the
+// step left them. The kept root's files get the owners the layers record, by a
+// process in a user namespace with the same mapping (so a USER 1000 can write
+// its files of the base or of a COPY --chown); an id above N stays the
+// caller's, that is root's during the step, and Run logs a warning through
+// RunRequest.Log naming how many files have such owners. Such a kept root
+// holds directories of subordinate ids that the caller cannot remove itself:
+// the runner removes the roots it evicts in such a namespace, and RemoveAll
+// removes a whole cache directory. Other unprivileged callers get a single mapping,
+// their own uid and gid as 0: the step runs as root of the namespace and may
+// create, modify, chmod and delete anything in the root, but cannot chown to
+// another uid (EINVAL) or switch to a USER other than root (a
+// *UserNotMappedError before the step starts), and every file of the image is
+// root's during the step. In all cases a file whose owner the step did not
+// change keeps the owner its layer records, also one the mapping does not
+// reach. Unprivileged, mknod fails and device nodes of the base image are left
+// out. Extended attributes of the image are set where the kernel lets the
+// caller (user.* attributes always) and those of changed files are recorded in
+// the layer. Where overlay mounts are refused, an unprivileged caller's steps
+// run with a single mapping on the root unpacked for each of them, subordinate
+// ids or not.
 //
 // The program that uses a NamespaceRunner must not replace the process's
 // environment variable HPCSHIP_IMAGEBUILD_RUN_CHILD: the package's init function
@@ -207,6 +221,9 @@ type nsChild struct {
 	// Chore, when set, is work on the step's files that needs the subordinate
 	// ids; the child does it instead of running a command.
 	Chore *nsChore `json:",omitempty"`
+	// Placeholders, when set, are mount points in the overlay's upper
+	// directory that the child gives owners before mounting it.
+	Placeholders *nsPlaceholders `json:",omitempty"`
 }
 
 // nsOverlay is an overlay mount: Lower holds paths relative to Dir (the first on
@@ -242,6 +259,11 @@ func nsChildMain(cfg string) error {
 		return fmt.Errorf("making mounts private: %w", err)
 	}
 	if o := c.Overlay; o != nil {
+		if c.Placeholders != nil {
+			if err := ownPlaceholders(o.Upper, c.Placeholders); err != nil {
+				return fmt.Errorf("preparing mount points: %w", err)
+			}
+		}
 		syscall.CloseOnExec(3)
 		// Relative lower paths keep the options short; userxattr because this is
 		// a user namespace.
@@ -416,8 +438,8 @@ func (r *NamespaceRunner) exec(ctx context.Context, c nsChild, hostRoot bool, m 
 	case m != nil:
 		// newuidmap and newgidmap write the maps once the child exists.
 	case hostRoot:
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: allIDs}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: allIDs}}
 		attr.GidMappingsEnableSetgroups = true
 	default:
 		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}

@@ -44,6 +44,8 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("read-only binds", testRunBinds)
 	t.Run("kept root and unpacked root agree", testRunModesAgree)
 	t.Run("extended attributes", testRunXattrs)
+	t.Run("owners of the image", testRunOwners)
+	t.Run("owned roots are removed", testRunOwnedRootsRemoved)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -53,10 +55,10 @@ func TestNamespaceRunner(t *testing.T) {
 		if !hasSubIDs(t, "sgetest") {
 			testenv.Skipf(t, "sgetest has no subordinate ids or newuidmap is missing; ./scripts/test.sh sets them up")
 		}
-		runAs(t, "sgetest", "subids", "^TestNamespaceRunner$/^(create|environment|failure|cancel|deterministic|network|read-only|kept|extended)")
+		runAs(t, "sgetest", "subids", "^TestNamespaceRunner$/^(create|environment|failure|cancel|deterministic|network|read-only|kept|extended|owne)")
 	})
 	t.Run("as an unprivileged user with a single mapping", func(t *testing.T) {
-		runAs(t, "nobody", "single", "^TestNamespaceRunner$/^(create|environment|kept)")
+		runAs(t, "nobody", "single", "^TestNamespaceRunner$/^(create|environment|kept|owne)")
 	})
 }
 
@@ -135,11 +137,11 @@ func buildWith(ctx context.Context, t *testing.T, df string, opts ...imagebuild.
 }
 
 type layerEntry struct {
-	typ  byte
-	mode int64
-	link string
-	body string
-	uid  int
+	typ      byte
+	mode     int64
+	link     string
+	body     string
+	uid, gid int
 }
 
 func layerEntries(t *testing.T, l v1.Layer) map[string]layerEntry {
@@ -157,7 +159,7 @@ func layerEntries(t *testing.T, l v1.Layer) map[string]layerEntry {
 		require.NoError(t, err)
 		body, err := io.ReadAll(tr)
 		require.NoError(t, err)
-		m[h.Name] = layerEntry{typ: h.Typeflag, mode: h.Mode, link: h.Linkname, body: string(body), uid: h.Uid}
+		m[h.Name] = layerEntry{typ: h.Typeflag, mode: h.Mode, link: h.Linkname, body: string(body), uid: h.Uid, gid: h.Gid}
 	}
 }
 
@@ -249,6 +251,11 @@ func testRunFailure(t *testing.T) {
 	assert.Contains(t, re.Output, "boom")
 	assert.Contains(t, err.Error(), "line 4")
 	assert.Contains(t, err.Error(), "exit code 3")
+
+	_, err = buildWith(t.Context(), t, "FROM base\nUSER nosuch\nRUN true\n")
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 3, se.Line)
+	assert.ErrorContains(t, err, `USER "nosuch": no such user in the image's /etc/passwd`)
 }
 
 func testRunCancel(t *testing.T) {
@@ -472,4 +479,193 @@ func testRunXattrs(t *testing.T) {
 		assert.Contains(t, got, "opt/y", "a change of mode only is in the layer")
 		assert.NotContains(t, got, "opt/z")
 	}
+}
+
+// subIDCount is the size N of the id mapping of a process with subordinate
+// ids (the smaller of its /etc/subuid and /etc/subgid ranges), and 65536
+// otherwise.
+func subIDCount(t *testing.T) int {
+	if os.Getenv(asUserEnv) != "subids" {
+		return 65536
+	}
+	u, err := user.Current()
+	require.NoError(t, err)
+	n := -1
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			if fields := strings.Split(line, ":"); len(fields) == 3 && (fields[0] == u.Username || fields[0] == u.Uid) {
+				c, err := strconv.Atoi(fields[2])
+				require.NoError(t, err)
+				if n < 0 || c < n {
+					n = c
+				}
+				break
+			}
+		}
+	}
+	require.Positive(t, n, "no subordinate ids for %s", u.Username)
+	return n
+}
+
+// ownedBase is the busybox base with a layer of files that root does not own:
+// /home/hpc (1000:1001, 0700) holding f (1000:1001, 0600), /opt/suid
+// (1000:1001, 6755, set-user-ID and set-group-ID), /opt/edge owned by
+// the highest id of the mapping (N:N, see subIDCount) and /opt/far by the next
+// (N+1:N+1), both 0644. tag goes into /opt/tag, so that bases with different
+// tags differ.
+func ownedBase(t *testing.T, tag string) v1.Image {
+	n := subIDCount(t)
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mtime := time.Unix(1_600_000_000, 0)
+	for _, e := range []struct {
+		h    tar.Header
+		body string
+	}{
+		{tar.Header{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
+		{tar.Header{Name: "home/hpc/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1001}, ""},
+		{tar.Header{Name: "home/hpc/f", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1001}, "mine\n"},
+		{tar.Header{Name: "opt/edge", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n, Gid: n}, "edge\n"},
+		{tar.Header{Name: "opt/suid", Typeflag: tar.TypeReg, Mode: 0o6755, Uid: 1000, Gid: 1001}, "#!/bin/sh\n"},
+		{tar.Header{Name: "opt/far", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n + 1, Gid: n + 1}, "far\n"},
+		{tar.Header{Name: "opt/tag", Typeflag: tar.TypeReg, Mode: 0o644}, tag},
+	} {
+		e.h.ModTime, e.h.Size = mtime, int64(len(e.body))
+		require.NoError(t, tw.WriteHeader(&e.h))
+		_, err := tw.Write([]byte(e.body))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	require.NoError(t, err)
+	img, err := mutate.AppendLayers(busyboxBase(t), layer)
+	require.NoError(t, err)
+	return img
+}
+
+// removedCache is a cache directory for r's builds that r removes at the end of
+// the test: with subordinate ids its kept roots hold files the caller cannot
+// remove itself.
+func removedCache(t *testing.T, r *imagebuild.NamespaceRunner) string {
+	dir := t.TempDir()
+	t.Cleanup(func() { assert.NoError(t, r.RemoveAll(context.WithoutCancel(t.Context()), dir)) })
+	return dir
+}
+
+// testRunOwners checks that a step sees the owners the layers record, as far as
+// the id mapping reaches (as root: all; with subordinate ids: up to the range's
+// size; with a single mapping: none, every file is root's), that a USER among
+// them can use their files, and that the layer keeps the recorded owners of
+// files whose owner the step did not change.
+func testRunOwners(t *testing.T) {
+	ctxDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "g"), []byte("copied\n"), 0o600))
+	user := ""
+	if fullMapping() {
+		user = "USER hpc\n"
+	}
+	n := subIDCount(t)
+	df := "FROM base\nRUN stat -c %u:%g /opt/edge /opt/far > /tmp/far && echo y >> /opt/far && stat -c %a /tmp /opt/suid > /tmp/modes\nCOPY --chown=1000:1001 g /home/hpc/g\n" + user +
+		"RUN stat -c %u:%g /home/hpc /home/hpc/f /home/hpc/g > /tmp/seen && test -d /home/hpc/data && echo x >> /home/hpc/f && echo x >> /home/hpc/g && touch /home/hpc/new\n"
+	log, logs := newLogger()
+	// A mount point below /home/hpc: the directories on the way keep their
+	// owners, and the mount point is not part of the layer.
+	host := t.TempDir()
+	require.NoError(t, os.Chmod(host, 0o755))
+	r := imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/home/hpc/data"}))
+	img, err := buildWith(t.Context(), t, df, imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, ""))),
+		imagebuild.WithContextDir(ctxDir), imagebuild.WithRunner(r), imagebuild.WithCacheDir(removedCache(t, r)), imagebuild.WithLogger(log))
+	require.NoError(t, err)
+	tr := tree(t, img)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 5)
+	assert.Equal(t, "1777\n6755\n", content(t, tr, "tmp/modes"), "the step sees the sticky, set-user-ID and set-group-ID bits")
+	far := layerEntries(t, layers[2])["opt/far"]
+	assert.Equal(t, [2]int{n + 1, n + 1}, [2]int{far.uid, far.gid}, "the layer keeps an owner beyond the mapping")
+	assert.Equal(t, "far\ny\n", far.body)
+	got := layerEntries(t, layers[4])
+	assert.Equal(t, "mine\nx\n", got["home/hpc/f"].body)
+	assert.Equal(t, "copied\nx\n", got["home/hpc/g"].body)
+	for _, name := range []string{"home/hpc/", "home/hpc/f", "home/hpc/g"} {
+		assert.Equal(t, [2]int{1000, 1001}, [2]int{got[name].uid, got[name].gid}, name)
+	}
+	assert.NotContains(t, got, "home/hpc/data/")
+	_, ok := tr.Lookup("home/hpc/data")
+	assert.False(t, ok, "the mount point is not content")
+	switch {
+	case os.Geteuid() == 0:
+		assert.Equal(t, fmt.Sprintf("%d:%d\n%d:%d\n", n, n, n+1, n+1), content(t, tr, "tmp/far"))
+		assert.Equal(t, "1000:1001\n1000:1001\n1000:1001\n", content(t, tr, "tmp/seen"))
+		assert.Equal(t, [2]int{1000, 1001}, [2]int{got["home/hpc/new"].uid, got["home/hpc/new"].gid})
+		assert.NotContains(t, logs.String(), "beyond")
+	case fullMapping():
+		assert.Equal(t, fmt.Sprintf("%d:%d\n0:0\n", n, n), content(t, tr, "tmp/far"), "ids beyond the range are root's during the step")
+		assert.Equal(t, "1000:1001\n1000:1001\n1000:1001\n", content(t, tr, "tmp/seen"))
+		assert.Equal(t, [2]int{1000, 1001}, [2]int{got["home/hpc/new"].uid, got["home/hpc/new"].gid})
+		assert.Contains(t, logs.String(), "level=WARN")
+		assert.Contains(t, logs.String(), "beyond the subordinate ids")
+		assert.Contains(t, logs.String(), fmt.Sprintf("files=1 first=/opt/far uid=%d gid=%d", n+1, n+1))
+	default:
+		assert.Equal(t, "0:0\n0:0\n", content(t, tr, "tmp/far"))
+		assert.Equal(t, "0:0\n0:0\n0:0\n", content(t, tr, "tmp/seen"), "with a single mapping every file is root's")
+		assert.Equal(t, [2]int{0, 0}, [2]int{got["home/hpc/new"].uid, got["home/hpc/new"].gid})
+		assert.NotContains(t, logs.String(), "beyond")
+	}
+}
+
+// testRunOwnedRootsRemoved checks that kept roots whose files belong to other
+// ids leave nothing behind: evicted by a later build (the third root, in a
+// build that is cancelled during its step), and when the caller removes the
+// cache directory with RemoveAll.
+func testRunOwnedRootsRemoved(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	r := imagebuild.NewNamespaceRunner()
+	cache := t.TempDir()
+	for _, tag := range []string{"1", "2"} {
+		_, err := buildWith(t.Context(), t, "FROM base\nRUN echo x >> /home/hpc/f\n", imagebuild.WithRunner(r),
+			imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, tag))), imagebuild.WithCacheDir(cache))
+		require.NoError(t, err)
+	}
+	marker := "32" + strconv.Itoa(os.Getpid()%1000+100)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if len(processesWith(t, "sleep "+marker)) > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	_, err := buildWith(ctx, t, "FROM base\nRUN sleep "+marker+"\n", imagebuild.WithRunner(r),
+		imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, "3"))), imagebuild.WithCacheDir(cache))
+	require.ErrorIs(t, err, context.Canceled)
+
+	left, err := filepath.Glob(filepath.Join(tmp, "*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "temporary directories left behind")
+	entries, err := os.ReadDir(filepath.Join(cache, "run-roots"))
+	require.NoError(t, err)
+	var roots []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			roots = append(roots, e.Name())
+		}
+	}
+	assert.Len(t, roots, 2, "two kept roots, the others evicted and nothing else: %v", roots)
+	if os.Getenv(asUserEnv) == "subids" {
+		// The kept roots really hold files of the subordinate ids: the caller
+		// cannot remove them itself.
+		require.Error(t, os.RemoveAll(cache))
+	}
+	require.NoError(t, r.RemoveAll(t.Context(), cache))
+	_, err = os.Lstat(cache)
+	require.ErrorIs(t, err, os.ErrNotExist)
 }

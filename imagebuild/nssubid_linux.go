@@ -32,6 +32,50 @@ type idRange struct {
 	Start, Count int
 }
 
+// inside returns the id in the namespace of a file's host id: 1 to Count for
+// the range, 0 for anything else (the caller's own id, and ids the mapping
+// does not reach, which only the caller's files have in a root it unpacked).
+func (r idRange) inside(host uint32) int {
+	if h := int(host); h >= r.Start && h < r.Start+r.Count {
+		return h - r.Start + 1
+	}
+	return 0
+}
+
+// nsPlaceholders are the mount points (slash paths relative to the upper
+// directory, parents first) that a step's preparation made, with subordinate
+// ids: the child gives the directories of the root copied on the way their
+// owners in the namespace (Chown) and records the state of them all in
+// States (JSON, path → stat), for the diff to remove those the step left as
+// they were.
+type nsPlaceholders struct {
+	Paths  []string
+	Chown  map[string][2]int `json:",omitempty"`
+	States string
+}
+
+// ownPlaceholders does p's work in upper, as root of the step's namespace.
+func ownPlaceholders(upper string, p *nsPlaceholders) error {
+	for rel, o := range p.Chown {
+		if err := os.Lchown(filepath.Join(upper, filepath.FromSlash(rel)), o[0], o[1]); err != nil {
+			return err
+		}
+	}
+	states := make(map[string]syscall.Stat_t, len(p.Paths))
+	for _, rel := range p.Paths {
+		var sys syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(upper, filepath.FromSlash(rel)), &sys); err != nil {
+			return err
+		}
+		states[rel] = sys
+	}
+	b, err := json.Marshal(states)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(p.States, b, 0o600)
+}
+
 // subordinateIDs finds the caller's ranges in /etc/subuid and /etc/subgid and
 // the newuidmap and newgidmap programs; nil when any is missing.
 func subordinateIDs() *idMapping {
@@ -156,12 +200,28 @@ type nsChore struct {
 	// Diff describes a step whose upper directory becomes a tar stream on
 	// standard output.
 	Diff *nsDiffJob `json:",omitempty"`
+	// Chown gives the files of a root being unpacked the owners its layers
+	// record, as far as the mapping reaches.
+	Chown *nsChownJob `json:",omitempty"`
+}
+
+// nsChownJob is a root whose files the caller unpacked, all owned by it (0 in
+// the namespace), and the owners the layers record for them (owners.json:
+// slash path → [uid, gid], only those not 0:0).
+type nsChownJob struct {
+	Root   string
+	Owners string
+	// MaxUID and MaxGID are the highest ids of the mapping.
+	MaxUID, MaxGID int
 }
 
 type nsDiffJob struct {
-	Upper  string
-	Lowers []nsLower
-	Epoch  time.Time
+	// Placeholders are removed from Upper first where the step left them as
+	// they were.
+	Placeholders *nsPlaceholders `json:",omitempty"`
+	Upper        string
+	Lowers       []nsLower
+	Epoch        time.Time
 	// Owners is where the recorded owners of the entries go (JSON).
 	Owners string
 }
@@ -179,7 +239,30 @@ func runChore(h *nsChore) error {
 		}
 		os.Exit(0)
 	}
+	if h.Chown != nil {
+		if err := chownRoot(h.Chown); err != nil {
+			return err
+		}
+		os.Exit(0)
+	}
 	j := h.Diff
+	if p := j.Placeholders; p != nil {
+		b, err := os.ReadFile(p.States)
+		if err != nil {
+			return err
+		}
+		var states map[string]syscall.Stat_t
+		if err := json.Unmarshal(b, &states); err != nil {
+			return err
+		}
+		before := make(map[string]fileState, len(states))
+		for rel, sys := range states {
+			before[rel] = stateOf(&sys)
+		}
+		if err := removePlaceholders(j.Upper, p.Paths, before); err != nil {
+			return err
+		}
+	}
 	st := &layerStack{}
 	for _, l := range j.Lowers {
 		st.lowers = append(st.lowers, &lowerDir{path: l.Path, owners: l.Owners})
@@ -214,6 +297,66 @@ func runChore(h *nsChore) error {
 	return nil
 }
 
+// chownRoot gives the files of j.Root the owners j.Owners records, each id
+// that is beyond the mapping left as it is (0, the caller). It runs in the
+// namespace, as its root. chown clears the set-user-ID and set-group-ID bits
+// of a file, so they are set again.
+func chownRoot(j *nsChownJob) error {
+	b, err := os.ReadFile(j.Owners)
+	if err != nil {
+		return err
+	}
+	var owners map[string][2]int
+	if err := json.Unmarshal(b, &owners); err != nil {
+		return err
+	}
+	for rel, o := range owners {
+		uid, gid := mappedOwner(o, j.MaxUID, j.MaxGID)
+		if rel == "." || (uid < 0 && gid < 0) {
+			continue
+		}
+		p := filepath.Join(j.Root, filepath.FromSlash(rel))
+		var st syscall.Stat_t
+		if err := syscall.Lstat(p, &st); errors.Is(err, syscall.ENOENT) {
+			continue // a device node, which an unprivileged caller cannot make
+		} else if err != nil {
+			return &os.PathError{Op: "lstat", Path: p, Err: err}
+		}
+		if err := syscall.Lchown(p, uid, gid); err != nil {
+			return &os.PathError{Op: "chown", Path: p, Err: err}
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFLNK && st.Mode&(syscall.S_ISUID|syscall.S_ISGID) != 0 {
+			if err := syscall.Chmod(p, st.Mode&0o7777); err != nil {
+				return &os.PathError{Op: "chmod", Path: p, Err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// mappedOwner returns the ids of o that a mapping whose highest ids are maxUID
+// and maxGID reaches, and -1 for each that is 0 or beyond it.
+func mappedOwner(o [2]int, maxUID, maxGID int) (int, int) {
+	uid, gid := o[0], o[1]
+	if uid <= 0 || uid > maxUID {
+		uid = -1
+	}
+	if gid <= 0 || gid > maxGID {
+		gid = -1
+	}
+	return uid, gid
+}
+
+// reachesAny reports whether the mapping reaches an id of owners other than 0.
+func (m *idMapping) reachesAny(owners map[string][2]int) bool {
+	for _, o := range owners {
+		if uid, gid := mappedOwner(o, m.uid.Count, m.gid.Count); uid >= 0 || gid >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // chore runs h in a user namespace with the subordinate ids, its standard
 // output going to stdout.
 func (r *NamespaceRunner) chore(ctx context.Context, h *nsChore, m *idMapping, stdout io.Writer) error {
@@ -246,7 +389,32 @@ func (r *NamespaceRunner) chore(ctx context.Context, h *nsChore, m *idMapping, s
 	return nil
 }
 
-// removeMapped removes dir, whose files may belong to subordinate ids.
+// RemoveAll removes dir and everything below it, as os.RemoveAll does, also
+// where the caller cannot do that itself because RUN steps left files owned by
+// subordinate ids there: the kept roots in run-roots/ of a build cache
+// directory of an unprivileged caller with subordinate ids hold files and
+// directories owned by the ids the image records, and a build killed with
+// SIGKILL can leave such files in a hpcship-run-* directory in $TMPDIR. With
+// subordinate ids it removes dir in a user namespace with the same mapping as
+// the steps; otherwise it removes dir directly, making directories that the
+// steps closed writable on the way. A missing dir is no error.
+func (r *NamespaceRunner) RemoveAll(ctx context.Context, dir string) error {
+	m := r.mapping()
+	if m == nil {
+		return removeTree(dir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(abs); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return r.chore(ctx, &nsChore{Remove: abs}, m, io.Discard)
+}
+
+// removeMapped removes dir, whose files may belong to subordinate ids, also
+// once the build's context is cancelled.
 func (r *NamespaceRunner) removeMapped(dir string, m *idMapping) error {
 	if m == nil {
 		return removeTree(dir)
@@ -259,8 +427,8 @@ func (r *NamespaceRunner) removeMapped(dir string, m *idMapping) error {
 
 // diffMapped makes the step's layer in a child process and returns it with the
 // recorded owners of its entries.
-func (r *NamespaceRunner) diffMapped(ctx context.Context, req RunRequest, upper string, st *layerStack, m *idMapping) (v1.Layer, map[string][2]int, error) {
-	j := &nsDiffJob{Upper: upper, Epoch: req.Epoch, Owners: filepath.Join(filepath.Dir(upper), "owners.json")}
+func (r *NamespaceRunner) diffMapped(ctx context.Context, req RunRequest, upper string, st *layerStack, m *idMapping, ph *nsPlaceholders) (v1.Layer, map[string][2]int, error) {
+	j := &nsDiffJob{Upper: upper, Epoch: req.Epoch, Owners: filepath.Join(filepath.Dir(upper), "owners.json"), Placeholders: ph}
 	for _, l := range st.lowers {
 		j.Lowers = append(j.Lowers, nsLower{Path: l.path, Owners: l.owners})
 	}

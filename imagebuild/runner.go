@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -47,6 +48,9 @@ type RunRequest struct {
 	// CacheDir is a directory the Runner may keep state in between builds: Build sets
 	// it to its cache directory. Empty means none.
 	CacheDir string
+	// Log is where the Runner's warnings go: Build sets it to its logger
+	// (WithLogger). Nil discards them.
+	Log *slog.Logger
 
 	// state is what the build the step belongs to keeps for its Runner; nil outside Build.
 	state *buildState

@@ -157,11 +157,7 @@ func TestFragmentPacking(t *testing.T) {
 // TestZeroBlocksTakeNoSpace: a block of zeros is stored as a hole, not as data, and reads back as zeros.
 func TestZeroBlocksTakeNoSpace(t *testing.T) {
 	const bs = 4096
-	r := rand.New(rand.NewPCG(5, 6))
-	noise := make([]byte, 8*bs)
-	for i := range noise {
-		noise[i] = byte(r.Uint32())
-	}
+	noise := noiseBytes(5, 8*bs)
 	zeros := make([]byte, 8*bs)
 	zeros[len(zeros)-1] = 1 // not all of it: the last block is data
 	_, withNoise := imageFrags(t, writeImage(t, []spec{{e: squashfs.Entry{Path: "f", Mode: 0o644}, data: noise}}, squashfs.WithBlockSize(bs)))
@@ -177,11 +173,7 @@ func TestZeroBlocksTakeNoSpace(t *testing.T) {
 // that file returns the failure itself, wrapped, and so does Close.
 func TestWriteFailsMidFile(t *testing.T) {
 	const bs = 4096
-	r := rand.New(rand.NewPCG(3, 4))
-	big := make([]byte, 32*bs)
-	for i := range big {
-		big[i] = byte(r.Uint32())
-	}
+	big := noiseBytes(3, 32*bs)
 	disk := errors.New("disk full")
 	w, err := squashfs.NewWriter(&failingSink{failAt: 1, err: disk}, squashfs.WithBlockSize(bs), squashfs.WithWorkers(1))
 	require.NoError(t, err)
@@ -217,4 +209,14 @@ func TestManyRejectedEntries(t *testing.T) {
 	for _, rejected := range []int{1, 20} {
 		assert.True(t, bytes.Equal(want, write(rejected)), "%d rejected entries left a trace", rejected)
 	}
+}
+
+// noiseBytes returns n bytes of seeded noise, which compression cannot shrink.
+func noiseBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

@@ -69,3 +69,26 @@ func TestSquashEntryDeviceRange(t *testing.T) {
 		}
 	}
 }
+
+// TestSquashEntryXattrs checks which xattrs reach the image: those of the
+// three namespaces squashfs stores, with a name after the prefix; every other
+// one is dropped with a warning naming it.
+func TestSquashEntryXattrs(t *testing.T) {
+	var log strings.Builder
+	o := &options{logger: slog.New(slog.NewTextHandler(&log, nil))}
+	in := map[string]string{
+		"user.a": "1", "trusted.b": "2", "security.c": "3", // kept
+		"system.posix_acl_access": "4", "user.": "5", "users.d": "6", "security": "7", "": "8",
+	}
+	se, err := o.squashEntry(rootfs.Entry{Path: "opt/f", Type: rootfs.TypeRegular, Mode: 0o644, Xattrs: in})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"user.a": "1", "trusted.b": "2", "security.c": "3"}, se.Xattrs)
+	for _, dropped := range []string{"system.posix_acl_access", "user.", "users.d", "xattr=security\n"} {
+		assert.Contains(t, log.String(), dropped)
+	}
+	assert.Equal(t, 5, strings.Count(log.String(), "dropping an xattr"))
+
+	se, err = o.squashEntry(rootfs.Entry{Path: "opt/g", Type: rootfs.TypeRegular, Mode: 0o644, Xattrs: map[string]string{"system.x": "y"}})
+	require.NoError(t, err)
+	assert.Nil(t, se.Xattrs, "no xattr map for an entry without storable xattrs")
+}

@@ -182,6 +182,15 @@ func TestPullEnvCredentialsAndPlatform(t *testing.T) {
 	b := mustRead(t, simg)
 	assert.Equal(t, "#!/usr/bin/env run-singularity\nhsqs", string(b[:35]))
 	assert.Contains(t, unsquashfsList(t, simg, 31), "/.singularity.d/runscript")
+
+	// An index without the platform asked for: nothing is pulled or written.
+	none := filepath.Join(t.TempDir(), "none.sif")
+	_, err = singularity.Pull(t.Context(), ref, none, singularity.WithCacheDir(t.TempDir()), singularity.WithEnvCredentials(),
+		singularity.WithPlatform(v1.Platform{OS: "linux", Architecture: "ppc64le"}))
+	require.ErrorContains(t, err, "pulling "+ref.String()+": ")
+	assert.Contains(t, err.Error(), "ppc64le")
+	_, err = os.Stat(none)
+	require.ErrorIs(t, err, os.ErrNotExist)
 }
 
 func TestPullConcurrentSharedCache(t *testing.T) {

@@ -83,3 +83,26 @@ func TestSkipWriter(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(20), fi.Size())
 }
+
+// TestSkipWriterFileFails checks that a failing output file (here, closed
+// under the SIF library) fails each call, and that a seek from the end does
+// not move the position.
+func TestSkipWriterFileFails(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	require.NoError(t, err)
+	require.NoError(t, f.Truncate(100))
+	sw := &skipWriter{f: f, skipFrom: 10, skipTo: 20}
+	_, err = sw.Seek(30, io.SeekStart)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	_, err = sw.Seek(0, io.SeekEnd)
+	require.ErrorIs(t, err, os.ErrClosed)
+	assert.Equal(t, int64(30), sw.pos)
+	_, err = sw.Write([]byte("x"))
+	require.ErrorIs(t, err, os.ErrClosed)
+	assert.Equal(t, int64(30), sw.pos)
+	require.ErrorIs(t, sw.Truncate(50), os.ErrClosed)
+	_, err = sw.ReadAt(make([]byte, 1), 0)
+	require.ErrorIs(t, err, os.ErrClosed)
+}

@@ -3,6 +3,7 @@ package singularity
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/hpcship/hpcship/internal/rootfs"
 	"github.com/hpcship/hpcship/internal/squashfs"
@@ -55,15 +57,33 @@ func packWithSqfstar(ctx context.Context, f *os.File, off int64, plan *rootPlan,
 	cmd := exec.CommandContext(ctx, o.mksquashfs, args...)
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	pr, pw := io.Pipe()
+	// sqfstar reads the pipe itself, so that once it exits, having read all
+	// or not, writing fails (EPIPE) instead of waiting for a reader.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
 	cmd.Stdin = pr
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pr.Close()
+	if err != nil {
+		pw.Close()
 		return 0, fmt.Errorf("starting sqfstar: %w", err)
 	}
 	werr := writeTar(ctx, pw, plan, stats, o)
-	pw.CloseWithError(werr)
-	err := cmd.Wait()
-	pr.Close()
+	if cerr := pw.Close(); werr == nil {
+		werr = cerr
+	}
+	err = cmd.Wait()
+	if errors.Is(werr, syscall.EPIPE) {
+		// sqfstar stopped reading: it failed, or was killed as ctx ended.
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err != nil {
+			werr = nil
+		}
+	}
 	if werr != nil {
 		return 0, werr
 	}

@@ -191,3 +191,27 @@ func TestWithCompressionRejects(t *testing.T) {
 		assert.Error(t, err)
 	}
 }
+
+// TestUncompressedFlags: an image written at level 0 says in its superblock that inodes, data, fragments,
+// xattrs and IDs are stored uncompressed; at any other level it says none of that.
+func TestUncompressedFlags(t *testing.T) {
+	const uncompressed = 0x0001 | 0x0002 | 0x0008 | 0x0100 | 0x0800
+	for _, tt := range []struct {
+		comp  squashfs.Compressor
+		level int
+		want  uint16
+	}{
+		{comp: squashfs.Gzip, level: 0, want: uncompressed},
+		{comp: squashfs.Gzip, level: 1},
+		{comp: squashfs.Zstd, level: 0, want: uncompressed},
+		{comp: squashfs.Zstd, level: 1},
+	} {
+		t.Run(fmt.Sprintf("%v-%d", tt.comp, tt.level), func(t *testing.T) {
+			specs := []spec{{e: squashfs.Entry{Path: "f", Mode: 0o644, Xattrs: map[string]string{"user.a": "b"}}, data: []byte("content")}}
+			img, err := os.ReadFile(writeImage(t, specs, squashfs.WithCompression(tt.comp, tt.level)))
+			require.NoError(t, err)
+			flags := uint16(img[24]) | uint16(img[25])<<8
+			assert.Equal(t, tt.want, flags&uncompressed, "flags %#04x", flags)
+		})
+	}
+}

@@ -2,12 +2,14 @@ package squashfs_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -155,11 +157,7 @@ func TestFragmentPacking(t *testing.T) {
 // TestZeroBlocksTakeNoSpace: a block of zeros is stored as a hole, not as data, and reads back as zeros.
 func TestZeroBlocksTakeNoSpace(t *testing.T) {
 	const bs = 4096
-	r := rand.New(rand.NewPCG(5, 6))
-	noise := make([]byte, 8*bs)
-	for i := range noise {
-		noise[i] = byte(r.Uint32())
-	}
+	noise := noiseBytes(5, 8*bs)
 	zeros := make([]byte, 8*bs)
 	zeros[len(zeros)-1] = 1 // not all of it: the last block is data
 	_, withNoise := imageFrags(t, writeImage(t, []spec{{e: squashfs.Entry{Path: "f", Mode: 0o644}, data: noise}}, squashfs.WithBlockSize(bs)))
@@ -169,4 +167,56 @@ func TestZeroBlocksTakeNoSpace(t *testing.T) {
 	nodes, err := readImageFile(p)
 	require.NoError(t, err)
 	assert.Equal(t, zeros, nodes["f"].Content)
+}
+
+// TestWriteFailsMidFile fails the first data block's write while a file of many blocks is being added: Add of
+// that file returns the failure itself, wrapped, and so does Close.
+func TestWriteFailsMidFile(t *testing.T) {
+	const bs = 4096
+	big := noiseBytes(3, 32*bs)
+	disk := errors.New("disk full")
+	w, err := squashfs.NewWriter(&failingSink{failAt: 1, err: disk}, squashfs.WithBlockSize(bs), squashfs.WithWorkers(1))
+	require.NoError(t, err)
+	err = w.Add(t.Context(), squashfs.Entry{Path: "big", Mode: 0o644, Size: int64(len(big)), Content: bytes.NewReader(big)})
+	require.ErrorIs(t, err, disk)
+	require.ErrorIs(t, w.Close(t.Context()), disk)
+}
+
+// TestManyRejectedEntries rejects more files cut short in their blocks than the writer has blocks in flight:
+// each gives its blocks back, so the files after them are written as if the rejected ones had never come.
+func TestManyRejectedEntries(t *testing.T) {
+	const bs = 4096
+	write := func(rejected int) []byte {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		var out sink
+		w, err := squashfs.NewWriter(&out, squashfs.WithBlockSize(bs), squashfs.WithWorkers(1))
+		require.NoError(t, err)
+		for i := range rejected {
+			short := squashfs.Entry{Path: "short" + strconv.Itoa(i), Mode: 0o644, Size: 4 * bs,
+				Content: bytes.NewReader(bytes.Repeat([]byte{byte(i + 10)}, 2*bs+1))}
+			require.ErrorIs(t, w.Add(ctx, short), squashfs.ErrSizeMismatch)
+		}
+		for i, size := range []int{3*bs + 7, 2 * bs} {
+			e := squashfs.Entry{Path: "good" + strconv.Itoa(i), Mode: 0o644, Size: int64(size),
+				Content: bytes.NewReader(bytes.Repeat([]byte{byte(i + 1)}, size))}
+			require.NoError(t, w.Add(ctx, e), "after %d rejected entries", rejected)
+		}
+		require.NoError(t, w.Close(ctx))
+		return out.b
+	}
+	want := write(0)
+	for _, rejected := range []int{1, 20} {
+		assert.True(t, bytes.Equal(want, write(rejected)), "%d rejected entries left a trace", rejected)
+	}
+}
+
+// noiseBytes returns n bytes of seeded noise, which compression cannot shrink.
+func noiseBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }

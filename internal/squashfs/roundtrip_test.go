@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
-	"github.com/hpcship/hpcship/internal/squashfs"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/squashfs"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -64,4 +68,39 @@ func TestDeterministicForAnyWorkerCount(t *testing.T) {
 	}
 	require.True(t, bytes.Equal(images[0], images[1]), "1 and 2 workers differ")
 	require.True(t, bytes.Equal(images[0], images[2]), "1 and 5 workers differ")
+}
+
+// TestDirectoryIndexAtItsLimit fills one listing header to 8 KiB past its start, the most a header may run
+// before the next one must be indexed, and one byte either side: only a listing over 8 KiB gets a directory
+// index entry.
+func TestDirectoryIndexAtItsLimit(t *testing.T) {
+	const header, entry = 12, 8 // a listing header, an entry without its name
+	for _, tt := range []struct {
+		listing int
+		index   int
+	}{
+		{listing: 8191, index: 0},
+		{listing: 8192, index: 0},
+		{listing: 8193, index: 1},
+	} {
+		t.Run(strconv.Itoa(tt.listing), func(t *testing.T) {
+			// 40 FIFOs (inodes in one block), names of 196 bytes but the last one's, which makes the length.
+			specs := []spec{{e: squashfs.Entry{Path: "d", Type: squashfs.TypeDir, Mode: 0o755}}}
+			rest := tt.listing - header
+			for i := range 40 {
+				n := 196
+				if i == 39 {
+					n = rest - entry
+				}
+				rest -= entry + n
+				name := fmt.Sprintf("f%02d", i) + strings.Repeat("x", n-3)
+				specs = append(specs, spec{e: squashfs.Entry{Path: "d/" + name, Type: squashfs.TypeFIFO, Mode: 0o644}})
+			}
+			require.Zero(t, rest)
+			got, err := readImageFile(writeImage(t, specs, squashfs.WithBlockSize(4096)))
+			require.NoError(t, err)
+			assert.Equal(t, tt.index, got["d"].Index)
+			assert.Equal(t, uint64(tt.listing+header*tt.index+3), got["d"].Size, "stored as 3 more, with a header for each index entry")
+		})
+	}
 }

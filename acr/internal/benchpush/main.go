@@ -12,30 +12,22 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/hpcship/hpcship/acr"
+	"github.com/hpcship/hpcship/internal/benchlayout"
 )
 
 func main() {
@@ -71,156 +63,31 @@ func run(ctx context.Context, dir, root string, layers int, size int64, jobs int
 // generate writes an image whose layers each hold one file: half random bytes, which
 // gzip cannot shrink, and half repetitive text, which it can.
 func generate(dir string, layers int, size int64) error {
-	tmp, err := os.MkdirTemp("", "benchpush-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	for i := range layers {
-		path := filepath.Join(tmp, fmt.Sprintf("layer%d.tar", i))
-		if err := writeLayerTar(path, i, size); err != nil {
-			return err
-		}
-		l, err := tarball.LayerFromFile(path, tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithMediaType(types.OCILayer))
-		if err != nil {
-			return err
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
+	ls := make([]benchlayout.Layer, layers)
+	for i := range ls {
+		ls[i] = func(tw *tar.Writer) error {
+			hdr := &tar.Header{Name: fmt.Sprintf("opt/data/blob%d", i), Mode: 0o644, Size: size, ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			random := io.LimitReader(rand.NewChaCha8([32]byte{byte(i)}), size/2)
+			text := io.LimitReader(repeatReader("MPI rank 0 of 32 on node compute-17: bandwidth 11823.4 MB/s\n"), size-size/2)
+			_, err := io.Copy(tw, io.MultiReader(random, text))
 			return err
 		}
 	}
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	return p.AppendImage(img)
+	return benchlayout.Write(dir, ls)
 }
 
 // generateFrom writes an image with one layer per source directory, each holding the
 // directory's files, links and subdirectories, named by their path from root (by
 // default the source's parent).
 func generateFrom(dir, root string, srcs []string) error {
-	tmp, err := os.MkdirTemp("", "benchpush-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	ls := make([]benchlayout.Layer, len(srcs))
 	for i, src := range srcs {
-		path := filepath.Join(tmp, fmt.Sprintf("layer%d.tar", i))
-		if err := writeDirTar(path, root, src); err != nil {
-			return err
-		}
-		l, err := tarball.LayerFromFile(path, tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithMediaType(types.OCILayer))
-		if err != nil {
-			return err
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			return err
-		}
+		ls[i] = func(tw *tar.Writer) error { return benchlayout.AddTree(tw, root, src) }
 	}
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	return p.AppendImage(img)
-}
-
-func writeDirTar(path, root, src string) (err error) {
-	if root == "" {
-		root = filepath.Dir(src)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	tw := tar.NewWriter(bw)
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil
-		}
-		r, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		_, err = io.Copy(tw, r)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
-}
-
-func writeLayerTar(path string, seed int, size int64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	tw := tar.NewWriter(bw)
-	hdr := &tar.Header{Name: fmt.Sprintf("opt/data/blob%d", seed), Mode: 0o644, Size: size, ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg}
-	if err := tw.WriteHeader(hdr); err != nil {
-		f.Close()
-		return err
-	}
-	random := io.LimitReader(rand.NewChaCha8([32]byte{byte(seed)}), size/2)
-	text := io.LimitReader(repeatReader("MPI rank 0 of 32 on node compute-17: bandwidth 11823.4 MB/s\n"), size-size/2)
-	if _, err := io.Copy(tw, io.MultiReader(random, text)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return benchlayout.Write(dir, ls)
 }
 
 type repeatReader string
@@ -238,22 +105,7 @@ func push(ctx context.Context, dir, refStr string, jobs int) error {
 	if err != nil {
 		return err
 	}
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return err
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return err
-	}
-	if len(m.Manifests) != 1 {
-		return fmt.Errorf("layout holds %d manifests, want 1", len(m.Manifests))
-	}
-	img, err := p.Image(m.Manifests[0].Digest)
+	img, err := benchlayout.Read(dir)
 	if err != nil {
 		return err
 	}

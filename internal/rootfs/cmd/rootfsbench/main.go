@@ -20,8 +20,6 @@ package main
 
 import (
 	"archive/tar"
-	"bufio"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -40,12 +38,9 @@ import (
 	"syscall"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/hpcship/hpcship/internal/benchlayout"
 	"github.com/hpcship/hpcship/internal/rootfs"
 )
 
@@ -69,14 +64,14 @@ func run(ctx context.Context, dir, list, root string, args []string) error {
 	switch args[0] {
 	case "gen":
 		if len(args) == 1 {
-			return writeImage(dir, syntheticLayers())
+			return benchlayout.Write(dir, syntheticLayers())
 		}
-		return writeImage(dir, realLayers(root, args[1:]))
+		return benchlayout.Write(dir, realLayers(root, args[1:]))
 	case "flatten", "extract":
 		if len(args) != 1 {
 			break
 		}
-		img, err := readImage(dir)
+		img, err := benchlayout.Read(dir)
 		if err != nil {
 			return err
 		}
@@ -200,77 +195,6 @@ func extract(img v1.Image, l lister) error {
 	}
 }
 
-func readImage(dir string) (v1.Image, error) {
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	if len(m.Manifests) != 1 {
-		return nil, fmt.Errorf("layout holds %d manifests, want 1", len(m.Manifests))
-	}
-	return p.Image(m.Manifests[0].Digest)
-}
-
-// layerFunc writes one layer's tar stream.
-type layerFunc func(tw *tar.Writer) error
-
-func writeImage(dir string, layers []layerFunc) error {
-	tmp, err := os.MkdirTemp("", "rootfsbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	for i, write := range layers {
-		p := filepath.Join(tmp, fmt.Sprintf("layer%d.tar", i))
-		if err := writeTar(p, write); err != nil {
-			return err
-		}
-		l, err := tarball.LayerFromFile(p, tarball.WithCompressionLevel(gzip.BestSpeed), tarball.WithMediaType(types.OCILayer))
-		if err != nil {
-			return err
-		}
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			return err
-		}
-	}
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		return err
-	}
-	return p.AppendImage(img)
-}
-
-func writeTar(p string, write layerFunc) (err error) {
-	f, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	tw := tar.NewWriter(bw)
-	if err := write(tw); err != nil {
-		return err
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
-}
-
 func writeFile(tw *tar.Writer, name, content string) error {
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
 		return err
@@ -286,8 +210,8 @@ func writeWhiteout(tw *tar.Writer, name string) error {
 // syntheticLayers are those of internal/rootfs's BenchmarkFlatten: three layers of
 // 20,000 small files in 200 directories; the upper layers replace a tenth of the
 // files below and white out a tenth.
-func syntheticLayers() []layerFunc {
-	var out []layerFunc
+func syntheticLayers() []benchlayout.Layer {
+	var out []benchlayout.Layer
 	for li := range 3 {
 		out = append(out, func(tw *tar.Writer) error {
 			for d := range 200 {
@@ -317,31 +241,30 @@ func syntheticLayers() []layerFunc {
 
 // realLayers holds one layer per source directory and a last layer that replaces
 // every tenth regular file of them and whites out the one after it.
-func realLayers(root string, srcs []string) []layerFunc {
-	var out []layerFunc
+func realLayers(root string, srcs []string) []benchlayout.Layer {
+	var out []benchlayout.Layer
 	for _, src := range srcs {
-		out = append(out, func(tw *tar.Writer) error { return walk(root, src, tw, true) })
+		out = append(out, func(tw *tar.Writer) error { return benchlayout.AddTree(tw, root, src) })
 	}
-	out = append(out, func(tw *tar.Writer) error {
+	return append(out, func(tw *tar.Writer) error {
 		for _, src := range srcs {
-			if err := walk(root, src, tw, false); err != nil {
+			if err := changes(root, src, tw); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return out
 }
 
-// walk writes src with names relative to root (by default src's parent); with all
-// false, only the changes of the last layer.
-func walk(root, src string, tw *tar.Writer, all bool) error {
+// changes writes the last layer's changes to the regular files of src, named as
+// benchlayout.AddTree names them: every tenth replaced, the one after it whited out.
+func changes(root, src string, tw *tar.Writer) error {
 	if root == "" {
 		root = filepath.Dir(src)
 	}
 	n := 0
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
+		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
 		rel, err := filepath.Rel(root, p)
@@ -349,48 +272,12 @@ func walk(root, src string, tw *tar.Writer, all bool) error {
 			return err
 		}
 		name := filepath.ToSlash(rel)
-		if !all {
-			if !d.Type().IsRegular() {
-				return nil
-			}
-			switch n++; n % 10 {
-			case 0:
-				return writeFile(tw, name, "replaced in the upper layer\n")
-			case 1:
-				return writeWhiteout(tw, name)
-			}
-			return nil
+		switch n++; n % 10 {
+		case 0:
+			return writeFile(tw, name, "replaced in the upper layer\n")
+		case 1:
+			return writeWhiteout(tw, name)
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name, hdr.Uname, hdr.Gname = name, "", ""
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = io.Copy(tw, f)
-		return err
+		return nil
 	})
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sylabs/sif/v2/pkg/sif"
 
+	"github.com/hpcship/hpcship/internal/benchlayout"
 	"github.com/hpcship/hpcship/singularity"
 )
 
@@ -85,7 +86,7 @@ func run(ctx context.Context, args []string) error {
 		if fl.NArg() != 2 {
 			return errors.New(usage)
 		}
-		img, err := image(fl.Arg(0))
+		img, err := benchlayout.Read(fl.Arg(0))
 		if err != nil {
 			return err
 		}
@@ -127,25 +128,10 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func image(dir string) (v1.Image, error) {
-	idx, err := layout.ImageIndexFromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	if len(m.Manifests) != 1 {
-		return nil, fmt.Errorf("%s holds %d images, want 1", dir, len(m.Manifests))
-	}
-	return idx.Image(m.Manifests[0].Digest)
-}
-
 // wrap assembles a SIF as Apptainer's SIF assembler does: definition,
 // oci-config.json, then the squashfs copied in as primary partition.
 func wrap(dir, squash, out string) error {
-	img, err := image(dir)
+	img, err := benchlayout.Read(dir)
 	if err != nil {
 		return err
 	}

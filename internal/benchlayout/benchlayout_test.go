@@ -1,0 +1,160 @@
+package benchlayout_test
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/benchlayout"
+)
+
+// TestWriteRead writes a layer of a directory tree and one written by hand, and reads
+// both back from the layout in order, gzip'd with the OCI media types.
+func TestWriteRead(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(src, "sub", "file"), []byte("content"), 0o640))
+	require.NoError(t, os.Symlink("sub/file", filepath.Join(src, "link")))
+
+	tests := []struct {
+		name string
+		root string
+		want []string
+	}{
+		{name: "names from the parent", want: []string{"src/", "src/link -> sub/file", "src/sub/", "src/sub/file = content"}},
+		{name: "names from the source", root: src, want: []string{"./", "link -> sub/file", "sub/", "sub/file = content"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "oci")
+			err := benchlayout.Write(dir, []benchlayout.Layer{
+				func(tw *tar.Writer) error { return benchlayout.AddTree(tw, tt.root, src) },
+				func(tw *tar.Writer) error {
+					if err := tw.WriteHeader(&tar.Header{Name: "top", Mode: 0o644, Size: 3, Typeflag: tar.TypeReg}); err != nil {
+						return err
+					}
+					_, err := io.WriteString(tw, "top")
+					return err
+				},
+			})
+			require.NoError(t, err)
+
+			img, err := benchlayout.Read(dir)
+			require.NoError(t, err)
+			mt, err := img.MediaType()
+			require.NoError(t, err)
+			assert.Equal(t, types.OCIManifestSchema1, mt)
+			layers, err := img.Layers()
+			require.NoError(t, err)
+			require.Len(t, layers, 2)
+			for _, l := range layers {
+				mt, err := l.MediaType()
+				require.NoError(t, err)
+				assert.Equal(t, types.OCILayer, mt)
+			}
+			assert.Equal(t, tt.want, listLayer(t, layers[0].Uncompressed))
+			assert.Equal(t, []string{"top = top"}, listLayer(t, layers[1].Uncompressed))
+		})
+	}
+}
+
+func TestWriteFails(t *testing.T) {
+	errLayer := errors.New("no more data")
+	dir := filepath.Join(t.TempDir(), "oci")
+	err := benchlayout.Write(dir, []benchlayout.Layer{
+		func(*tar.Writer) error { return nil },
+		func(*tar.Writer) error { return errLayer },
+	})
+	require.ErrorIs(t, err, errLayer)
+	assert.Contains(t, err.Error(), "writing layer 1")
+	_, err = os.Stat(dir)
+	require.ErrorIs(t, err, os.ErrNotExist, "no layout is left")
+
+	err = benchlayout.Write(dir, []benchlayout.Layer{func(tw *tar.Writer) error {
+		return benchlayout.AddTree(tw, "", filepath.Join(t.TempDir(), "missing"))
+	}})
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestReadWantsOneImage(t *testing.T) {
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	require.NoError(t, err)
+	_, err = benchlayout.Read(dir)
+	require.ErrorContains(t, err, "holds 0 manifests, want 1")
+
+	require.NoError(t, p.AppendImage(empty.Image))
+	_, err = benchlayout.Read(dir)
+	require.NoError(t, err)
+
+	require.NoError(t, p.AppendImage(empty.Image))
+	_, err = benchlayout.Read(dir)
+	require.ErrorContains(t, err, "holds 2 manifests, want 1")
+
+	_, err = benchlayout.Read(filepath.Join(dir, "missing"))
+	require.Error(t, err)
+}
+
+// listLayer lists a layer's entries: names, link targets and the contents of regular files.
+func listLayer(t *testing.T, open func() (io.ReadCloser, error)) []string {
+	t.Helper()
+	rc, err := open()
+	require.NoError(t, err)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	var out []string
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		assert.Empty(t, hdr.Uname+hdr.Gname, "no owner names")
+		switch hdr.Typeflag {
+		case tar.TypeSymlink:
+			out = append(out, hdr.Name+" -> "+hdr.Linkname)
+		case tar.TypeReg:
+			b, err := io.ReadAll(tr)
+			require.NoError(t, err)
+			out = append(out, hdr.Name+" = "+string(b))
+		default:
+			out = append(out, hdr.Name)
+		}
+	}
+}
+
+func Example() {
+	dir, err := os.MkdirTemp("", "benchlayout-example-")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	file := func(name string) benchlayout.Layer {
+		return func(tw *tar.Writer) error {
+			return tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Typeflag: tar.TypeReg})
+		}
+	}
+	if err := benchlayout.Write(filepath.Join(dir, "oci"), []benchlayout.Layer{file("a"), file("b")}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	img, err := benchlayout.Read(filepath.Join(dir, "oci"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	layers, err := img.Layers()
+	fmt.Println(len(layers), err)
+	// Output: 2 <nil>
+}

@@ -93,6 +93,42 @@ func TestParseQstatEdgeCases(t *testing.T) {
 	}
 }
 
+// TestQstatCharacterData decodes job names and attributes with each of XML's predefined entities and
+// character references at and beyond the last code point; a job name that cannot be decoded fails the
+// listing, an attribute is left empty.
+func TestQstatCharacterData(t *testing.T) {
+	for _, tt := range []struct {
+		raw, want string
+		wantErr   bool
+	}{
+		{raw: "plain", want: "plain"},
+		{raw: "&amp;&lt;&gt;&quot;&apos;", want: `&<>"'`},
+		{raw: "a&apos;b&amp;", want: "a'b&"},
+		{raw: "&#65;&#x42;&#x63;", want: "ABc"},
+		{raw: "&#1114111;&#x10FFFF;", want: "􏿿􏿿"},
+		{raw: "&#1114112;", wantErr: true},
+		{raw: "&#x110000;", wantErr: true},
+		{raw: "&#x;", wantErr: true},
+		{raw: "&#;", wantErr: true},
+		{raw: "&#xZZ;", wantErr: true},
+		{raw: "&nope;", wantErr: true},
+		{raw: "&amp", wantErr: true},
+	} {
+		t.Run(tt.raw, func(t *testing.T) {
+			in := `<job_info><job_list state="` + tt.raw + `"><JB_job_number>1</JB_job_number><JB_name>` + tt.raw +
+				`</JB_name></job_list></job_info>`
+			got, err := parseQstat([]byte(in))
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.Empty(t, attr([]byte(`state="`+tt.raw+`"`), "state"))
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []qstatJob{{Number: 1, Name: tt.want, List: tt.want}}, got)
+		})
+	}
+}
+
 func TestParseQstatJob(t *testing.T) {
 	run, err := parseQstatJob(readTestdata(t, "qstatj-run.xml"))
 	require.NoError(t, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -186,4 +188,21 @@ func TestLateCancelRunnerCannotStart(t *testing.T) {
 	require.ErrorIs(t, err, refused)
 	assert.False(t, cancelled, "nothing ran that the caller could have given up on")
 	assert.Empty(t, r.Printed(t))
+}
+
+// TestLateCancelRunnerNeedsItsDir: without a directory to make its FIFOs in, the runner runs nothing and
+// cancels nothing.
+func TestLateCancelRunnerNeedsItsDir(t *testing.T) {
+	cancelled := false
+	r := &LateCancelRunner{
+		Runner: RunnerFunc(func(context.Context, scheduler.Command) (scheduler.Output, error) {
+			t.Error("the command ran")
+			return scheduler.Output{}, nil
+		}),
+		Command: "qsub", Cancel: func() { cancelled = true }, Dir: filepath.Join(t.TempDir(), "missing"),
+	}
+	_, err := r.Run(t.Context(), scheduler.Command{Name: "qsub"})
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Contains(t, err.Error(), "making ")
+	assert.False(t, cancelled)
 }

@@ -114,7 +114,7 @@ func (r *OutageRunner) Failures() int {
 
 // Golden compares a jobscript with the file testdata/name, which it rewrites first with update (the test
 // package's -update flag: a flag of this package would clash with it), and checks its syntax with bash -n.
-func Golden(t *testing.T, name string, got []byte, update bool) {
+func Golden(t testing.TB, name string, got []byte, update bool) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if update {

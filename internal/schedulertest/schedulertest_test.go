@@ -2,9 +2,11 @@ package schedulertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -118,6 +120,42 @@ func TestWaitIsBounded(t *testing.T) {
 	assert.False(t, w.deadline.After(start.Add(3*time.Minute).Add(time.Second)), "at most 3 minutes away: %v", w.deadline.Sub(start))
 }
 
+// failures stands in for a test's *testing.T and records its failures; a fatal one ends the goroutine.
+type failures struct {
+	testing.TB
+	got []string
+}
+
+func (f *failures) Errorf(format string, args ...any) {
+	f.got = append(f.got, fmt.Sprintf(format, args...))
+}
+func (f *failures) FailNow() { runtime.Goexit() }
+
+// failuresOf runs check with a failures and returns what it recorded.
+func failuresOf(t *testing.T, check func(tb testing.TB)) []string {
+	f := &failures{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		check(f)
+	}()
+	<-done
+	return f.got
+}
+
 func TestBashSyntax(t *testing.T) {
-	BashSyntax(t, []byte("if true; then echo ok; fi\n"))
+	assert.Empty(t, failuresOf(t, func(tb testing.TB) { BashSyntax(tb, []byte("if true; then echo ok; fi\n")) }))
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { BashSyntax(tb, []byte("if true; then echo ok\n")) }), 1)
+}
+
+// TestGoldenFails: a jobscript that differs from its golden file, or that bash cannot read, fails the test.
+func TestGoldenFails(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.Mkdir("testdata", 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join("testdata", "job.sh"), []byte("echo a\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join("testdata", "bad.sh"), []byte("fi\n"), 0o644))
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "job.sh", []byte("echo b\n"), false) }), 1, "differs")
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "bad.sh", []byte("fi\n"), false) }), 1, "bad syntax")
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "none.sh", []byte("echo\n"), false) }), 1, "no golden file")
+	assert.Empty(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "job.sh", []byte("echo a\n"), false) }))
 }

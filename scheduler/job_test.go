@@ -68,6 +68,7 @@ func TestJobValidate(t *testing.T) {
 		{"absolute work dir", scheduler.Job{Script: "x", WorkDir: "/run1"}, ""},
 		{"ranks one above slots", scheduler.Job{Command: []string{"mpirun", "-np", "5", "a.out"}, ParallelEnv: "mpi", Slots: 4}, "Command"},
 		{"ranks one below slots", scheduler.Job{Command: []string{"mpirun", "-np", "3", "a.out"}, ParallelEnv: "mpi", Slots: 4}, ""},
+		{"launcher without a slot count", scheduler.Job{Command: []string{"mpirun", "-np", "4", "a.out"}}, ""},
 		{"-np without a value", scheduler.Job{Command: []string{"mpirun", "a.out", "-np"}, ParallelEnv: "mpi", Slots: 4}, ""},
 		{"-np not a number", scheduler.Job{Command: []string{"mpirun", "-np", "all", "a.out"}, ParallelEnv: "mpi", Slots: 4}, ""},
 		{"one-task array", scheduler.Job{Script: "x", Array: &scheduler.ArrayRange{First: 1, Last: 1, Step: 1}}, ""},

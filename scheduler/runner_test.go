@@ -113,3 +113,14 @@ func TestCommandError(t *testing.T) {
 	}
 	assert.Equal(t, "sbatch", scheduler.Command{Name: "sbatch"}.String())
 }
+
+func TestSubmittedError(t *testing.T) {
+	for _, cause := range []error{context.Canceled, context.DeadlineExceeded} {
+		err := error(&scheduler.SubmittedError{ID: "17", Err: cause})
+		assert.EqualError(t, err, "job 17 was submitted, but "+cause.Error())
+		assert.ErrorIs(t, err, cause)
+		var se *scheduler.SubmittedError
+		require.ErrorAs(t, fmt.Errorf("running the workflow: %w", err), &se)
+		assert.Equal(t, scheduler.JobID("17"), se.ID)
+	}
+}

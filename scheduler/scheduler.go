@@ -9,7 +9,11 @@ import (
 
 // Scheduler runs Jobs on a batch system. Every method runs the backend's commands and honours ctx.
 type Scheduler interface {
-	// Submit validates j, submits it and returns its id. Nothing is submitted when j is invalid.
+	// Submit validates j, submits it and returns its id. Nothing is submitted when j is invalid or ctx has
+	// ended before the submission command starts. Once that command has started, the scheduler may have
+	// accepted the job, so it runs to its end (bounded by the backend's command timeout) even if ctx ends
+	// meanwhile: Submit then returns the job's id together with a *SubmittedError wrapping ctx's error, or,
+	// if the command failed, an error wrapping both its failure and ctx's error.
 	Submit(ctx context.Context, j Job) (JobID, error)
 	// Status reports where the job is now. A job that has ended is reported with its final state; one the
 	// scheduler does not know (or does not know yet) gives an error wrapping ErrJobNotFound.
@@ -26,6 +30,21 @@ type Scheduler interface {
 
 // ErrJobNotFound is wrapped by errors for a job the scheduler does not know.
 var ErrJobNotFound = errors.New("job not found")
+
+// SubmittedError is the error of a Submit whose ctx ended while the submission command (qsub, sbatch) ran,
+// which the scheduler then accepted: the job exists and will run. Submit returns ID as well; a caller that
+// gave up on the submission cancels the job with it.
+type SubmittedError struct {
+	ID JobID
+	// Err is ctx's error, such as context.Canceled.
+	Err error
+}
+
+func (e *SubmittedError) Error() string {
+	return fmt.Sprintf("job %s was submitted, but %v", e.ID, e.Err)
+}
+
+func (e *SubmittedError) Unwrap() error { return e.Err }
 
 // ErrNotEnded is wrapped by Result's error for a job that is still pending or running.
 var ErrNotEnded = errors.New("job has not ended")

@@ -1,7 +1,8 @@
 // Package schedulertest holds what the tests of scheduler, scheduler/sge and scheduler/slurm share: a runner
 // that runs the client commands as the unprivileged user a setup script creates, a work directory that user
-// owns, a bounded Wait, a runner that makes status commands fail as they do in an outage, and golden-file
-// checks of jobscripts.
+// owns, a bounded Wait, a runner that makes status commands fail as they do in an outage, a runner that
+// ends the caller's context while the submission command runs and the checks of what Submit then returns,
+// and golden-file checks of jobscripts.
 package schedulertest
 
 import (
@@ -113,7 +114,7 @@ func (r *OutageRunner) Failures() int {
 
 // Golden compares a jobscript with the file testdata/name, which it rewrites first with update (the test
 // package's -update flag: a flag of this package would clash with it), and checks its syntax with bash -n.
-func Golden(t *testing.T, name string, got []byte, update bool) {
+func Golden(t testing.TB, name string, got []byte, update bool) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if update {

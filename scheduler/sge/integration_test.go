@@ -359,6 +359,37 @@ func TestSubmitErrors(t *testing.T) {
 	require.True(t, errors.Is(err, scheduler.ErrJobNotFound), "%v", err)
 }
 
+// TestSubmitOutlivesItsContextOnTheCell ends Submit's ctx after qsub has handed the job to the qmaster but before it
+// exits: the caller still gets the job's id, and the job is in the cell.
+func TestSubmitOutlivesItsContextOnTheCell(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &schedulertest.LateCancelRunner{
+		Runner:  schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}},
+		Command: "qsub",
+		Cancel:  cancel,
+	}
+	s, dir := cell(t, sge.WithRunner(r))
+	r.Dir = dir
+	t.Cleanup(func() {
+		if id := strings.TrimSpace(r.Printed(t)); id != "" {
+			_ = s.Cancel(context.WithoutCancel(t.Context()), scheduler.JobID(id))
+		}
+	})
+
+	id, err := s.Submit(ctx, scheduler.Job{Name: "late", Command: []string{"true"}, Hold: true, WorkDir: dir, Stdout: "/dev/null", JoinOutput: true})
+	require.ErrorIs(t, err, context.Canceled)
+	var se *scheduler.SubmittedError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, strings.TrimSpace(r.Printed(t)), string(id))
+	assert.Equal(t, id, se.ID)
+	st, err := s.Status(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.StateHeld, st.State)
+	assert.Equal(t, "late", st.Name)
+}
+
 // qmasterOutage makes qstat fail as it does when the qmaster is down, for d after the first qstat: it points
 // qstat at a qmaster port nothing listens on.
 func qmasterOutage(d time.Duration) *schedulertest.OutageRunner {

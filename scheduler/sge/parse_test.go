@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/scheduler"
+	"github.com/hpcship/hpcship/scheduler/sge/internal/qstatgen"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -89,6 +89,42 @@ func TestParseQstatEdgeCases(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestQstatCharacterData decodes job names and attributes with each of XML's predefined entities and
+// character references at and beyond the last code point; a job name that cannot be decoded fails the
+// listing, an attribute is left empty.
+func TestQstatCharacterData(t *testing.T) {
+	for _, tt := range []struct {
+		raw, want string
+		wantErr   bool
+	}{
+		{raw: "plain", want: "plain"},
+		{raw: "&amp;&lt;&gt;&quot;&apos;", want: `&<>"'`},
+		{raw: "a&apos;b&amp;", want: "a'b&"},
+		{raw: "&#65;&#x42;&#x63;", want: "ABc"},
+		{raw: "&#1114111;&#x10FFFF;", want: "􏿿􏿿"},
+		{raw: "&#1114112;", wantErr: true},
+		{raw: "&#x110000;", wantErr: true},
+		{raw: "&#x;", wantErr: true},
+		{raw: "&#;", wantErr: true},
+		{raw: "&#xZZ;", wantErr: true},
+		{raw: "&nope;", wantErr: true},
+		{raw: "&amp", wantErr: true},
+	} {
+		t.Run(tt.raw, func(t *testing.T) {
+			in := `<job_info><job_list state="` + tt.raw + `"><JB_job_number>1</JB_job_number><JB_name>` + tt.raw +
+				`</JB_name></job_list></job_info>`
+			got, err := parseQstat([]byte(in))
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.Empty(t, attr([]byte(`state="`+tt.raw+`"`), "state"))
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []qstatJob{{Number: 1, Name: tt.want, List: tt.want}}, got)
 		})
 	}
 }
@@ -254,55 +290,11 @@ func FuzzParseQacct(f *testing.F) {
 	})
 }
 
-// qstatListing generates `qstat -xml` output for n jobs: a quarter running, the rest pending, a tenth of
-// them array jobs.
-func qstatListing(n int) []byte {
-	var b strings.Builder
-	b.WriteString("<?xml version='1.0'?>\n<job_info  xmlns:xsd=\"http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas/qstat/qstat.xsd\">\n  <queue_info>\n")
-	job := func(i int, list, state, when, queue string) {
-		fmt.Fprintf(&b, "    <job_list state=%q>\n      <JB_job_number>%d</JB_job_number>\n      <JAT_prio>0.50500</JAT_prio>\n"+
-			"      <JB_name>rdma_%d</JB_name>\n      <JB_owner>user%d</JB_owner>\n      <state>%s</state>\n"+
-			"      <%s>2026-11-28T16:02:46</%[6]s>\n      <queue_name>%s</queue_name>\n      <slots>32</slots>\n",
-			list, i, i, i%50, state, when, queue)
-		if i%10 == 0 {
-			fmt.Fprintf(&b, "      <tasks>%d</tasks>\n", i%7+1)
-		}
-		b.WriteString("    </job_list>\n")
-	}
-	for i := 1; i <= n/4; i++ {
-		job(i, "running", "r", "JAT_start_time", fmt.Sprintf("hpc.q@node%04d", i))
-	}
-	b.WriteString("  </queue_info>\n  <job_info>\n")
-	for i := n/4 + 1; i <= n; i++ {
-		job(i, "pending", "qw", "JB_submission_time", "")
-	}
-	b.WriteString("  </job_info>\n</job_info>\n")
-	return []byte(b.String())
-}
-
-// xmlQstat is how Go programs usually read qstat -xml: encoding/xml into structs. It is the peer the
-// benchmark compares parseQstat against.
-type xmlQstat struct {
-	Running []xmlQstatJob `xml:"queue_info>job_list"`
-	Pending []xmlQstatJob `xml:"job_info>job_list"`
-}
-
-type xmlQstatJob struct {
-	List   string `xml:"state,attr"`
-	Number int64  `xml:"JB_job_number"`
-	Name   string `xml:"JB_name"`
-	Owner  string `xml:"JB_owner"`
-	State  string `xml:"state"`
-	Queue  string `xml:"queue_name"`
-	Slots  int    `xml:"slots"`
-	Tasks  string `xml:"tasks"`
-}
-
 func TestQstatListingPeerAgrees(t *testing.T) {
-	data := qstatListing(1000)
+	data := qstatgen.Listing(1000)
 	got, err := parseQstat(data)
 	require.NoError(t, err)
-	var peer xmlQstat
+	var peer qstatgen.Doc
 	require.NoError(t, xml.Unmarshal(data, &peer))
 	all := append(peer.Running, peer.Pending...)
 	require.Len(t, got, len(all))
@@ -314,7 +306,7 @@ func TestQstatListingPeerAgrees(t *testing.T) {
 
 func BenchmarkParseQstat(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
-		data := qstatListing(n)
+		data := qstatgen.Listing(n)
 		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
@@ -327,7 +319,7 @@ func BenchmarkParseQstat(b *testing.B) {
 		b.Run(fmt.Sprintf("encoding-xml/jobs=%d", n), func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				var doc xmlQstat
+				var doc qstatgen.Doc
 				if err := xml.Unmarshal(data, &doc); err != nil || len(doc.Running)+len(doc.Pending) != n {
 					b.Fatalf("parsed %d jobs: %v", len(doc.Running)+len(doc.Pending), err)
 				}

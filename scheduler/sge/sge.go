@@ -67,19 +67,35 @@ func New(opts ...Option) (*SGE, error) {
 
 // Submit renders j with Jobscript and submits it with `qsub -terse`, the script on standard input and
 // j.Native on the command line. It returns the job id; for an array job, the id of the whole array.
+//
+// Once qsub has started it may have handed the job to the qmaster, so it runs to its end under the command
+// timeout even if ctx ends meanwhile, rather than being killed with the id it would print. If ctx has ended
+// when qsub exits, Submit returns the id it printed together with a *scheduler.SubmittedError wrapping
+// ctx's error, or, if qsub failed, an error wrapping both qsub's failure and ctx's error. If ctx has ended
+// before qsub starts, nothing is submitted.
 func (s *SGE) Submit(ctx context.Context, j scheduler.Job) (scheduler.JobID, error) {
 	script, err := s.Jobscript(j)
 	if err != nil {
 		return "", err
 	}
-	args := append([]string{"-terse"}, j.Native...)
-	out, err := s.run(ctx, "qsub", args, script)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("submitting job: %w", err)
 	}
-	id, err := parseSubmitID(out)
-	if err != nil {
+	args := append([]string{"-terse"}, j.Native...)
+	out, err := s.run(context.WithoutCancel(ctx), "qsub", args, script)
+	var id scheduler.JobID
+	if err == nil {
+		id, err = parseSubmitID(out)
+	}
+	ended := ctx.Err()
+	switch {
+	case err != nil && ended != nil:
+		return "", fmt.Errorf("submitting job (%w while qsub ran): %w", ended, err)
+	case err != nil:
 		return "", fmt.Errorf("submitting job: %w", err)
+	case ended != nil:
+		s.o.logger.Debug("submitted after the context ended", "job", id)
+		return id, &scheduler.SubmittedError{ID: id, Err: ended}
 	}
 	s.o.logger.Debug("submitted", "job", id)
 	return id, nil

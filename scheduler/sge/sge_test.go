@@ -342,3 +342,16 @@ func TestStatusOfABrokenListing(t *testing.T) {
 	assert.Contains(t, err.Error(), "parsing qstat -xml output")
 	require.NotErrorIs(t, err, scheduler.ErrJobNotFound)
 }
+
+func TestSubmitOutlivesItsContext(t *testing.T) {
+	schedulertest.SubmitOutlivesContext(t, schedulertest.SubmitBackend{
+		Command:     "qsub",
+		Accepted:    scheduler.Output{Stdout: []byte("17\n")},
+		ID:          "17",
+		Rejected:    scheduler.Output{ExitCode: 1, Stderr: []byte("Unable to run job: parallel environment \"nosuchpe\" does not exist.\nExiting.\n")},
+		Unavailable: ErrUnavailable,
+		New: func(r scheduler.Runner, timeout time.Duration) (scheduler.Scheduler, error) {
+			return New(WithRunner(r), WithCommandTimeout(timeout))
+		},
+	})
+}

@@ -371,6 +371,37 @@ func TestSubmitErrors(t *testing.T) {
 	require.ErrorIs(t, err, scheduler.ErrJobNotFound)
 }
 
+// TestSubmitOutlivesItsContextOnTheCluster ends Submit's ctx after sbatch has handed the job to slurmctld but before it
+// exits: the caller still gets the job's id, and Slurm knows the job.
+func TestSubmitOutlivesItsContextOnTheCluster(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r := &schedulertest.LateCancelRunner{
+		Runner:  schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}},
+		Command: "sbatch",
+		Cancel:  cancel,
+	}
+	s, dir := cluster(t, slurm.WithRunner(r))
+	r.Dir = dir
+	t.Cleanup(func() {
+		if id := strings.TrimSpace(r.Printed(t)); id != "" {
+			_ = s.Cancel(context.WithoutCancel(t.Context()), scheduler.JobID(id))
+		}
+	})
+
+	id, err := s.Submit(ctx, scheduler.Job{Name: "late", Command: []string{"true"}, Hold: true, WorkDir: dir, Stdout: "/dev/null"})
+	require.ErrorIs(t, err, context.Canceled)
+	var se *scheduler.SubmittedError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, strings.TrimSpace(r.Printed(t)), string(id))
+	assert.Equal(t, id, se.ID)
+	st, err := s.Status(t.Context(), id)
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.StateHeld, st.State)
+	assert.Equal(t, "late", st.Name)
+}
+
 // controllerOutage makes squeue and sacct fail as they do when slurmctld and slurmdbd are down, for d after
 // the first of them: it points them at conf, a copy of slurm.conf whose controller and accounting ports
 // nothing listens on.

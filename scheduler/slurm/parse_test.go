@@ -292,7 +292,8 @@ func TestParseSacctFields(t *testing.T) {
 		assert.Equal(t, want, got, in)
 	}
 	for _, bad := range []string{"00:00:60", "00:60:00", "1:2:3:4", "5", "", "-1-00:00:00", "x-00:00:00",
-		"00:00:1e1", "00:00:+1", "00:00:-0", "00:-1:00", "00:x:00"} {
+		"00:00:1e1", "00:00:+1", "00:00:-0", "00:-1:00", "00:x:00", "00:00:x", "00:00:", "00:00:NaN", "00:00:nan",
+		"00:00:Inf"} {
 		_, err := parseElapsed(bad)
 		assert.Error(t, err, bad)
 	}

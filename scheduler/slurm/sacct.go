@@ -154,7 +154,7 @@ func parseElapsed(s string) (time.Duration, error) {
 	for i, p := range parts {
 		if i == len(parts)-1 {
 			v, err := strconv.ParseFloat(p, 64)
-			if err != nil || v < 0 || v >= 60 || strings.ContainsAny(p, "eE+-") {
+			if err != nil || v < 0 || v >= 60 || strings.Trim(p, "0123456789.") != "" {
 				return 0, bad
 			}
 			secs = secs*60 + v

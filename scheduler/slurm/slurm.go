@@ -46,18 +46,34 @@ func New(opts ...Option) (*Slurm, error) {
 
 // Submit renders j with Jobscript and submits it with `sbatch --parsable`, the script on standard input. It
 // returns the job id; for an array job, the id of the whole array.
+//
+// Once sbatch has started it may have handed the job to slurmctld, so it runs to its end under the command
+// timeout even if ctx ends meanwhile, rather than being killed with the id it would print. If ctx has ended
+// when sbatch exits, Submit returns the id it printed together with a *scheduler.SubmittedError wrapping
+// ctx's error, or, if sbatch failed, an error wrapping both sbatch's failure and ctx's error. If ctx has
+// ended before sbatch starts, nothing is submitted.
 func (s *Slurm) Submit(ctx context.Context, j scheduler.Job) (scheduler.JobID, error) {
 	script, err := s.Jobscript(j)
 	if err != nil {
 		return "", err
 	}
-	out, err := s.run(ctx, "sbatch", []string{"--parsable"}, script)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("submitting job: %w", err)
 	}
-	id, err := parseSubmitID(out)
-	if err != nil {
+	out, err := s.run(context.WithoutCancel(ctx), "sbatch", []string{"--parsable"}, script)
+	var id scheduler.JobID
+	if err == nil {
+		id, err = parseSubmitID(out)
+	}
+	ended := ctx.Err()
+	switch {
+	case err != nil && ended != nil:
+		return "", fmt.Errorf("submitting job (%w while sbatch ran): %w", ended, err)
+	case err != nil:
 		return "", fmt.Errorf("submitting job: %w", err)
+	case ended != nil:
+		s.o.logger.DebugContext(ctx, "submitted after the context ended", "job", id)
+		return id, &scheduler.SubmittedError{ID: id, Err: ended}
 	}
 	s.o.logger.DebugContext(ctx, "submitted", "job", id)
 	return id, nil

@@ -331,3 +331,16 @@ func TestResultStopsWithItsContext(t *testing.T) {
 	_, err = s.Result(ctx, "17")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+func TestSubmitOutlivesItsContext(t *testing.T) {
+	schedulertest.SubmitOutlivesContext(t, schedulertest.SubmitBackend{
+		Command:     "sbatch",
+		Accepted:    scheduler.Output{Stdout: []byte("17\n")},
+		ID:          "17",
+		Rejected:    scheduler.Output{ExitCode: 1, Stderr: []byte("sbatch: error: invalid partition specified: nosuch\nsbatch: error: Batch job submission failed: Invalid partition name specified\n")},
+		Unavailable: ErrUnavailable,
+		New: func(r scheduler.Runner, timeout time.Duration) (scheduler.Scheduler, error) {
+			return New(WithRunner(r), WithCommandTimeout(timeout))
+		},
+	})
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/sge"
+	"github.com/hpcship/hpcship/scheduler/sge/internal/qstatgen"
 )
 
 func main() {
@@ -52,7 +53,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil || n < 1 {
 			return fmt.Errorf("bad job count %q", fl.Arg(0))
 		}
-		data := listing(n)
+		data := qstatgen.Listing(n)
 		if *from != "" {
 			if data, err = fromReal(*from, n); err != nil {
 				return err
@@ -125,28 +126,12 @@ func ours(ctx context.Context, file string, job int64) error {
 	return nil
 }
 
-type xmlQstat struct {
-	Running []xmlQstatJob `xml:"queue_info>job_list"`
-	Pending []xmlQstatJob `xml:"job_info>job_list"`
-}
-
-type xmlQstatJob struct {
-	List   string `xml:"state,attr"`
-	Number int64  `xml:"JB_job_number"`
-	Name   string `xml:"JB_name"`
-	Owner  string `xml:"JB_owner"`
-	State  string `xml:"state"`
-	Queue  string `xml:"queue_name"`
-	Slots  int    `xml:"slots"`
-	Tasks  string `xml:"tasks"`
-}
-
 func peer(file string, job int64) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	var doc xmlQstat
+	var doc qstatgen.Doc
 	if err := xml.Unmarshal(data, &doc); err != nil {
 		return err
 	}
@@ -156,31 +141,6 @@ func peer(file string, job int64) error {
 		}
 	}
 	return fmt.Errorf("job %d not listed", job)
-}
-
-// listing is the generated listing of scheduler/sge's BenchmarkParseQstat.
-func listing(n int) []byte {
-	var b strings.Builder
-	b.WriteString("<?xml version='1.0'?>\n<job_info  xmlns:xsd=\"http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas/qstat/qstat.xsd\">\n  <queue_info>\n")
-	job := func(i int, list, state, when, queue string) {
-		fmt.Fprintf(&b, "    <job_list state=%q>\n      <JB_job_number>%d</JB_job_number>\n      <JAT_prio>0.50500</JAT_prio>\n"+
-			"      <JB_name>rdma_%d</JB_name>\n      <JB_owner>user%d</JB_owner>\n      <state>%s</state>\n"+
-			"      <%s>2026-11-28T16:02:46</%[6]s>\n      <queue_name>%s</queue_name>\n      <slots>32</slots>\n",
-			list, i, i, i%50, state, when, queue)
-		if i%10 == 0 {
-			fmt.Fprintf(&b, "      <tasks>%d</tasks>\n", i%7+1)
-		}
-		b.WriteString("    </job_list>\n")
-	}
-	for i := 1; i <= n/4; i++ {
-		job(i, "running", "r", "JAT_start_time", fmt.Sprintf("hpc.q@node%04d", i))
-	}
-	b.WriteString("  </queue_info>\n  <job_info>\n")
-	for i := n/4 + 1; i <= n; i++ {
-		job(i, "pending", "qw", "JB_submission_time", "")
-	}
-	b.WriteString("  </job_info>\n</job_info>\n")
-	return []byte(b.String())
 }
 
 // fromReal repeats the job_list elements of a real listing, in its two sections,

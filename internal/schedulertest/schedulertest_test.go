@@ -1,0 +1,161 @@
+package schedulertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/testenv"
+	"github.com/hpcship/hpcship/scheduler"
+)
+
+// recorder records the commands it is given and answers each with out.
+type recorder struct {
+	got []scheduler.Command
+	out scheduler.Output
+}
+
+func (r *recorder) Run(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+	r.got = append(r.got, c)
+	return r.out, nil
+}
+
+func TestUserRunner(t *testing.T) {
+	rec := &recorder{out: scheduler.Output{Stdout: []byte("17\n")}}
+	out, err := UserRunner{User: "sgetest", Runner: rec}.Run(t.Context(),
+		scheduler.Command{Name: "qsub", Args: []string{"-terse", "-N", "x"}, Env: []string{"SGE_CELL=default"}})
+	require.NoError(t, err)
+	assert.Equal(t, "17\n", string(out.Stdout))
+	require.Len(t, rec.got, 1)
+	assert.Equal(t, "runuser", rec.got[0].Name)
+	assert.Equal(t, []string{"-u", "sgetest", "--", "qsub", "-terse", "-N", "x"}, rec.got[0].Args)
+	assert.Equal(t, []string{"SGE_CELL=default"}, rec.got[0].Env)
+}
+
+func TestOutageRunner(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		duration time.Duration
+		down     bool
+	}{
+		{"during the outage", time.Hour, true},
+		{"no outage", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{}
+			r := &OutageRunner{Runner: rec, Commands: []string{"qstat"}, Env: []string{"SGE_QMASTER_PORT=1"}, Duration: tc.duration}
+			env := make([]string, 1, 4)
+			env[0] = "SGE_CELL=default"
+			for _, name := range []string{"qstat", "qacct", "qstat"} {
+				_, err := r.Run(t.Context(), scheduler.Command{Name: name, Env: env})
+				require.NoError(t, err)
+			}
+			failing := []string{"SGE_CELL=default", "SGE_QMASTER_PORT=1"}
+			want := [][]string{failing, env, failing}
+			failures := 2
+			if !tc.down {
+				want, failures = [][]string{env, env, env}, 0
+			}
+			for i, c := range rec.got {
+				assert.Equal(t, want[i], c.Env, "command %d (%s)", i, c.Name)
+			}
+			assert.Equal(t, failures, r.Failures())
+			assert.Empty(t, env[:2][1], "the caller's environment is not written to")
+		})
+	}
+}
+
+func TestGolden(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.Mkdir("testdata", 0o755))
+	script := []byte("#!/bin/bash\necho hello\n")
+	Golden(t, "job.sh", script, true)
+	assert.Equal(t, string(script), ReadFile(t, filepath.Join("testdata", "job.sh")))
+	Golden(t, "job.sh", script, false)
+}
+
+func TestUserDir(t *testing.T) {
+	testenv.RequireRoot(t)
+	u, err := user.Lookup("nobody")
+	require.NoError(t, err)
+	var dir string
+	t.Run("made", func(t *testing.T) {
+		dir = UserDir(t, "nobody")
+		var st syscall.Stat_t
+		require.NoError(t, syscall.Stat(dir, &st))
+		assert.Equal(t, u.Uid, strconv.Itoa(int(st.Uid)))
+		assert.Equal(t, u.Gid, strconv.Itoa(int(st.Gid)))
+	})
+	_, err = os.Stat(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "removed when the test ends")
+}
+
+// waiter is a Scheduler whose Wait reports its ctx's deadline.
+type waiter struct {
+	scheduler.Scheduler
+	deadline time.Time
+}
+
+func (w *waiter) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, error) {
+	w.deadline, _ = ctx.Deadline()
+	return scheduler.Result{ID: id, State: scheduler.StateDone}, nil
+}
+
+func TestWaitIsBounded(t *testing.T) {
+	w := &waiter{}
+	start := time.Now()
+	res := Wait(t, w, "17")
+	assert.Equal(t, scheduler.Result{ID: "17", State: scheduler.StateDone}, res)
+	require.False(t, w.deadline.IsZero(), "Wait has a deadline")
+	assert.False(t, w.deadline.After(start.Add(3*time.Minute).Add(time.Second)), "at most 3 minutes away: %v", w.deadline.Sub(start))
+}
+
+// failures stands in for a test's *testing.T and records its failures; a fatal one ends the goroutine.
+type failures struct {
+	testing.TB
+	got []string
+}
+
+func (f *failures) Errorf(format string, args ...any) {
+	f.got = append(f.got, fmt.Sprintf(format, args...))
+}
+func (f *failures) FailNow() { runtime.Goexit() }
+
+// failuresOf runs check with a failures and returns what it recorded.
+func failuresOf(t *testing.T, check func(tb testing.TB)) []string {
+	f := &failures{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		check(f)
+	}()
+	<-done
+	return f.got
+}
+
+func TestBashSyntax(t *testing.T) {
+	assert.Empty(t, failuresOf(t, func(tb testing.TB) { BashSyntax(tb, []byte("if true; then echo ok; fi\n")) }))
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { BashSyntax(tb, []byte("if true; then echo ok\n")) }), 1)
+}
+
+// TestGoldenFails: a jobscript that differs from its golden file, or that bash cannot read, fails the test.
+func TestGoldenFails(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.Mkdir("testdata", 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join("testdata", "job.sh"), []byte("echo a\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join("testdata", "bad.sh"), []byte("fi\n"), 0o644))
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "job.sh", []byte("echo b\n"), false) }), 1, "differs")
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "bad.sh", []byte("fi\n"), false) }), 1, "bad syntax")
+	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "none.sh", []byte("echo\n"), false) }), 1, "no golden file")
+	assert.Empty(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "job.sh", []byte("echo a\n"), false) }))
+}

@@ -208,6 +208,8 @@ func TestParseMalformed(t *testing.T) {
 		{name: "header missing before next benchmark", in: "# Benchmarking A\n# #processes = 2\n# Benchmarking B\n", line: 3},
 		{name: "header missing before a complete benchmark", line: 3,
 			in: "# Benchmarking A\n# #processes = 2\n# Benchmarking B\n# #processes = 2\n #repetitions t_min[usec]\n 1000 1.50\n"},
+		{name: "text before the header", line: 3,
+			in: "# Benchmarking A\n# #processes = 2\nmpirun: warning\n #repetitions t_min[usec]\n 1000 1.50\n"},
 		{name: "output cut before the header", in: "# Benchmarking A\n# #processes = 2\n", line: 2},
 		{name: "bad row after a good benchmark", in: head + "   0  1000  2.23  0.00\n\n" + head + "x\n", line: 9, kept: 1},
 	}

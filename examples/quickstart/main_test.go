@@ -364,6 +364,7 @@ func TestFlagErrors(t *testing.T) {
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, 0, run(t.Context(), []string{"-h"}, &stdout, &stderr))
+	assert.True(t, strings.HasPrefix(stderr.String(), "Usage: quickstart [flags]\n"), stderr.String())
 	for _, f := range []string{"-registry", "-base", "-intel", "-submit", "-workdir", "-scheduler", "-slots", "-queue", "-image"} {
 		assert.Regexp(t, `(?m)^  `+f+`( |$)`, stderr.String())
 	}

@@ -23,6 +23,7 @@ type config struct {
 	subscription  string
 	resourceGroup string
 	registry      string
+	loginServer   string // the registry's conventional login server in Azure's public cloud
 	create        bool
 	location      string
 	sku           arm.SKU
@@ -45,6 +46,7 @@ type config struct {
 	settingsFile string
 	cycleCloud   bool
 	vmSize       string
+	preset       mpi.Preset // the MPI settings of vmSize
 	impiVersion  mpi.Version
 	impiRoot     string
 	ranks        int
@@ -130,8 +132,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	}
 	if c.registry == "" {
 		bad("-registry is required")
-	} else if err := acr.ValidateRegistryName(c.registry); err != nil {
+	} else if ls, err := acr.AzurePublic.LoginServer(c.registry); err != nil {
 		bad("-registry: %v", err)
+	} else {
+		c.loginServer = ls
 	}
 	if c.create && c.location == "" {
 		bad("-create needs -location, the region of the new registry (such as westeurope)")
@@ -198,8 +202,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	if c.benchmark == "" || strings.HasPrefix(c.benchmark, "-") {
 		bad("-benchmark %q: want an IMB-MPI1 benchmark name, such as PingPong", c.benchmark)
 	}
-	if _, err := mpi.AzurePreset(c.vmSize); err != nil {
+	if preset, err := mpi.AzurePreset(c.vmSize); err != nil {
 		bad("-vm-size: %v", err)
+	} else {
+		c.preset = preset
 	}
 	v, err := mpi.ParseVersion(impiVersion)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -199,6 +201,30 @@ func TestWorkflowEmulated(t *testing.T) {
 			m := regexp.MustCompile(`(?m)^      (\d+) of (\d+) files, \d+ bytes written$`).FindAllStringSubmatch(stdout, -1)
 			require.NotEmpty(t, m, "the pull reports its progress")
 			assert.Equal(t, m[len(m)-1][2], m[len(m)-1][1], "the last report counts every file")
+			assertRising(t, m, "the pull's reports")
+			m = regexp.MustCompile(`(?m)^      (\d+)% of (\d+) bytes$`).FindAllStringSubmatch(stdout, -1)
+			if auth == authAdmin { // the second run's push finds the image there
+				require.NotEmpty(t, m, "the push reports its progress")
+				assert.Equal(t, "100", m[len(m)-1][1], "the last report is the whole image")
+			}
+			assertRising(t, m, "the push's reports")
+			assert.Regexp(t, `(?m)^      `+regexp.QuoteMeta(filepath.Join(workdir, "rdma_latest.sif"))+`, [1-9]\d* bytes, in \S+$`, stdout)
+
+			// Each build step is reported once, when done; the second run finds them in the cache.
+			steps := regexp.MustCompile(`(?m)^      step (\d+)/(\d+) (.*)$`).FindAllStringSubmatch(stdout, -1)
+			require.Len(t, steps, 4, stdout)
+			cached := 0
+			for i, s := range steps {
+				assert.Equal(t, []string{strconv.Itoa(i + 1), "4"}, s[1:3], s[0])
+				if strings.HasSuffix(s[3], " (cached)") {
+					cached++
+				}
+			}
+			if auth == authAdmin {
+				assert.Zero(t, cached, "the first build has no cache")
+			} else {
+				assert.Positive(t, cached, "the second build's layers come from the cache")
+			}
 			assert.Contains(t, stdout, "rdmaacr: "+az.reg.LoginServer()+", westeurope, Basic, admin user enabled: true")
 
 			// What the registry holds is what the program built: pull it back by the tag it pushed.
@@ -223,12 +249,33 @@ func TestWorkflowEmulated(t *testing.T) {
 		})
 	}
 	assert.Equal(t, 1, az.arm.creates, "the second run finds the registry the first created")
+	for _, dir := range []string{"imagebuild", "singularity"} {
+		entries, err := os.ReadDir(filepath.Join(cache, dir))
+		require.NoError(t, err, "-cache-dir holds the %s cache", dir)
+		assert.NotEmpty(t, entries, dir)
+	}
 	st := az.reg.Stats()
 	assert.Positive(t, st.Exchanges, "Azure AD tokens were exchanged at the registry")
 	assert.NotEmpty(t, az.cred.tokens(), "Resource Manager and the registry had Azure AD tokens")
 	assert.Positive(t, st.AccessTokens[acrtest.GrantRefreshToken], "the AAD run used refresh tokens")
 	assert.Positive(t, st.AccessTokens[acrtest.GrantBasicAdmin]+st.AccessTokens[acrtest.GrantPasswordAdmin],
 		"the admin run used the admin keys")
+}
+
+// assertRising checks that progress reports, each a match of (done, total), have a positive total and
+// report more done each time.
+func assertRising(t *testing.T, reports [][]string, what string) {
+	t.Helper()
+	last := -1
+	for _, r := range reports {
+		done, err := strconv.Atoi(r[1])
+		require.NoError(t, err)
+		total, err := strconv.Atoi(r[2])
+		require.NoError(t, err)
+		assert.Positive(t, total, "%s: %s", what, r[0])
+		assert.Greater(t, done, last, "%s: %s", what, r[0])
+		last = done
+	}
 }
 
 // TestPullHonoursEnvironment checks that SINGULARITY_DOCKER_USERNAME/PASSWORD, when set, are the credentials
@@ -288,6 +335,16 @@ func TestWorkflowEmulatedErrors(t *testing.T) {
 		assert.Equal(t, 1, code)
 		assert.Contains(t, stderr, "rdma: the admin user of registry rdmaacr is disabled: enable it (az acr update --name rdmaacr --admin-enabled true) or use -auth aad")
 		assert.NotContains(t, stdout, "[3/6]")
+	})
+	t.Run("build fails", func(t *testing.T) {
+		contextDir := buildContext(t)
+		require.NoError(t, os.Remove(filepath.Join(contextDir, "intel.tgz")))
+		code, stdout, stderr := runRdma(t, az.deps(t), "-subscription", "sub", "-resource-group", "hpc-rg", "-registry", "rdmaacr",
+			"-create", "-location", "westeurope", "-context", contextDir, "-cache-dir", t.TempDir(), "-submit=false", "-workdir", t.TempDir())
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, "intel.tgz")
+		assert.Contains(t, stdout, "[3/6] Build the image")
+		assert.NotContains(t, stdout, "[4/6]")
 	})
 	t.Run("credential unavailable", func(t *testing.T) {
 		d := az.deps(t)

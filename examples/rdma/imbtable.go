@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -58,42 +57,7 @@ func cells(cols []imb.Column, r imb.Row) []string {
 			out = append(out, string(r.Failure))
 			break
 		}
-		out = append(out, cell(c, r))
+		out = append(out, r.Cell(c))
 	}
 	return out
-}
-
-func cell(c imb.Column, r imb.Row) string {
-	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
-	switch c {
-	case imb.ColumnGroup:
-		return strconv.Itoa(r.Group)
-	case imb.ColumnBytes:
-		return strconv.FormatInt(r.Bytes, 10)
-	case imb.ColumnRepetitions:
-		return strconv.FormatInt(r.Repetitions, 10)
-	case imb.ColumnTime:
-		return f(r.Time)
-	case imb.ColumnTimeMin:
-		return f(r.TimeMin)
-	case imb.ColumnTimeMax:
-		return f(r.TimeMax)
-	case imb.ColumnTimeAvg:
-		return f(r.TimeAvg)
-	case imb.ColumnMBytesPerSec:
-		return f(r.MBytesPerSec)
-	case imb.ColumnMsgPerSec:
-		return f(r.MsgPerSec)
-	case imb.ColumnTimeOverlap:
-		return f(r.TimeOverlap)
-	case imb.ColumnTimePure:
-		return f(r.TimePure)
-	case imb.ColumnTimeCPU:
-		return f(r.TimeCPU)
-	case imb.ColumnOverlap:
-		return f(r.Overlap)
-	case imb.ColumnDefects:
-		return f(r.Defects)
-	}
-	return "?"
 }

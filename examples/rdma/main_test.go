@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/acr/arm"
+	"github.com/hpcship/hpcship/mpi"
 	"github.com/hpcship/hpcship/mpi/imb"
 	"github.com/hpcship/hpcship/scheduler"
 )
@@ -57,6 +59,10 @@ var required = []string{"-subscription", "00000000-1111-2222-3333-444444444444",
 
 func TestFlags(t *testing.T) {
 	workdir := t.TempDir()
+	dirDockerfile, emptyDockerfile := t.TempDir(), t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(workdir, "taken.job"), 0o755))
+	require.NoError(t, os.Mkdir(filepath.Join(dirDockerfile, "Dockerfile"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(emptyDockerfile, "Dockerfile"), nil, 0o644))
 	tests := []struct {
 		name string
 		args []string
@@ -114,6 +120,29 @@ func TestFlags(t *testing.T) {
 		// Flags that pass but a setting the VM family does not support: a failed step, not a usage error.
 		{name: "DAPL on Intel MPI 2021", args: append([]string{"-impi-version", "2021.9", "-dry-run", "-workdir", workdir}, required...),
 			wantCode: 1, wantStderr: []string{"rdma: -impi-version 2021.9 with -vm-size Standard_H16r: "}},
+		{name: "no ranks", args: append([]string{"-ranks", "0"}, required...), wantCode: 2,
+			wantStderr: []string{"rdma: -ranks 0: want at least 1"}},
+		{name: "negative ranks per node", args: append([]string{"-ranks-per-node", "-1"}, required...), wantCode: 2,
+			wantStderr: []string{"rdma: -ranks-per-node -1: want 0 to -ranks (2)"}},
+		{name: "one slot, one rank, one per node", args: append([]string{"-slots", "1", "-ranks", "1", "-ranks-per-node", "1", "-dry-run", "-workdir", workdir}, required...)},
+		{name: "every rank on one node", args: append([]string{"-ranks-per-node", "2", "-dry-run", "-workdir", workdir}, required...)},
+		{name: "sif is a directory", args: append([]string{"-sif", "images/"}, required...), wantCode: 2,
+			wantStderr: []string{`rdma: -sif "images/": want a file name`}},
+		{name: "sif is the workdir", args: append([]string{"-sif", "."}, required...), wantCode: 2,
+			wantStderr: []string{`rdma: -sif ".": want a file name`}},
+		{name: "sif is the root", args: append([]string{"-sif", "/"}, required...), wantCode: 2,
+			wantStderr: []string{`rdma: -sif "/": want a file name`}},
+		{name: "cyclecloud for slurm", args: append([]string{"-scheduler", "slurm", "-cyclecloud"}, required...), wantCode: 2,
+			wantStderr: []string{"rdma: -cyclecloud is for -scheduler sge"}},
+		{name: "cyclecloud without a queue", args: append([]string{"-cyclecloud", "-dry-run", "-workdir", workdir}, required...), wantCode: 1,
+			wantStderr: []string{"rdma: ", "queue"}},
+		{name: "jobscript path is a directory", args: append([]string{"-job-name", "taken", "-dry-run", "-workdir", workdir}, required...),
+			wantCode: 1, wantStderr: []string{"rdma: ", "taken.job"}},
+		// A build context whose Dockerfile cannot be read or parsed: a failed step, naming the file.
+		{name: "Dockerfile is a directory", args: append([]string{"-context", dirDockerfile, "-dry-run", "-workdir", workdir}, required...),
+			wantCode: 1, wantStderr: []string{"rdma: reading the Dockerfile: ", "is a directory"}},
+		{name: "empty Dockerfile", args: append([]string{"-context", emptyDockerfile, "-dry-run", "-workdir", workdir}, required...),
+			wantCode: 1, wantStderr: []string{"rdma: " + filepath.Join(emptyDockerfile, "Dockerfile") + ": ", "file with no instructions"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +153,55 @@ func TestFlags(t *testing.T) {
 			for _, want := range tt.wantStderr {
 				assert.Contains(t, stderr, want)
 			}
+		})
+	}
+}
+
+// TestCmdline checks that the commands shown for each step are shell words, and that a word no shell can
+// hold (a NUL byte) is shown Go-quoted rather than lost.
+func TestCmdline(t *testing.T) {
+	assert.Equal(t, "az acr show --name 'my acr' ''", cmdline("az", "acr", "show", "--name", "my acr", ""))
+	assert.Equal(t, `echo "a\x00b"`, cmdline("echo", "a\x00b"))
+}
+
+// TestComposeJobErrors checks that the job is not composed from settings the MPI, container and launcher
+// packages reject, whether or not the command line let them through.
+func TestComposeJobErrors(t *testing.T) {
+	valid := func(t *testing.T) *config {
+		cfg, err := parseFlags(append([]string{"-workdir", t.TempDir()}, required...), func(string) string { return "" }, io.Discard)
+		require.NoError(t, err)
+		return cfg
+	}
+	job, err := composeJob(valid(t), "./rdma_latest.sif", "/work")
+	require.NoError(t, err)
+	require.NotEmpty(t, job.Command)
+
+	tests := []struct {
+		name     string
+		change   func(*config)
+		sifImage string
+		want     string
+	}{
+		{name: "DAPL on Intel MPI 2021", change: func(c *config) { c.impiVersion = mpi.MustParseVersion("2021.9") },
+			want: "-impi-version 2021.9 with -vm-size Standard_H16r: "},
+		{name: "negative debug level", change: func(c *config) { c.mpiDebug = -1 }, want: "I_MPI_DEBUG"},
+		{name: "unknown runtime", change: func(c *config) { c.runtime = "docker" }, want: `unknown runtime "docker"`},
+		{name: "no image", sifImage: "", want: "exec needs an image"},
+		{name: "image as an option", sifImage: "-x.sif", want: "would be read as an option"},
+		{name: "no ranks", change: func(c *config) { c.ranks = 0 }, want: "ranks"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid(t)
+			sif := "./rdma_latest.sif"
+			if tt.change != nil {
+				tt.change(cfg)
+			} else {
+				sif = tt.sifImage
+			}
+			_, err := composeJob(cfg, sif, "/work")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/hpcship/hpcship/acr"
 	"github.com/hpcship/hpcship/imagebuild"
 	"github.com/hpcship/hpcship/internal/shellquote"
 	"github.com/hpcship/hpcship/mpi"
@@ -59,13 +58,8 @@ type plan struct {
 // newPlan checks everything the flags imply on this machine: the Dockerfile parses, the MPI settings exist
 // for the VM size and version, and the job renders for the batch system.
 func newPlan(cfg *config) (*plan, error) {
-	p := &plan{cfg: cfg, format: singularity.FormatSIF}
-	ls, err := acr.AzurePublic.LoginServer(cfg.registry)
-	if err != nil {
-		return nil, err
-	}
-	p.loginServer = ls
-
+	p := &plan{cfg: cfg, format: singularity.FormatSIF, loginServer: cfg.loginServer}
+	var err error
 	p.dockerfile = filepath.Join(cfg.contextDir, "Dockerfile")
 	p.dockerfileText, err = os.ReadFile(p.dockerfile)
 	switch {
@@ -133,12 +127,8 @@ func (p *plan) imageRef() (name.Tag, error) {
 // MPI's environment for the VM size, the bind path its preset needs, the runtime's exec argv as the
 // launcher's wrapper, and mpirun over the machinefile the jobscript writes.
 func composeJob(cfg *config, sifImage, workdir string) (scheduler.Job, error) {
-	preset, err := mpi.AzurePreset(cfg.vmSize)
-	if err != nil {
-		return scheduler.Job{}, err
-	}
 	impi := mpi.Installation{Version: cfg.impiVersion, Root: cfg.impiRoot}
-	mcfg, err := preset.IntelMPI(impi.Version)
+	mcfg, err := cfg.preset.IntelMPI(impi.Version)
 	if err != nil {
 		return scheduler.Job{}, fmt.Errorf("-impi-version %s with -vm-size %s: %w", cfg.impiVersion, cfg.vmSize, err)
 	}
@@ -147,7 +137,7 @@ func composeJob(cfg *config, sifImage, workdir string) (scheduler.Job, error) {
 	if err != nil {
 		return scheduler.Job{}, err
 	}
-	bind, err := singularity.BindPathEnv(cfg.runtime, preset.Binds...)
+	bind, err := singularity.BindPathEnv(cfg.runtime, cfg.preset.Binds...)
 	if err != nil {
 		return scheduler.Job{}, err
 	}

@@ -106,12 +106,15 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 	}
 
 	var (
+		cred azcore.TokenCredential
 		regs *arm.Registries
 		err  error
 	)
 	if !cfg.dryRun {
-		regs, err = resourceManager(cfg, d)
-		if err != nil {
+		if cred, err = d.credential(); err != nil {
+			return fmt.Errorf("getting the Azure AD credential: %w", err)
+		}
+		if regs, err = arm.NewRegistries(cfg.subscription, cred, d.armOptions...); err != nil {
 			return err
 		}
 	}
@@ -127,7 +130,7 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 	var keychain authn.Keychain
 	if cfg.dryRun {
 		st.note("no secret is printed or written")
-	} else if keychain, err = stepCredentials(ctx, p, regs, d, st); err != nil {
+	} else if keychain, err = stepCredentials(ctx, p, regs, cred, st); err != nil {
 		return err
 	}
 
@@ -168,12 +171,19 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 		st.note("not submitted (-submit=false); submit it with: %s", p.submitCommand())
 		return nil
 	}
-	st.step("Submit it", p.submitCommand())
 	if cfg.dryRun {
+		st.step("Submit it", p.submitCommand())
 		st.step("Wait for it", p.waitCommand("<id>"))
 		st.step("Read the IMB "+cfg.benchmark+" results (mpi/imb)", "less "+p.outputPath("<id>"))
 		return nil
 	}
+	return stepJob(ctx, p, st, stdout)
+}
+
+// stepJob submits the job, waits for it to end and prints its IMB results: the last three steps.
+func stepJob(ctx context.Context, p *plan, st *stepper, stdout io.Writer) error {
+	cfg := p.cfg
+	st.step("Submit it", p.submitCommand())
 	id, err := p.batch.Submit(ctx, p.job)
 	if err != nil {
 		return err
@@ -193,14 +203,6 @@ func execute(ctx context.Context, p *plan, d deps, stdout, stderr io.Writer) err
 	out := p.outputPath(id)
 	st.step("Read the IMB "+cfg.benchmark+" results (mpi/imb)", "less "+out)
 	return stepResults(out, res, stdout)
-}
-
-func resourceManager(cfg *config, d deps) (*arm.Registries, error) {
-	cred, err := d.credential()
-	if err != nil {
-		return nil, fmt.Errorf("getting the Azure AD credential: %w", err)
-	}
-	return arm.NewRegistries(cfg.subscription, cred, d.armOptions...)
 }
 
 // stepRegistry creates the registry (or finds it) and takes its login server from Resource Manager.
@@ -230,7 +232,7 @@ func stepRegistry(ctx context.Context, p *plan, regs *arm.Registries, st *steppe
 
 // stepCredentials returns the keychain that push and pull use: Azure AD exchanged at the registry, or the
 // admin user's keys read through Resource Manager. Neither is printed.
-func stepCredentials(ctx context.Context, p *plan, regs *arm.Registries, d deps, st *stepper) (authn.Keychain, error) {
+func stepCredentials(ctx context.Context, p *plan, regs *arm.Registries, cred azcore.TokenCredential, st *stepper) (authn.Keychain, error) {
 	var hosts []acr.Option
 	if !acr.IsLoginServer(p.loginServer) {
 		// A login server outside the known clouds: it is the one Resource Manager reported for this
@@ -248,10 +250,6 @@ func stepCredentials(ctx context.Context, p *plan, regs *arm.Registries, d deps,
 		}
 		st.note("admin user %s, %d passwords (not shown)", keys.Username, len(keys.Passwords))
 		return acr.NewAdminKeychain(p.loginServer, keys.Username, keys.Passwords[0]), nil
-	}
-	cred, err := d.credential()
-	if err != nil {
-		return nil, err
 	}
 	kc, err := acr.NewAADKeychain(cred, hosts...)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -70,12 +71,7 @@ func Parse(r io.Reader) (*File, error) {
 		return nil, fmt.Errorf("reading Dockerfile: %w", src.err)
 	}
 	if err != nil {
-		se := &SyntaxError{Msg: rootMessage(err)}
-		var le *parser.LocationError
-		if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
-			se.Line = le.Locations[0][0].Start.Line
-		}
-		return nil, se
+		return nil, &SyntaxError{Line: errorLine(err), Msg: rootMessage(err)}
 	}
 	f := &File{escape: res.EscapeToken}
 	for _, w := range res.Warnings {
@@ -119,6 +115,18 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, err
+}
+
+// errorLine is the first line a parser error points at. parser.Parse gives every error of its own a
+// location: one range per line of the instruction at fault, or line 0 for a file with no instructions.
+func errorLine(err error) int {
+	var le *parser.LocationError
+	if errors.As(err, &le) {
+		for _, r := range slices.Concat(le.Locations...) {
+			return r.Start.Line
+		}
+	}
+	return 0
 }
 
 // rootMessage is err's message without the stack decorations BuildKit's errors carry.

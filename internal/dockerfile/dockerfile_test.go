@@ -77,9 +77,18 @@ func TestSyntaxErrorMessage(t *testing.T) {
 }
 
 func TestExpandError(t *testing.T) {
-	_, err := Expand('\\', "${A:?is unset}", nil)
-	require.ErrorContains(t, err, "is unset")
-	assert.NotContains(t, err.Error(), "\n", "no stack decorations")
+	// The message is the lexer's own, without BuildKit's "failed to process <word>" around it: the caller
+	// names the word and where it is.
+	for word, want := range map[string]string{
+		"${A:?is unset}": "A: is unset",
+		"${":             "syntax error: missing '}'",
+		"${A!}":          "unsupported modifier (!) in substitution",
+		"'open":          "unexpected end of statement while looking for matching single-quote",
+	} {
+		_, err := Expand('\\', word, nil)
+		require.Error(t, err, word)
+		assert.Equal(t, want, err.Error(), word)
+	}
 	v, err := Expand('\\', "${A:?is unset}\\$A", []string{"A=1", "A=2"})
 	require.NoError(t, err)
 	assert.Equal(t, "2$A", v, "a later entry wins; the escape applies")
@@ -93,4 +102,27 @@ func TestParseReadError(t *testing.T) {
 	var se *SyntaxError
 	assert.False(t, errors.As(err, &se), "%v", err)
 	assert.ErrorContains(t, err, "reading Dockerfile")
+}
+
+// TestParseErrorFirstLine: an error in an instruction that spans lines names its first line, whatever line
+// of it is at fault.
+func TestParseErrorFirstLine(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want int
+	}{
+		{name: "one line", text: "FROM a\nENV a=b c\n", want: 2},
+		{name: "continued", text: "FROM a\nENV a=b \\\n  c=d \\\n  e\n", want: 2},
+		{name: "continued after a comment", text: "# c\nFROM a\n\nENV a=b \\\n  e\nRUN x\n", want: 4},
+		{name: "empty file", text: "", want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.text))
+			var se *SyntaxError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tt.want, se.Line, "%v", err)
+		})
+	}
 }

@@ -2,7 +2,8 @@
 // that runs the client commands as the unprivileged user a setup script creates, a work directory that user
 // owns, a bounded Wait, a runner that makes status commands fail as they do in an outage, a runner that
 // ends the caller's context while the submission command runs and the checks of what Submit then returns,
-// and golden-file checks of jobscripts.
+// golden-file checks of jobscripts, and a batch system that answers from recorded results, for the programs
+// built on them.
 package schedulertest
 
 import (
@@ -142,4 +143,49 @@ type RunnerFunc func(ctx context.Context, c scheduler.Command) (scheduler.Output
 // Run implements scheduler.Runner.
 func (f RunnerFunc) Run(ctx context.Context, c scheduler.Command) (scheduler.Output, error) {
 	return f(ctx, c)
+}
+
+// Recorded is a batch system that answers Submit and Wait from its fields, for tests of what a program
+// does with each way a job can end. Its other methods are the embedded Scheduler's (nil: they panic).
+type Recorded struct {
+	scheduler.Scheduler
+	// SubmitErr is Submit's error; without one, Submit records the job and returns the id "42".
+	SubmitErr error
+	// Ended is what Wait returns, with the job's id, or WaitErr when set.
+	Ended   scheduler.Result
+	WaitErr error
+	// Interrupt, when set, is called by Wait, which then returns ctx's error once ctx ends: an interrupt
+	// arriving while Wait polls.
+	Interrupt func()
+	// Submitted are the jobs Submit accepted.
+	Submitted []scheduler.Job
+	// Script is what Jobscript returns for any job.
+	Script []byte
+}
+
+// Jobscript returns Script.
+func (r *Recorded) Jobscript(scheduler.Job) ([]byte, error) { return r.Script, nil }
+
+// Submit records j and returns the id "42", or fails with SubmitErr.
+func (r *Recorded) Submit(_ context.Context, j scheduler.Job) (scheduler.JobID, error) {
+	if r.SubmitErr != nil {
+		return "", r.SubmitErr
+	}
+	r.Submitted = append(r.Submitted, j)
+	return "42", nil
+}
+
+// Wait returns Ended or WaitErr, or ctx's error after Interrupt.
+func (r *Recorded) Wait(ctx context.Context, id scheduler.JobID) (scheduler.Result, error) {
+	if r.Interrupt != nil {
+		r.Interrupt()
+		<-ctx.Done()
+		return scheduler.Result{}, ctx.Err()
+	}
+	if r.WaitErr != nil {
+		return scheduler.Result{}, r.WaitErr
+	}
+	res := r.Ended
+	res.ID = id
+	return res, nil
 }

@@ -2,7 +2,11 @@ package testenv
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +61,84 @@ func TestRequire(t *testing.T) {
 			}
 		})
 	}
+}
+
+// childEnv makes TestHelperChild call one of the package's functions with a real *testing.T, for
+// TestReportsAtCaller to read the test's verdict from the outside.
+const childEnv = "HPCSHIP_TESTENV_CHILD"
+
+// TestHelperChild is TestReportsAtCaller's child; it does nothing unless childEnv says what to call.
+func TestHelperChild(t *testing.T) {
+	switch os.Getenv(childEnv) {
+	case "skipf":
+		Skipf(t, "needs %s", "a cluster")
+	case "require":
+		Require(t, "hpcship-no-such-program")
+	case "root":
+		RequireRoot(t)
+	}
+}
+
+// TestReportsAtCaller runs the requirements in a child test process: a missing one skips the test, or
+// fails it under HPCSHIP_INTEGRATION=1, and either way the message points at the line of the test that
+// states the requirement, not at this package. RequireRoot is checked as an ordinary user: as uid 65534
+// when the test runs as root, as the test's own user otherwise.
+func TestReportsAtCaller(t *testing.T) {
+	bin := os.Args[0]
+	uid := os.Geteuid()
+	var cred *syscall.Credential
+	if uid == 0 {
+		// The test binary lives in a directory only root may enter; give the ordinary user a copy.
+		dir, err := os.MkdirTemp("", "testenv-")
+		require.NoError(t, err)
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		require.NoError(t, os.Chmod(dir, 0o755))
+		data, err := os.ReadFile(os.Args[0])
+		require.NoError(t, err)
+		bin = filepath.Join(dir, "testenv.test")
+		require.NoError(t, os.WriteFile(bin, data, 0o755))
+		uid, cred = 65534, &syscall.Credential{Uid: 65534, Gid: 65534}
+	}
+	for _, tt := range []struct {
+		call string
+		want string
+	}{
+		{call: "skipf", want: "needs a cluster"},
+		{call: "require", want: "hpcship-no-such-program not found on PATH"},
+		{call: "root", want: fmt.Sprintf("test needs root (running as uid %d)", uid)},
+	} {
+		for _, integration := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s integration=%t", tt.call, integration), func(t *testing.T) {
+				cmd := exec.CommandContext(t.Context(), bin, "-test.run=^TestHelperChild$", "-test.v", "-test.count=1")
+				cmd.Dir = os.TempDir()
+				on := ""
+				if integration {
+					on = "1"
+				}
+				cmd.Env = append(os.Environ(), childEnv+"="+tt.call, IntegrationEnv+"="+on)
+				if tt.call == "root" {
+					cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+				}
+				out, err := cmd.CombinedOutput()
+				verdict := "--- SKIP: TestHelperChild"
+				if integration {
+					verdict = "--- FAIL: TestHelperChild"
+					assert.Error(t, err)
+				} else {
+					assert.NoError(t, err)
+				}
+				assert.Contains(t, string(out), verdict)
+				assert.Regexp(t, `testenv_test\.go:\d+: `+regexp.QuoteMeta(tt.want), string(out), "reported at the test's line")
+				assert.NotContains(t, string(out), "testenv.go:")
+			})
+		}
+	}
+}
+
+func TestRequireRoot(t *testing.T) {
+	t.Setenv(IntegrationEnv, "")
+	r := &recorder{TB: t}
+	RequireRoot(r)
+	assert.Equal(t, os.Geteuid() != 0, r.skipped, "skipped as uid %d", os.Geteuid())
+	assert.False(t, r.failed)
 }

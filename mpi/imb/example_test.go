@@ -41,3 +41,26 @@ func ExampleParse() {
 	// PingPong 4194304 bytes: 1082.94 usec, 3693.63 MB/s
 	// Barrier on 2 processes: 1.72 usec max
 }
+
+// A table's rows print back as IMB wrote them, column by column.
+func ExampleRow_Cell() {
+	out := `# Benchmarking Allreduce
+# #processes = 4
+       #bytes #repetitions  t_min[usec]  t_max[usec]  t_avg[usec]
+         1024         1000         4.10        5.20         4.65
+`
+	benchmarks, err := imb.Parse(strings.NewReader(out))
+	if err != nil {
+		log.Fatal(err)
+	}
+	b := benchmarks[0]
+	for _, r := range b.Rows {
+		var cells []string
+		for _, c := range b.Columns {
+			cells = append(cells, c.String()+"="+r.Cell(c))
+		}
+		fmt.Println(strings.Join(cells, " "))
+	}
+	// Output:
+	// #bytes=1024 #repetitions=1000 t_min[usec]=4.10 t_max[usec]=5.20 t_avg[usec]=4.65
+}

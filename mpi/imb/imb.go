@@ -110,6 +110,25 @@ type Row struct {
 	Line int
 }
 
+// Cell returns r's value in column c as text, as a table of results shows it: Group, #bytes and
+// #repetitions as integers, every other column with two decimals, as IMB prints them ("1082.94"). It
+// returns "" for a Column that is none of the constants above. Of a Failure row only Group and Bytes
+// hold values.
+func (r Row) Cell(c Column) string {
+	switch c {
+	case ColumnGroup:
+		return strconv.Itoa(r.Group)
+	case ColumnBytes:
+		return strconv.FormatInt(r.Bytes, 10)
+	case ColumnRepetitions:
+		return strconv.FormatInt(r.Repetitions, 10)
+	}
+	if _, ok := columnNames[c]; !ok {
+		return ""
+	}
+	return strconv.FormatFloat(*floatField(&r, c), 'f', 2, 64)
+}
+
 // Benchmark is one result table: one benchmark at one process count.
 type Benchmark struct {
 	// Name is the benchmark, e.g. "PingPong", without the "Multi-" prefix.
@@ -473,6 +492,7 @@ func set(r *Row, c Column, field string) error {
 	return nil
 }
 
+// floatField is the field of r that holds column c, one of the columns of floating-point values.
 func floatField(r *Row, c Column) *float64 {
 	switch c {
 	case ColumnTime:

@@ -206,6 +206,10 @@ func TestParseMalformed(t *testing.T) {
 		{name: "no name", in: "# Benchmarking \n", line: 1},
 		{name: "two-word name", in: "# Benchmarking Ping Pong\n", line: 1},
 		{name: "header missing before next benchmark", in: "# Benchmarking A\n# #processes = 2\n# Benchmarking B\n", line: 3},
+		{name: "header missing before a complete benchmark", line: 3,
+			in: "# Benchmarking A\n# #processes = 2\n# Benchmarking B\n# #processes = 2\n #repetitions t_min[usec]\n 1000 1.50\n"},
+		{name: "text before the header", line: 3,
+			in: "# Benchmarking A\n# #processes = 2\nmpirun: warning\n #repetitions t_min[usec]\n 1000 1.50\n"},
 		{name: "output cut before the header", in: "# Benchmarking A\n# #processes = 2\n", line: 2},
 		{name: "bad row after a good benchmark", in: head + "   0  1000  2.23  0.00\n\n" + head + "x\n", line: 9, kept: 1},
 	}
@@ -250,6 +254,48 @@ func TestScannerStreams(t *testing.T) {
 	assert.Equal(t, []string{"PingPong", "Allreduce", "Allreduce", "Barrier", "Barrier"}, names)
 	assert.False(t, s.Scan())
 	assert.Equal(t, Benchmark{}, s.Benchmark())
+}
+
+// TestRowCell: every column's cell shows the value IMB printed in it, integers as integers and the rest
+// with two decimals, so that a row read with Parse prints back as IMB wrote it.
+func TestRowCell(t *testing.T) {
+	var header, row []string
+	for c := ColumnGroup; c <= ColumnDefects; c++ {
+		header = append(header, c.String())
+		row = append(row, fmt.Sprintf("%d.%02d", 10*int(c), int(c)))
+	}
+	row[0], row[1], row[2] = "3", "4194304", "1000" // Group, #bytes, #repetitions
+	in := "# Benchmarking Exchange\n# #processes = 4\n" + strings.Join(header, " ") + "\n" + strings.Join(row, " ") + "\n"
+	got, err := Parse(strings.NewReader(in))
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Len(t, got[0].Rows, 1)
+	r := got[0].Rows[0]
+	for i, c := range got[0].Columns {
+		assert.Equal(t, row[i], r.Cell(c), "%s", c)
+	}
+
+	tests := []struct {
+		name string
+		row  Row
+		c    Column
+		want string
+	}{
+		{name: "rounds to two decimals", row: Row{Time: 2.236}, c: ColumnTime, want: "2.24"},
+		{name: "pads to two decimals", row: Row{MBytesPerSec: 3693.6}, c: ColumnMBytesPerSec, want: "3693.60"},
+		{name: "zero", row: Row{}, c: ColumnTimeMax, want: "0.00"},
+		{name: "large, not in exponent form", row: Row{MsgPerSec: 12345678.9}, c: ColumnMsgPerSec, want: "12345678.90"},
+		{name: "large integer", row: Row{Bytes: 1 << 40}, c: ColumnBytes, want: "1099511627776"},
+		{name: "failure row keeps its size", row: Row{Bytes: 8388608, Failure: OutOfMemory}, c: ColumnBytes, want: "8388608"},
+		{name: "zero Column", row: Row{Defects: 1}, c: 0, want: ""},
+		{name: "after the last Column", row: Row{Defects: 1}, c: ColumnDefects + 1, want: ""},
+		{name: "negative Column", row: Row{Defects: 1}, c: -1, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, tt.row.Cell(tt.c))
+		})
+	}
 }
 
 func TestColumnString(t *testing.T) {

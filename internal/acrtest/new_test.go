@@ -2,6 +2,7 @@ package acrtest_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net"
 	"os"
@@ -97,4 +98,20 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	_, err := acrtest.New(t.Context(), acrtest.WithAdmin("", ""))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "admin user and password must not be empty")
+}
+
+// TestNewCancelled: a start cut short by its context fails with the context's error, and removes the
+// registry's files.
+func TestNewCancelled(t *testing.T) {
+	testenv.Require(t, "docker-registry")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r, err := acrtest.New(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, r)
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the registry's files are removed")
 }

@@ -92,6 +92,15 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 				assert.Equal(t, tt.status, terr.StatusCode)
 				if !strings.Contains(err.Error(), "HEAD responses have no body") {
 					assert.Contains(t, err.Error(), "REDACTED", "the body is reported, redacted")
+					if !tt.registry.raw {
+						// The registry's diagnostics stay readable: its code, its message redacted, and
+						// no detail that held a secret.
+						require.Len(t, terr.Errors, 1)
+						assert.Equal(t, transport.ErrorCode("UNAUTHORIZED"), terr.Errors[0].Code)
+						assert.True(t, strings.HasPrefix(terr.Errors[0].Message, "refused "), terr.Errors[0].Message)
+						assert.Contains(t, terr.Errors[0].Message, "REDACTED")
+						assert.Nil(t, terr.Errors[0].Detail)
+					}
 				}
 				for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), terr.Error(), fmt.Sprintf("%+v", terr.Errors)} {
 					for _, secret := range secrets {

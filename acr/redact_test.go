@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/stretchr/testify/assert"
@@ -62,8 +63,12 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 		name     string
 		registry echoingRegistry
 		status   int
+		// configAuth gives the credentials as docker's config.json "auth" field does: user:password
+		// encoded, so that the password itself is only seen in the Basic header sent.
+		configAuth bool
 	}{
 		{name: "token endpoint, JSON errors", registry: echoingRegistry{}, status: http.StatusUnauthorized},
+		{name: "token endpoint, config.json auth", registry: echoingRegistry{}, status: http.StatusUnauthorized, configAuth: true},
 		{name: "token endpoint, text errors", registry: echoingRegistry{raw: true}, status: http.StatusUnauthorized},
 		{name: "registry, access token", registry: echoingRegistry{token: token}, status: http.StatusForbidden},
 		{name: "registry, access token, text errors", registry: echoingRegistry{token: token, raw: true}, status: http.StatusForbidden},
@@ -77,6 +82,9 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 			img, err := random.Image(256, 1)
 			require.NoError(t, err)
 			auth := WithAuth(&staticBasic{user: "admin", pass: password})
+			if tt.configAuth {
+				auth = WithAuth(authn.FromConfig(authn.AuthConfig{Auth: base64.StdEncoding.EncodeToString([]byte("admin:" + password))}))
+			}
 			ref := mustRef(t, host+"/hpc/rdma:latest")
 
 			_, pushErr := Push(t.Context(), ref, img, auth, WithRetry(1, 0))

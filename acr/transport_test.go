@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,6 +89,34 @@ func TestRegistryTransportRetries(t *testing.T) {
 				assert.Equal(t, "layer bytes", b, "every attempt carries the whole body")
 			}
 			assert.GreaterOrEqual(t, elapsed, tt.minWait)
+		})
+	}
+}
+
+// TestLastAnswerIsNotHeld: the answer to the last attempt of a request goes back at once, whatever its
+// Retry-After says; only a throttled upload PATCH waits before go-containerregistry starts it over (see
+// TestRegistryTransportRetries). Were the answer held, the hour-long Retry-After would end the request's
+// context first.
+func TestLastAnswerIsNotHeld(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			var sent atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				sent.Add(1)
+				w.Header().Set("Retry-After", "3600")
+				w.WriteHeader(status)
+			}))
+			defer srv.Close()
+			tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"), WithRetry(1, 0), WithMaxRetryAfter(time.Hour))
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v2/x/manifests/v1", nil)
+			require.NoError(t, err)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, status, resp.StatusCode)
+			assert.EqualValues(t, 1, sent.Load())
 		})
 	}
 }

@@ -121,6 +121,36 @@ func TestLastAnswerIsNotHeld(t *testing.T) {
 	}
 }
 
+// closeTracker is a request body that records whether it was closed.
+type closeTracker struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeTracker) Close() error {
+	c.closed.Store(true)
+	return nil
+}
+
+// TestRegistryTransportClosesTheBody: a request whose body is sent from GetBody copies still has its own
+// body closed, as a RoundTripper must, so that a body backed by a file or a pipe is released.
+func TestRegistryTransportClosesTheBody(t *testing.T) {
+	rec := &recorder{statuses: []int{503, 201}}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"))
+	body := &closeTracker{Reader: strings.NewReader("layer bytes")}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, srv.URL+"/v2/x/blobs/uploads/1", body)
+	require.NoError(t, err)
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("layer bytes")), nil }
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusCreated, resp.StatusCode)
+	assert.Equal(t, []string{"layer bytes", "layer bytes"}, rec.bodies)
+	assert.True(t, body.closed.Load(), "the request's own body is closed")
+}
+
 func TestRegistryTransportRetryAfterCap(t *testing.T) {
 	rec := &recorder{statuses: []int{429, 200}}
 	srv := httptest.NewServer(rec)

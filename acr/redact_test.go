@@ -41,7 +41,7 @@ func (e echoingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/token":
 		user, pass, _ := r.BasicAuth()
 		if e.token == "" {
-			e.refuse(w, http.StatusUnauthorized, fmt.Sprintf("user %s password %s header %q", user, pass, auth))
+			e.refuse(w, http.StatusUnauthorized, fmt.Sprintf("user %s password %s header %q refresh_token %s", user, pass, auth, r.PostFormValue("refresh_token")))
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": e.token})
@@ -66,14 +66,19 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 		// configAuth gives the credentials as docker's config.json "auth" field does: user:password
 		// encoded, so that the password itself is only seen in the Basic header sent.
 		configAuth bool
+		// identityToken gives an ACR refresh token, which go-containerregistry sends in a form, never
+		// in a header.
+		identityToken bool
 	}{
 		{name: "token endpoint, JSON errors", registry: echoingRegistry{}, status: http.StatusUnauthorized},
 		{name: "token endpoint, config.json auth", registry: echoingRegistry{}, status: http.StatusUnauthorized, configAuth: true},
+		{name: "token endpoint, identity token", registry: echoingRegistry{}, status: http.StatusUnauthorized, identityToken: true},
 		{name: "token endpoint, text errors", registry: echoingRegistry{raw: true}, status: http.StatusUnauthorized},
 		{name: "registry, access token", registry: echoingRegistry{token: token}, status: http.StatusForbidden},
 		{name: "registry, access token, text errors", registry: echoingRegistry{token: token, raw: true}, status: http.StatusForbidden},
 	}
-	secrets := []string{password, token, base64.StdEncoding.EncodeToString([]byte("admin:" + password))}
+	refreshToken := "Refresh-" + randomString(t)
+	secrets := []string{password, token, refreshToken, base64.StdEncoding.EncodeToString([]byte("admin:" + password))}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.registry)
@@ -82,6 +87,9 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 			img, err := random.Image(256, 1)
 			require.NoError(t, err)
 			auth := WithAuth(&staticBasic{user: "admin", pass: password})
+			if tt.identityToken {
+				auth = WithAuth(authn.FromConfig(authn.AuthConfig{Username: NullGUIDUsername, IdentityToken: refreshToken}))
+			}
 			if tt.configAuth {
 				auth = WithAuth(authn.FromConfig(authn.AuthConfig{Auth: base64.StdEncoding.EncodeToString([]byte("admin:" + password))}))
 			}

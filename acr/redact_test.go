@@ -1,8 +1,10 @@
 package acr
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -125,5 +127,19 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRedactedErrorKeepsTheContextError: an error redacted for a secret still matches the context error
+// that ended the call, and only that one.
+func TestRedactedErrorKeepsTheContextError(t *testing.T) {
+	secrets := &secretSet{}
+	secrets.add("Secret-token")
+	for _, cause := range []error{context.Canceled, context.DeadlineExceeded, errors.New("refused")} {
+		err := redactError(fmt.Errorf("sending Secret-token: %w", cause), secrets)
+		assert.Equal(t, "sending REDACTED: "+cause.Error(), err.Error())
+		for _, cerr := range []error{context.Canceled, context.DeadlineExceeded} {
+			assert.Equal(t, cerr == cause, errors.Is(err, cerr), "%v is %v", cause, cerr)
+		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hpcship/hpcship/internal/acrtest"
 )
 
 // exchangeServer answers /oauth2/exchange with a fixed status and body and records the forms it got.
@@ -212,5 +214,24 @@ func TestRefreshTokenRenewal(t *testing.T) {
 			require.NoError(t, err)
 			assert.Len(t, s.forms, 2, "replaced at %s", tt.renewAfter)
 		})
+	}
+}
+
+// TestExchangeAudience: the Azure AD token exchanged is for the scope WithAADScope names, ACR's own by
+// default.
+func TestExchangeAudience(t *testing.T) {
+	for _, tt := range []struct {
+		opts []Option
+		want string
+	}{
+		{want: acrtest.AudienceACR},
+		{opts: []Option{WithAADScope(acrtest.AudienceARM + "/.default")}, want: acrtest.AudienceARM},
+	} {
+		f := newTestACR(t)
+		a, err := NewAADAuthenticator(f.host(), f.credential(), tt.opts...)
+		require.NoError(t, err)
+		_, err = a.AuthorizationContext(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, map[string]int{tt.want: 1}, f.Stats().ExchangeAudiences)
 	}
 }

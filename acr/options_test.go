@@ -75,6 +75,8 @@ func TestOptionsFitTheirCall(t *testing.T) {
 		{call: "acr.Pull", opts: []Option{WithKeychain(authn.DefaultKeychain), WithHosts("h:1")}, wantErr: "acr.Pull: WithHosts: applies to the default keychain only"},
 		{call: "acr.NewEnvKeychain", opts: []Option{WithHosts("https://myacr.azurecr.io")}, wantErr: `acr.NewEnvKeychain: WithHosts: host "https://myacr.azurecr.io" must be a bare host or host:port`},
 		{call: "acr.NewAADAuthenticator", opts: []Option{WithLogger(nil)}, wantErr: "acr.NewAADAuthenticator: WithLogger: logger must not be nil"},
+		{call: "acr.NewAADAuthenticator", opts: []Option{WithAADScope("")}, wantErr: "acr.NewAADAuthenticator: WithAADScope: AAD scope must not be empty"},
+		{call: "acr.NewAADKeychain", opts: []Option{WithAADScope(DefaultAADScope)}},
 		{call: "acr.NewAADAuthenticator", opts: []Option{{}}, wantErr: "acr.NewAADAuthenticator: Option{}: the zero Option is not an option"},
 	}
 	for _, tt := range tests {

@@ -99,3 +99,21 @@ func TestCredentialsPrintNoSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialsUser: credentials show their user name when they have one, and no empty one when they
+// have none (an identity token alone).
+func TestCredentialsUser(t *testing.T) {
+	with := fixedCredentials("admin", "myacr.azurecr.io", authn.AuthConfig{Username: "myacr", Password: "Secret-pw"})
+	without := fixedCredentials("docker config", "myacr.azurecr.io", authn.AuthConfig{IdentityToken: "Secret-token"})
+	assert.Equal(t, "acr.Credentials{Source:admin Registry:myacr.azurecr.io Username:myacr}", with.String())
+	assert.Equal(t, "acr.Credentials{Source:docker config Registry:myacr.azurecr.io}", without.String())
+	attrs := func(c *credentials) []string {
+		var keys []string
+		for _, a := range c.LogValue().Group() {
+			keys = append(keys, a.Key+"="+a.Value.String())
+		}
+		return keys
+	}
+	assert.Equal(t, []string{"source=admin", "registry=myacr.azurecr.io", "username=myacr"}, attrs(with))
+	assert.Equal(t, []string{"source=docker config", "registry=myacr.azurecr.io"}, attrs(without))
+}

@@ -1,14 +1,17 @@
 package acr
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/stretchr/testify/assert"
@@ -40,7 +43,7 @@ func (e echoingRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/token":
 		user, pass, _ := r.BasicAuth()
 		if e.token == "" {
-			e.refuse(w, http.StatusUnauthorized, fmt.Sprintf("user %s password %s header %q", user, pass, auth))
+			e.refuse(w, http.StatusUnauthorized, fmt.Sprintf("user %s password %s header %q refresh_token %s", user, pass, auth, r.PostFormValue("refresh_token")))
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": e.token})
@@ -62,13 +65,22 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 		name     string
 		registry echoingRegistry
 		status   int
+		// configAuth gives the credentials as docker's config.json "auth" field does: user:password
+		// encoded, so that the password itself is only seen in the Basic header sent.
+		configAuth bool
+		// identityToken gives an ACR refresh token, which go-containerregistry sends in a form, never
+		// in a header.
+		identityToken bool
 	}{
 		{name: "token endpoint, JSON errors", registry: echoingRegistry{}, status: http.StatusUnauthorized},
+		{name: "token endpoint, config.json auth", registry: echoingRegistry{}, status: http.StatusUnauthorized, configAuth: true},
+		{name: "token endpoint, identity token", registry: echoingRegistry{}, status: http.StatusUnauthorized, identityToken: true},
 		{name: "token endpoint, text errors", registry: echoingRegistry{raw: true}, status: http.StatusUnauthorized},
 		{name: "registry, access token", registry: echoingRegistry{token: token}, status: http.StatusForbidden},
 		{name: "registry, access token, text errors", registry: echoingRegistry{token: token, raw: true}, status: http.StatusForbidden},
 	}
-	secrets := []string{password, token, base64.StdEncoding.EncodeToString([]byte("admin:" + password))}
+	refreshToken := "Refresh-" + randomString(t)
+	secrets := []string{password, token, refreshToken, base64.StdEncoding.EncodeToString([]byte("admin:" + password))}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.registry)
@@ -77,6 +89,12 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 			img, err := random.Image(256, 1)
 			require.NoError(t, err)
 			auth := WithAuth(&staticBasic{user: "admin", pass: password})
+			if tt.identityToken {
+				auth = WithAuth(authn.FromConfig(authn.AuthConfig{Username: NullGUIDUsername, IdentityToken: refreshToken}))
+			}
+			if tt.configAuth {
+				auth = WithAuth(authn.FromConfig(authn.AuthConfig{Auth: base64.StdEncoding.EncodeToString([]byte("admin:" + password))}))
+			}
 			ref := mustRef(t, host+"/hpc/rdma:latest")
 
 			_, pushErr := Push(t.Context(), ref, img, auth, WithRetry(1, 0))
@@ -92,6 +110,15 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 				assert.Equal(t, tt.status, terr.StatusCode)
 				if !strings.Contains(err.Error(), "HEAD responses have no body") {
 					assert.Contains(t, err.Error(), "REDACTED", "the body is reported, redacted")
+					if !tt.registry.raw {
+						// The registry's diagnostics stay readable: its code, its message redacted, and
+						// no detail that held a secret.
+						require.Len(t, terr.Errors, 1)
+						assert.Equal(t, transport.ErrorCode("UNAUTHORIZED"), terr.Errors[0].Code)
+						assert.True(t, strings.HasPrefix(terr.Errors[0].Message, "refused "), terr.Errors[0].Message)
+						assert.Contains(t, terr.Errors[0].Message, "REDACTED")
+						assert.Nil(t, terr.Errors[0].Detail)
+					}
 				}
 				for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err), terr.Error(), fmt.Sprintf("%+v", terr.Errors)} {
 					for _, secret := range secrets {
@@ -100,5 +127,19 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRedactedErrorKeepsTheContextError: an error redacted for a secret still matches the context error
+// that ended the call, and only that one.
+func TestRedactedErrorKeepsTheContextError(t *testing.T) {
+	secrets := &secretSet{}
+	secrets.add("Secret-token")
+	for _, cause := range []error{context.Canceled, context.DeadlineExceeded, errors.New("refused")} {
+		err := redactError(fmt.Errorf("sending Secret-token: %w", cause), secrets)
+		assert.Equal(t, "sending REDACTED: "+cause.Error(), err.Error())
+		for _, cerr := range []error{context.Canceled, context.DeadlineExceeded} {
+			assert.Equal(t, cerr == cause, errors.Is(err, cerr), "%v is %v", cause, cerr)
+		}
 	}
 }

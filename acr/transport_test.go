@@ -3,11 +3,13 @@ package acr
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +54,7 @@ func TestRegistryTransportRetries(t *testing.T) {
 		wantStatus int
 		wantSent   int
 		minWait    time.Duration
+		oneShot    bool // a body without GetBody
 	}{
 		{name: "ok", method: http.MethodPut, statuses: []int{200}, wantStatus: 200, wantSent: 1},
 		{name: "503 then ok replays the body", method: http.MethodPut, statuses: []int{503, 200}, wantStatus: 200, wantSent: 2},
@@ -60,6 +63,7 @@ func TestRegistryTransportRetries(t *testing.T) {
 		{name: "404 is final", method: http.MethodPut, statuses: []int{404, 200}, wantStatus: 404, wantSent: 1},
 		{name: "upload PATCH is not replayed", method: http.MethodPatch, statuses: []int{503, 200}, wantStatus: 503, wantSent: 1},
 		{name: "throttled PATCH waits before it returns", method: http.MethodPatch, statuses: []int{429, 200}, wantStatus: 429, wantSent: 1, minWait: time.Second},
+		{name: "a body that cannot be replayed is sent once", method: http.MethodPut, statuses: []int{503, 200}, oneShot: true, wantStatus: 503, wantSent: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +74,9 @@ func TestRegistryTransportRetries(t *testing.T) {
 
 			req, err := http.NewRequestWithContext(t.Context(), tt.method, srv.URL+"/v2/x/blobs/uploads/1", bytes.NewReader([]byte("layer bytes")))
 			require.NoError(t, err)
+			if tt.oneShot {
+				req.GetBody = nil
+			}
 			start := time.Now()
 			resp, err := tr.RoundTrip(req)
 			require.NoError(t, err)
@@ -84,6 +91,64 @@ func TestRegistryTransportRetries(t *testing.T) {
 			assert.GreaterOrEqual(t, elapsed, tt.minWait)
 		})
 	}
+}
+
+// TestLastAnswerIsNotHeld: the answer to the last attempt of a request goes back at once, whatever its
+// Retry-After says; only a throttled upload PATCH waits before go-containerregistry starts it over (see
+// TestRegistryTransportRetries). Were the answer held, the hour-long Retry-After would end the request's
+// context first.
+func TestLastAnswerIsNotHeld(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			var sent atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				sent.Add(1)
+				w.Header().Set("Retry-After", "3600")
+				w.WriteHeader(status)
+			}))
+			defer srv.Close()
+			tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"), WithRetry(1, 0), WithMaxRetryAfter(time.Hour))
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/v2/x/manifests/v1", nil)
+			require.NoError(t, err)
+			resp, err := tr.RoundTrip(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, status, resp.StatusCode)
+			assert.EqualValues(t, 1, sent.Load())
+		})
+	}
+}
+
+// closeTracker is a request body that records whether it was closed.
+type closeTracker struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeTracker) Close() error {
+	c.closed.Store(true)
+	return nil
+}
+
+// TestRegistryTransportClosesTheBody: a request whose body is sent from GetBody copies still has its own
+// body closed, as a RoundTripper must, so that a body backed by a file or a pipe is released.
+func TestRegistryTransportClosesTheBody(t *testing.T) {
+	rec := &recorder{statuses: []int{503, 201}}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	tr := testTransport(t, strings.TrimPrefix(srv.URL, "http://"))
+	body := &closeTracker{Reader: strings.NewReader("layer bytes")}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, srv.URL+"/v2/x/blobs/uploads/1", body)
+	require.NoError(t, err)
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("layer bytes")), nil }
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusCreated, resp.StatusCode)
+	assert.Equal(t, []string{"layer bytes", "layer bytes"}, rec.bodies)
+	assert.True(t, body.closed.Load(), "the request's own body is closed")
 }
 
 func TestRegistryTransportRetryAfterCap(t *testing.T) {
@@ -210,9 +275,45 @@ func TestBackoffIsCapped(t *testing.T) {
 	}
 }
 
+// TestWithRetryBounds has rows at and on both sides of each limit of WithRetry and WithMaxRetryAfter, and
+// checks that an accepted value is the one used.
 func TestWithRetryBounds(t *testing.T) {
-	for _, opt := range []Option{WithRetry(0, 0), WithRetry(11, 0), WithRetry(3, -time.Second), WithRetry(3, time.Hour), WithMaxRetryAfter(-1)} {
-		_, err := makeOptions("acr.Push", callPush, []Option{opt})
-		assert.Error(t, err)
+	tests := []struct {
+		name    string
+		opt     Option
+		wantErr string
+		check   func(t *testing.T, o *options)
+	}{
+		{name: "no attempt", opt: WithRetry(0, 0), wantErr: "acr.Push: WithRetry: retry attempts must be 1 to 10, got 0"},
+		{name: "one attempt", opt: WithRetry(1, 0), check: func(t *testing.T, o *options) {
+			assert.Equal(t, 1, o.attempts)
+			assert.Zero(t, o.backoff)
+		}},
+		{name: "ten attempts", opt: WithRetry(10, time.Second), check: func(t *testing.T, o *options) {
+			assert.Equal(t, 10, o.attempts)
+			assert.Equal(t, time.Second, o.backoff)
+		}},
+		{name: "eleven attempts", opt: WithRetry(11, 0), wantErr: "acr.Push: WithRetry: retry attempts must be 1 to 10, got 11"},
+		{name: "negative backoff", opt: WithRetry(3, -1), wantErr: "acr.Push: WithRetry: retry backoff must be 0 to 30s, got -1ns"},
+		{name: "largest backoff", opt: WithRetry(3, maxBackoff), check: func(t *testing.T, o *options) { assert.Equal(t, maxBackoff, o.backoff) }},
+		{name: "backoff above the largest", opt: WithRetry(3, maxBackoff+1), wantErr: "acr.Push: WithRetry: retry backoff must be 0 to 30s, got 30.000000001s"},
+		{name: "negative max Retry-After", opt: WithMaxRetryAfter(-1), wantErr: "acr.Push: WithMaxRetryAfter: max Retry-After must not be negative, got -1ns"},
+		{name: "no Retry-After wait", opt: WithMaxRetryAfter(0), check: func(t *testing.T, o *options) { assert.Zero(t, o.maxRetryAfter) }},
+		{name: "1ns of Retry-After", opt: WithMaxRetryAfter(1), check: func(t *testing.T, o *options) { assert.Equal(t, time.Duration(1), o.maxRetryAfter) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := makeOptions("acr.Push", callPush, []Option{tt.opt})
+			if tt.wantErr != "" {
+				require.EqualError(t, err, tt.wantErr)
+				var oerr *OptionError
+				require.ErrorAs(t, err, &oerr)
+				assert.Equal(t, strings.TrimPrefix(tt.wantErr, oerr.Call+": "+oerr.Option+": "), errors.Unwrap(err).Error(),
+					"the option's own error is underneath")
+				return
+			}
+			require.NoError(t, err)
+			tt.check(t, o)
+		})
 	}
 }

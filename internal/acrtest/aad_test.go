@@ -41,6 +41,19 @@ func TestTokenCredential(t *testing.T) {
 	assert.Less(t, c["nbf"], c["exp"])
 	assert.Equal(t, 1, r.Stats().AADTokens)
 
+	t.Run("expired", func(t *testing.T) {
+		// An expired token was valid once: its nbf comes before its exp, however long ago that was.
+		for _, d := range []time.Duration{-time.Minute, -time.Hour} {
+			tok, err := r.TokenCredential(acrtest.WithAADTokenLifetime(d)).GetToken(t.Context(),
+				policy.TokenRequestOptions{Scopes: []string{acrtest.AudienceACR + "/.default"}})
+			require.NoError(t, err)
+			c := claims(t, tok.Token)
+			assert.Less(t, c["nbf"], c["exp"], "lifetime %v", d)
+			assert.Equal(t, c["nbf"], c["iat"], "lifetime %v", d)
+			assert.Less(t, c["exp"], float64(time.Now().Unix()), "lifetime %v", d)
+		}
+	})
+
 	t.Run("tenant of the request", func(t *testing.T) {
 		const other = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 		tok, err := r.TokenCredential().GetToken(t.Context(), policy.TokenRequestOptions{

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -236,6 +237,41 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		assert.NotContains(t, logs, part)
 	}
 	assert.NotContains(t, logs, "eyJ", "no JWT in the log")
+}
+
+// TestFaultsAreLogged: each injected fault is logged with its kind and the request it hit.
+func TestFaultsAreLogged(t *testing.T) {
+	var buf lockedBuffer
+	r := acrtest.Start(t, acrtest.WithInMemoryRegistry(), acrtest.WithFaults(1, 3),
+		acrtest.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + r.LoginServer() + "/v2/")
+	if err == nil {
+		resp.Body.Close()
+	}
+	faults := r.Stats().Faults
+	require.Len(t, faults, 1)
+	for fault := range faults {
+		assert.Contains(t, buf.String(), `msg="acrtest injected a fault" fault=`+string(fault)+` method=GET path=/v2/`)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that the proxy's handlers may write while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestRetryAfterRoundsUp: the Retry-After of an injected 429 is WithRetryAfter rounded up to whole seconds.

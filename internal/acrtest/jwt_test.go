@@ -1,8 +1,10 @@
 package acrtest
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -35,6 +37,22 @@ func TestLibtrustKeyID(t *testing.T) {
 	got, err := libtrustKeyID(&testKey(t).PublicKey)
 	require.NoError(t, err)
 	assert.Equal(t, libtrustVector, got)
+
+	// A key x509 cannot encode has neither ID.
+	_, err = libtrustKeyID(struct{}{})
+	assert.ErrorContains(t, err, "encoding public key")
+	_, err = thumbprint(struct{}{})
+	assert.ErrorContains(t, err, "encoding public key")
+}
+
+// signRaw signs header.payload as they are, encoded or not, so that a token can be
+// malformed after its signature.
+func signRaw(t *testing.T, key *rsa.PrivateKey, header, payload string) string {
+	t.Helper()
+	digest := sha256.Sum256([]byte(header + "." + payload))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
+	require.NoError(t, err)
+	return header + "." + payload + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 func TestSignVerify(t *testing.T) {
@@ -63,16 +81,25 @@ func TestSignVerify(t *testing.T) {
 	forged, err := (&signer{key: other, kid: libtrustVector}).sign(acrClaims{Sub: "someone"})
 	require.NoError(t, err)
 	tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"admin"}`)) + "." + parts[2]
-	for name, bad := range map[string]string{
-		"other key":       forged,
-		"tampered claims": tampered,
-		"two parts":       parts[0] + "." + parts[1],
-		"other kid":       mustSign(t, &signer{key: key, kid: "AAAA"}, acrClaims{}),
-		"alg none":        base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"`+libtrustVector+`"}`)) + "." + parts[1] + ".",
-		"garbage":         "a.b.c",
+	b64 := base64.RawURLEncoding.EncodeToString
+	// One row per check, in the order verify makes them: each token passes the checks before.
+	for _, tt := range []struct{ name, token, reason string }{
+		{"two parts", parts[0] + "." + parts[1], "not a compact JWS"},
+		{"four parts", token + ".x", "not a compact JWS"},
+		{"garbage", "a.b.c", "header encoding"},
+		{"header not JSON", b64([]byte(`not json`)) + "." + parts[1] + "." + parts[2], "header"},
+		{"alg none", b64([]byte(`{"alg":"none","kid":"`+libtrustVector+`"}`)) + "." + parts[1] + ".", `algorithm "none"`},
+		{"other kid", mustSign(t, &signer{key: key, kid: "AAAA"}, acrClaims{}), "signed by an unknown key"},
+		{"signature not base64url", parts[0] + "." + parts[1] + ".+/+/", "signature encoding"},
+		{"other key", forged, "bad signature"},
+		{"tampered claims", tampered, "bad signature"},
+		{"claims not base64url", signRaw(t, key, parts[0], "e30+"), "claims encoding"},
+		{"claims not JSON", signRaw(t, key, parts[0], b64([]byte(`[1]`))), "claims"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			assert.ErrorIs(t, s.verify(bad, &got), errInvalidToken)
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.verify(tt.token, &got)
+			require.ErrorIs(t, err, errInvalidToken)
+			assert.Equal(t, "invalid token: "+tt.reason, err.Error())
 		})
 	}
 }

@@ -1,11 +1,18 @@
 package acrtest_test
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,4 +104,76 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	_, err := acrtest.New(t.Context(), acrtest.WithAdmin("", ""))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "admin user and password must not be empty")
+}
+
+// TestNewCancelled: a start cut short by its context fails with the context's error, and removes the
+// registry's files.
+func TestNewCancelled(t *testing.T) {
+	testenv.Require(t, "docker-registry")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r, err := acrtest.New(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Nil(t, r)
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the registry's files are removed")
+}
+
+// orphanEnv tells a re-executed test binary to be the process TestRegistryDiesWithItsTest kills.
+const orphanEnv = "HPCSHIP_ACRTEST_KILLED_PARENT"
+
+// TestRegistryDiesWithItsTest kills a test process that runs a registry, as a timeout or ^C does, and
+// checks that its docker-registry goes too rather than staying behind on the machine.
+func TestRegistryDiesWithItsTest(t *testing.T) {
+	if os.Getenv(orphanEnv) == "1" {
+		r, err := acrtest.New(t.Context())
+		require.NoError(t, err)
+		fmt.Println(r.Backend())
+		select {} // until killed
+	}
+	testenv.Require(t, "docker-registry")
+	tmp := t.TempDir()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestRegistryDiesWithItsTest$", "-test.count=1")
+	cmd.Env = append(os.Environ(), orphanEnv+"=1", "TMPDIR="+tmp)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	backend, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the child printed no address: %v", err)
+	}
+	backend = strings.TrimSpace(backend)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	// Should the registry outlive the test process, stop it here, found by the directory it runs in.
+	t.Cleanup(func() { killRunningIn(t, tmp) })
+
+	assert.Eventually(t, func() bool {
+		conn, err := net.DialTimeout("tcp", backend, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	}, 20*time.Second, 20*time.Millisecond, "docker-registry still listens on %s after its test process was killed", backend)
+}
+
+// killRunningIn kills the processes whose command line names a path under dir.
+func killRunningIn(t *testing.T, dir string) {
+	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	require.NoError(t, err)
+	for _, path := range cmdlines {
+		b, err := os.ReadFile(path)
+		if err != nil || !bytes.Contains(b, []byte(dir+"/")) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		if err == nil {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }

@@ -153,6 +153,7 @@ func TestTokenEndpoint(t *testing.T) {
 		user, pass string // Basic auth for GET when user is set
 		want       int
 		wantCode   string
+		wantMsg    string // the end of a refusal's message, if given
 		wantGrant  acrtest.Grant
 		wantAccess int
 	}{
@@ -172,7 +173,11 @@ func TestTokenEndpoint(t *testing.T) {
 		{name: "basic null GUID with an access token", query: url.Values{"service": {svc}}, user: acrtest.NullGUID, pass: at, want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED"},
 		{name: "anonymous GET", query: url.Values{"service": {svc}, "scope": {"repository:demo/app:pull"}}, want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED"},
 		{name: "anonymous password grant", form: url.Values{"grant_type": {"password"}, "refresh_token": {""}, "service": {svc}},
-			want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED"},
+			want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED", wantMsg: "anonymous pull is not enabled"},
+		{name: "password grant without a password", form: url.Values{"grant_type": {"password"}, "username": {user}, "service": {svc}},
+			want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED", wantMsg: "wrong user name or password"},
+		{name: "password grant without a user", form: url.Values{"grant_type": {"password"}, "password": {password}, "service": {svc}},
+			want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED", wantMsg: "wrong user name or password"},
 		{name: "access token as refresh token", form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {at}, "service": {svc}},
 			want: http.StatusUnauthorized, wantCode: "UNAUTHORIZED"},
 		{name: "client credentials", form: url.Values{"grant_type": {"client_credentials"}, "service": {svc}}, want: http.StatusBadRequest, wantCode: "BAD_REQUEST"},
@@ -200,6 +205,7 @@ func TestTokenEndpoint(t *testing.T) {
 			after := r.Stats()
 			if tt.want != http.StatusOK {
 				assert.Equal(t, tt.wantCode, errorCode(t, body))
+				assert.True(t, strings.HasSuffix(errorMessage(t, body), tt.wantMsg), errorMessage(t, body))
 				assert.Equal(t, before.TokenRefusals+1, after.TokenRefusals)
 				return
 			}

@@ -51,15 +51,15 @@
 // The default zlib level is 6, not mksquashfs' 9. The compressor is
 // klauspost/compress's zlib, whose levels compress less than C zlib's, so our
 // images are not mksquashfs' images at the same level. Measured with
-// scripts/bench/squashfs.sh (one run per side on a shared 2-core machine at
-// load average 14–37; the README has the table): on a real tree, the Go
-// toolchain and /usr/lib/x86_64-linux-gnu (1.06 GB), our level-6 image was
-// 4.8 % larger than mksquashfs' level 6 and 5.5 % larger than its level 9,
-// for 2.6 and 7.5 times less CPU (23 s against 59 s and 180 s); its size is
-// nearest mksquashfs' level 4 (1.5 % larger), against which it used 1.5 times
-// less CPU. On the generated tree (small text files, repetitive logs, random
-// data) it fell between mksquashfs' level 6 (0.45 % smaller) and level 9
-// (0.22 % larger).
+// scripts/bench/squashfs.sh (3 alternated runs a side on an idle 2-core
+// machine; the README has the table): on a real tree, the Go toolchain and
+// /usr/lib/x86_64-linux-gnu (1.07 GB), our level-6 image was 4.8 % larger
+// than mksquashfs' level 6 and 5.5 % larger than its level 9, for 3.7 and 12
+// times less CPU (11.5 s against 42.9 s and 139.5 s); its size is nearest
+// mksquashfs' level 4 (1.5 % larger), against which it used 2.2 times less
+// CPU. On the generated tree (small text files, repetitive logs, random data)
+// it fell between mksquashfs' level 6 (0.45 % smaller) and level 9 (0.22 %
+// larger).
 //
 // Images are read back in tests by unsquashfs, sqfs2tar, squashfuse and the
 // Linux kernel (loop mount), and by an independent reader in the tests.

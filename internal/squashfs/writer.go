@@ -82,8 +82,8 @@ type options struct {
 }
 
 // DefaultCompressionLevel is the zlib level of Gzip compression used unless
-// WithCompression or WithCompressionLevel says otherwise. On the benchmark tree it made an image within 0.3 % of the
-// size of mksquashfs' level 9 five times as fast (see doc.go).
+// WithCompression or WithCompressionLevel says otherwise. On a real tree of programs and libraries its image is
+// 5.5 % larger than mksquashfs' level 9 and 4.8 % larger than its level 6, for 12 and 3.7 times less CPU (see doc.go).
 const DefaultCompressionLevel = 6
 
 // WithCompressionLevel sets the zlib level of Gzip compression, 1 (fastest)

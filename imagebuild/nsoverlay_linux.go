@@ -712,12 +712,7 @@ func overlayDiff(epoch time.Time, upper string, st *layerStack, hostRoot bool) (
 			}
 			h.Typeflag = tar.TypeFifo
 		case syscall.S_IFCHR, syscall.S_IFBLK:
-			h.Typeflag = tar.TypeChar
-			if s.mode&syscall.S_IFMT == syscall.S_IFBLK {
-				h.Typeflag = tar.TypeBlock
-			}
-			h.Devmajor = int64((sys.Rdev>>8)&0xfff | (sys.Rdev>>32)&^0xfff)
-			h.Devminor = int64(sys.Rdev&0xff | (sys.Rdev>>12)&^0xff)
+			setDevice(h, s.mode, sys.Rdev)
 		default:
 			return nil // sockets are not layer content
 		}

@@ -954,12 +954,7 @@ func writeDiff(ctx context.Context, req RunRequest, root string, tree *rootfs.Tr
 			if err := syscall.Lstat(p, &sys); err != nil {
 				return err
 			}
-			h.Typeflag = tar.TypeChar
-			if st.mode&syscall.S_IFMT == syscall.S_IFBLK {
-				h.Typeflag = tar.TypeBlock
-			}
-			h.Devmajor = int64((sys.Rdev>>8)&0xfff | (sys.Rdev>>32)&^0xfff)
-			h.Devminor = int64(sys.Rdev&0xff | (sys.Rdev>>12)&^0xff)
+			setDevice(h, st.mode, sys.Rdev)
 		default:
 			return nil // sockets are not layer content
 		}
@@ -1132,4 +1127,15 @@ func addXattrs(h *tar.Header, p string) error {
 		h.PAXRecords[xattrPAX+k] = v
 	}
 	return nil
+}
+
+// setDevice makes h a character or block device entry (as mode's file type says) with the major and minor
+// numbers of rdev, decoded as Linux encodes them in a stat.
+func setDevice(h *tar.Header, mode uint32, rdev uint64) {
+	h.Typeflag = tar.TypeChar
+	if mode&syscall.S_IFMT == syscall.S_IFBLK {
+		h.Typeflag = tar.TypeBlock
+	}
+	h.Devmajor = int64((rdev>>8)&0xfff | (rdev>>32)&^0xfff)
+	h.Devminor = int64(rdev&0xff | (rdev>>12)&^0xff)
 }

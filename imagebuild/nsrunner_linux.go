@@ -1136,6 +1136,6 @@ func setDevice(h *tar.Header, mode uint32, rdev uint64) {
 	if mode&syscall.S_IFMT == syscall.S_IFBLK {
 		h.Typeflag = tar.TypeBlock
 	}
-	h.Devmajor = int64((rdev>>8)&0xfff | (rdev>>32)&^0xfff)
-	h.Devminor = int64(rdev&0xff | (rdev>>12)&^0xff)
+	h.Devmajor = int64((rdev>>8)&0xfff | (rdev>>32)&0xfffff000)
+	h.Devminor = int64(rdev&0xff | (rdev>>12)&0xffffff00)
 }

@@ -38,6 +38,7 @@ var hostlistCases = []struct {
 	{"digits before the bracket", "node1[0-1]", []string{"node10", "node11"}},
 	{"duplicates kept", "a,a,n[1-2],n1", []string{"a", "a", "n1", "n2", "n1"}},
 	{"single number", "n[5]", []string{"n5"}},
+	{"one-host range", "n[3-3]", []string{"n3"}},
 	{"zero", "n[0-1]", []string{"n0", "n1"}},
 	{"dotted names", "ip-10-0-0-[4-5]", []string{"ip-10-0-0-4", "ip-10-0-0-5"}},
 	{"big range", "n[65530-65535]", []string{"n65530", "n65531", "n65532", "n65533", "n65534", "n65535"}},
@@ -204,6 +205,9 @@ func TestAllocationMachinefile(t *testing.T) {
 	assert.Contains(t, he.Reason, "2 task counts for 3 hosts")
 	_, err = ParseAllocation("", "1")
 	require.ErrorAs(t, err, &he)
+	_, err = ParseAllocation("n[1-2", "")
+	require.ErrorAs(t, err, &he)
+	assert.Contains(t, he.Reason, "'[' without ']'", "the hostlist's own error, not a missing host")
 	_, err = ParseAllocation("a:b", "1")
 	require.ErrorAs(t, err, &he, "a host name the jobscript refuses")
 }

@@ -209,7 +209,9 @@ func TestStatusFromQueue(t *testing.T) {
 		"7_[3-4]|7|3-4|PENDING|Priority|hpc||16|u|arr\n" +
 		"7_1|7|1|COMPLETED|None|hpc|n1|16|u|arr\n" +
 		"9|9|N/A|PENDING|JobHeldUser|htc||1|v|held\n" +
-		"10|10|N/A|PENDING|DependencyNeverSatisfied|htc||1|v|orphan\n"
+		"10|10|N/A|PENDING|DependencyNeverSatisfied|htc||1|v|orphan\n" +
+		"11_[2-3]|11|2-3|PENDING|Priority|hpc||4|u|mixed\n" +
+		"11_1|11|1|RUNNING|None|hpc|n2|4|u|mixed\n"
 	r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
 		return scheduler.Output{Stdout: []byte(queue)}, nil
 	})
@@ -231,6 +233,12 @@ func TestStatusFromQueue(t *testing.T) {
 			Owner: "v", Queue: "htc", Slots: 1}},
 		{"10", scheduler.JobStatus{ID: "10", State: scheduler.StateError, Native: "PENDING", Message: "DependencyNeverSatisfied",
 			Name: "orphan", Owner: "v", Queue: "htc", Slots: 1}},
+		// The running task is more pressing than the pending ones listed first, and it has no reason.
+		{"11", scheduler.JobStatus{ID: "11", State: scheduler.StateRunning, Native: "RUNNING", Name: "mixed", Owner: "u",
+			Queue: "hpc", Slots: 4, Tasks: []scheduler.TaskStatus{
+				{IDs: "2-3", State: scheduler.StatePending, Native: "PENDING", Queue: "hpc"},
+				{IDs: "1", State: scheduler.StateRunning, Native: "RUNNING", Queue: "hpc"},
+			}}},
 	} {
 		t.Run(string(tc.id), func(t *testing.T) {
 			got, err := s.Status(t.Context(), tc.id)

@@ -142,7 +142,7 @@ func NewEnvKeychain(opts ...Option) (authn.Keychain, error) {
 
 func newEnvKeychain(o *options) authn.Keychain {
 	return &hostKeychain{kind: "EnvKeychain", hosts: o.hosts, auth: func(host string) authn.Authenticator {
-		cfg, ok := envCredentials(os.LookupEnv)
+		cfg, ok := envCredentials(os.Getenv)
 		if !ok {
 			return nil
 		}
@@ -151,16 +151,15 @@ func newEnvKeychain(o *options) authn.Keychain {
 }
 
 // envCredentials returns the first complete pair of Apptainer or Singularity
-// registry credentials.
-func envCredentials(lookup func(string) (string, bool)) (authn.AuthConfig, bool) {
+// registry credentials; a variable set to "" counts as unset.
+func envCredentials(getenv func(string) string) (authn.AuthConfig, bool) {
 	pairs := [][2]string{
 		{EnvApptainerUsername, EnvApptainerPassword},
 		{EnvSingularityUsername, EnvSingularityPassword},
 	}
 	for _, p := range pairs {
-		user, uok := lookup(p[0])
-		pass, pok := lookup(p[1])
-		if !uok || !pok || user == "" || pass == "" {
+		user, pass := getenv(p[0]), getenv(p[1])
+		if user == "" || pass == "" {
 			continue
 		}
 		if user == NullGUIDUsername {

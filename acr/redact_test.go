@@ -108,6 +108,8 @@ func TestRegistryErrorsHideEchoedSecrets(t *testing.T) {
 				var terr *transport.Error
 				require.ErrorAs(t, err, &terr, "the registry's answer stays reachable")
 				assert.Equal(t, tt.status, terr.StatusCode)
+				require.NotNil(t, terr.Request, "the request that failed stays known")
+				assert.Equal(t, host, terr.Request.URL.Host)
 				if !strings.Contains(err.Error(), "HEAD responses have no body") {
 					assert.Contains(t, err.Error(), "REDACTED", "the body is reported, redacted")
 					if !tt.registry.raw {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -96,11 +95,8 @@ func writeStandInFile(path string, f standInFile, seed uint64) (err error) {
 		_, err = io.WriteString(out, f.text)
 		return err
 	}
-	w := bufio.NewWriterSize(out, 1<<16)
-	if _, err := io.CopyN(w, &libraryBytes{rng: newLibraryRNG(seed)}, f.size); err != nil {
-		return err
-	}
-	return w.Flush()
+	_, err = io.CopyN(out, &libraryBytes{rng: newLibraryRNG(seed)}, f.size)
+	return err
 }
 
 // newLibraryRNG returns the random source of one library's bytes.

@@ -91,6 +91,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, fi.Size(), sum.sifSize)
 	assert.Contains(t, summaryText, "  sif:       "+sifPath+" ("+strconv.FormatInt(fi.Size(), 10)+" bytes")
 	assert.Contains(t, summaryText, "  oras:      oras://"+sum.oras.String()+"\n")
+	assert.Contains(t, summaryText, "  jobscript: "+jobPath+"\n")
 	assert.Contains(t, summaryText, "  job:       not submitted: qsub "+jobPath+"\n")
 	assert.Regexp(t, `  stages:    registry \S+, intel \S+, build \S+, push \S+, sif \S+, oras \S+, jobscript \S+, total \S+\n$`, summaryText)
 	assert.Contains(t, out, "\nSubmit it with", "the jobscript and the qsub line are printed")

@@ -104,6 +104,19 @@ func TestWriteStandInFaults(t *testing.T) {
 	target, err := os.Readlink(filepath.Join(lib, "libmpi.so.12"))
 	require.NoError(t, err)
 	assert.Equal(t, "libmpi.so.12.0", target, "each soname links to its library")
+	var total int64
+	for _, f := range standIn() {
+		fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(f.path)))
+		require.NoError(t, err)
+		size := f.size
+		if size == 0 {
+			size = int64(len(f.text))
+		}
+		assert.Equal(t, size, fi.Size(), "%s is whole", f.path)
+		assert.Equal(t, f.mode, fi.Mode(), f.path)
+		total += fi.Size()
+	}
+	assert.InDelta(t, 3<<20, total, 4096, "3 MiB in all, as the stand-in's doc says")
 }
 
 // TestRoundDuration checks the precision of the printed stage times on each side of its steps.

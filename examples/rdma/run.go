@@ -319,7 +319,8 @@ func stepPull(ctx context.Context, p *plan, ref name.Tag, kc authn.Keychain, st 
 	next := 1 // the next quarter of the files to report
 	opts := []singularity.Option{singularity.WithKeychain(kc), singularity.WithEnvCredentials(),
 		singularity.WithFormat(p.format), singularity.WithProgress(func(pr singularity.Progress) {
-			if pr.FilesTotal > 0 && pr.Files*4 >= next*pr.FilesTotal && next <= 4 {
+			// An image without regular files reports 0 of 0 once.
+			if next <= 4 && pr.Files*4 >= next*pr.FilesTotal {
 				st.note("%d of %d files, %d bytes written", pr.Files, pr.FilesTotal, pr.BytesWritten)
 				for next <= 4 && pr.Files*4 >= next*pr.FilesTotal {
 					next++

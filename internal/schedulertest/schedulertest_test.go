@@ -100,6 +100,13 @@ func TestUserDir(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist, "removed when the test ends")
 }
 
+// TestUserDirUnknownUser: a user the system does not know fails the test; it makes no directory.
+func TestUserDirUnknownUser(t *testing.T) {
+	got := failuresOf(t, func(tb testing.TB) { UserDir(tb, "hpcship-no-such-user") })
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], "hpcship-no-such-user")
+}
+
 // waiter is a Scheduler whose Wait reports its ctx's deadline.
 type waiter struct {
 	scheduler.Scheduler

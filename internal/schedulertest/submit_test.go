@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +109,25 @@ func TestObserveSubmit(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// TestObserveSubmitKillsWithTheCallersContext: a backend that runs qsub on its caller's ctx sees it killed
+// when that ctx ends, as LocalRunner would kill it, and loses the job it submitted.
+func TestObserveSubmitKillsWithTheCallersContext(t *testing.T) {
+	b := gridEngine(nil)
+	b.New = func(r scheduler.Runner, _ time.Duration) (scheduler.Scheduler, error) {
+		return submitFunc(func(ctx context.Context) (scheduler.JobID, error) {
+			out, err := r.Run(ctx, scheduler.Command{Name: "qsub", Stdin: []byte("true\n")})
+			if err != nil {
+				return "", err
+			}
+			return scheduler.JobID(strings.TrimSpace(string(out.Stdout))), nil
+		}), nil
+	}
+	late := submitCases[slices.IndexFunc(submitCases, func(c submitCase) bool { return c.name == "accepted after ctx ended" })]
+	got, err := observeSubmit(t.Context(), b, late)
+	require.NoError(t, err)
+	assert.Equal(t, SubmitOutcome{Ran: []string{"qsub"}, Failed: true, Canceled: true}, got)
 }
 
 // submitFunc is a Scheduler whose Submit is a function.

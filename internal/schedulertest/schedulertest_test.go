@@ -2,6 +2,7 @@ package schedulertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -165,4 +166,43 @@ func TestGoldenFails(t *testing.T) {
 	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "bad.sh", []byte("fi\n"), false) }), 1, "bad syntax")
 	assert.Len(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "none.sh", []byte("echo\n"), false) }), 1, "no golden file")
 	assert.Empty(t, failuresOf(t, func(tb testing.TB) { Golden(tb, "job.sh", []byte("echo a\n"), false) }))
+}
+
+// TestRecorded: Recorded answers Submit and Wait from its fields, and an interrupt ends Wait only with
+// its ctx.
+func TestRecorded(t *testing.T) {
+	refused := errors.New("qsub: denied")
+	r := &Recorded{SubmitErr: refused}
+	_, err := r.Submit(t.Context(), scheduler.Job{Name: "a"})
+	require.ErrorIs(t, err, refused)
+	assert.Empty(t, r.Submitted, "a refused job is not recorded")
+
+	r = &Recorded{Ended: scheduler.Result{State: scheduler.StateFailed, ExitCode: 3}, Script: []byte("#!/bin/sh\n")}
+	id, err := r.Submit(t.Context(), scheduler.Job{Name: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.JobID("42"), id)
+	assert.Equal(t, []scheduler.Job{{Name: "a"}}, r.Submitted)
+	script, err := r.Jobscript(scheduler.Job{})
+	require.NoError(t, err)
+	assert.Equal(t, "#!/bin/sh\n", string(script))
+	res, err := r.Wait(t.Context(), "7")
+	require.NoError(t, err)
+	assert.Equal(t, scheduler.Result{ID: "7", State: scheduler.StateFailed, ExitCode: 3}, res)
+
+	lost := errors.New("qstat: no qmaster")
+	r.WaitErr = lost
+	res, err = r.Wait(t.Context(), "7")
+	require.ErrorIs(t, err, lost)
+	assert.Equal(t, scheduler.Result{}, res)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	interrupted := 0
+	r.Interrupt = func() {
+		interrupted++
+		time.AfterFunc(10*time.Millisecond, cancel)
+	}
+	res, err = r.Wait(ctx, "7")
+	require.ErrorIs(t, err, context.Canceled, "Wait waits for ctx to end, and returns its error")
+	assert.Equal(t, scheduler.Result{}, res)
+	assert.Equal(t, 1, interrupted)
 }

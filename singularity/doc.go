@@ -85,7 +85,7 @@
 //
 // The squashfs is zlib ("gzip"), which every Singularity and Apptainer reads,
 // at level 6 by default (WithCompression, WithCompressionLevel). What that costs depends on the
-// files: on a real 1.06 GB tree (the Go toolchain and /usr/lib/x86_64-linux-gnu,
+// files: on a real 1.07 GB tree (the Go toolchain and /usr/lib/x86_64-linux-gnu,
 // `scripts/bench.sh squashfs`) the squashfs was 5.5 % larger than mksquashfs'
 // level 9 (what Apptainer runs) and 4.8 % larger than its level 6, for 0.27×
 // the CPU time of the latter, since klauspost's zlib level 6 compresses less

@@ -51,12 +51,14 @@
 // The default zlib level is 6, not mksquashfs' 9. The compressor is
 // klauspost/compress's zlib, whose levels compress less than C zlib's, so our
 // images are not mksquashfs' images at the same level. Measured with
-// scripts/bench/squashfs.sh (3 alternated runs a side on an idle 2-core
-// machine; the README has the table): on a real tree, the Go toolchain and
-// /usr/lib/x86_64-linux-gnu (1.07 GB), our level-6 image was 4.8 % larger
-// than mksquashfs' level 6 and 5.5 % larger than its level 9, for 3.7 and 12
-// times less CPU (11.5 s against 42.9 s and 139.5 s); its size is nearest
-// mksquashfs' level 4 (1.5 % larger), against which it used 2.2 times less
+// scripts/bench/squashfs.sh in one run of BENCH_RUNS=3 scripts/bench.sh
+// (every section; 3 alternated runs a side on the 2-core machine with
+// nothing else running, load average 2.21–2.93; the README has the table):
+// on a real tree, the Go toolchain and /usr/lib/x86_64-linux-gnu (1.07 GB),
+// our level-6 image was 4.8 % larger than mksquashfs' level 6 and 5.5 %
+// larger than its level 9, for 3.7 and 12 times less CPU (medians of 11.7 s
+// against 42.9 s, and of 11.5 s against 138.7 s); its size is nearest
+// mksquashfs' level 4 (1.5 % larger), against which it used 2.0 times less
 // CPU. On the generated tree (small text files, repetitive logs, random data)
 // it fell between mksquashfs' level 6 (0.45 % smaller) and level 9 (0.22 %
 // larger).

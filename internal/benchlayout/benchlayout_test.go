@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -54,6 +56,9 @@ func TestWriteRead(t *testing.T) {
 			mt, err := img.MediaType()
 			require.NoError(t, err)
 			assert.Equal(t, types.OCIManifestSchema1, mt)
+			m, err := img.Manifest()
+			require.NoError(t, err)
+			assert.Equal(t, types.OCIConfigJSON, m.Config.MediaType)
 			layers, err := img.Layers()
 			require.NoError(t, err)
 			require.Len(t, layers, 2)
@@ -103,6 +108,47 @@ func TestReadWantsOneImage(t *testing.T) {
 
 	_, err = benchlayout.Read(filepath.Join(dir, "missing"))
 	require.Error(t, err)
+
+	// An index that cannot be read, or is not JSON.
+	unreadable := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(unreadable, "index.json"), 0o755))
+	_, err = benchlayout.Read(unreadable)
+	require.ErrorIs(t, err, syscall.EISDIR)
+	garbled := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(garbled, "index.json"), []byte("{"), 0o644))
+	_, err = benchlayout.Read(garbled)
+	require.ErrorContains(t, err, "unexpected end of JSON input")
+}
+
+// TestWriteFaults: each way a layer can go wrong fails Write and leaves no layout.
+func TestWriteFaults(t *testing.T) {
+	short := func(tw *tar.Writer) error {
+		return tw.WriteHeader(&tar.Header{Name: "short", Mode: 0o644, Size: 3, Typeflag: tar.TypeReg})
+	}
+	sockets := t.TempDir()
+	l, err := net.Listen("unix", filepath.Join(sockets, "s"))
+	require.NoError(t, err)
+	defer l.Close()
+	for _, tc := range []struct {
+		name  string
+		layer benchlayout.Layer
+		want  string
+	}{
+		{"an entry shorter than its header", short, "missed writing 3 bytes"},
+		{"a socket in the tree", func(tw *tar.Writer) error { return benchlayout.AddTree(tw, "", sockets) }, "sockets not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "oci")
+			err := benchlayout.Write(dir, []benchlayout.Layer{tc.layer})
+			require.ErrorContains(t, err, tc.want)
+			assert.Contains(t, err.Error(), "writing layer 0")
+			_, err = os.Stat(dir)
+			require.ErrorIs(t, err, os.ErrNotExist, "no layout is left")
+		})
+	}
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	err = benchlayout.Write(filepath.Join(t.TempDir(), "oci"), nil)
+	require.ErrorIs(t, err, os.ErrNotExist, "no directory for the layers' tar files")
 }
 
 // listLayer lists a layer's entries: names, link targets and the contents of regular files.

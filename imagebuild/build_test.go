@@ -186,9 +186,14 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 CMD ["true
 	last := cf.History[len(cf.History)-1].CreatedBy
 	assert.Contains(t, last, "HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 ", "the history names the health check")
 	assert.Contains(t, last, `"true"]`, "the history names the health check's command")
+	var instructions []string
 	for _, h := range cf.History[1:] {
 		assert.True(t, h.EmptyLayer, h.CreatedBy)
+		instructions = append(instructions, strings.Fields(h.CreatedBy)[0])
 	}
+	assert.Equal(t, []string{"ENV", "ENV", "LABEL", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "SHELL", "CMD", "ENTRYPOINT", "HEALTHCHECK"},
+		instructions, "every instruction has its history entry")
+	assert.Contains(t, cf.History, v1.History{CreatedBy: "EXPOSE 8080 53/udp", Created: cf.Created, EmptyLayer: true})
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	assert.Len(t, layers, 1, "configuration steps add no layer")

@@ -151,6 +151,8 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 		{"remote add", "FROM base\nADD https://example.com/x.tgz /\n", 2, imagebuild.ErrUnsupportedInstruction},
 		{"bad chmod", "FROM base\nCOPY --chmod=99 a.txt /\n", 2, imagebuild.ErrSyntax},
 		{"unknown user", "FROM base\nCOPY --chown=nobody a.txt /\n", 2, nil},
+		{"empty user", "FROM base\nCOPY --chown=:0 a.txt /\n", 2, imagebuild.ErrSyntax},
+		{"empty group", "FROM base\nCOPY --chown=0: a.txt /\n", 2, imagebuild.ErrSyntax},
 		{"empty volume path", "FROM base\nVOLUME [\"/data\", \"\"]\n", 2, imagebuild.ErrSyntax},
 		{"stop signal expanding to nothing", "FROM base\nARG S\nSTOPSIGNAL $S\n", 3, imagebuild.ErrSyntax},
 	}

@@ -361,6 +361,17 @@ func testRunBinds(t *testing.T) {
 	runner = imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/bin/sh/x"}))
 	_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(runner))
 	require.ErrorIs(t, err, imagebuild.ErrUnsafePath)
+
+	// So is a target through a file, on the kept root and on an unpacked one.
+	for _, target := range []string{"/etc/passwd/x", "/etc/passwd/x/y"} {
+		for _, r := range []*imagebuild.NamespaceRunner{
+			imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: target})),
+			imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: target}))),
+		} {
+			_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(r))
+			require.ErrorContains(t, err, fmt.Sprintf("bind target %q: /etc/passwd is not a directory", target))
+		}
+	}
 }
 
 // testRunChown checks chown to another uid: it works with the identity mapping a

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -150,4 +151,24 @@ func TestRunWithoutChanges(t *testing.T) {
 		assert.True(t, last.EmptyLayer)
 		assert.NotContains(t, cf.Config.Env, "MODE=fast", "build arguments stay out of the image")
 	}
+}
+
+func TestUnwritableBlobDirectory(t *testing.T) {
+	ctxDir, cacheDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "a.txt"), []byte("a"), 0o644))
+	// /proc is a directory in which nobody, root included, can create a file.
+	blobDir := filepath.Join(cacheDir, "blobs", "sha256")
+	require.NoError(t, os.Mkdir(filepath.Dir(blobDir), 0o755))
+	require.NoError(t, os.Symlink("/proc", blobDir))
+	_, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Copy{Sources: []string{"a.txt"}, Dest: "/"},
+	}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(cacheDir))
+	var se *imagebuild.StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 0, se.Index)
+	var pe *fs.PathError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, blobDir, filepath.Dir(pe.Path), "the error names the blob directory")
+	_, err = os.Stat(filepath.Join(cacheDir, "steps"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "nothing is cached")
 }

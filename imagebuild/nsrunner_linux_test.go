@@ -46,6 +46,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("extended attributes", testRunXattrs)
 	t.Run("owners of the image", testRunOwners)
 	t.Run("owned roots are removed", testRunOwnedRootsRemoved)
+	t.Run("name too long for the file system", testRunNameTooLong)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -679,4 +680,46 @@ func testRunOwnedRootsRemoved(t *testing.T) {
 	require.NoError(t, r.RemoveAll(t.Context(), cache))
 	_, err = os.Lstat(cache)
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// testRunNameTooLong checks that a file of the image whose path, below the
+// directory the root is unpacked in, is longer than the host's PATH_MAX fails
+// the step, on the kept root and on an unpacked one, instead of going missing
+// from it. Its name is within what a layer may hold (4096 bytes).
+func testRunNameTooLong(t *testing.T) {
+	dirs := strings.Repeat(strings.Repeat("d", 255)+"/", 15)
+	for _, tt := range []struct {
+		name    string
+		wantErr bool
+	}{
+		{"opt/" + dirs + "short", false},
+		{"opt/" + dirs + strings.Repeat("f", 4096-len("opt/"+dirs)), true},
+	} {
+		require.LessOrEqual(t, len(tt.name), 4096)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: tt.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, Format: tar.FormatPAX,
+			ModTime: time.Unix(1_600_000_000, 0)}))
+		_, err := tw.Write([]byte("x\n"))
+		require.NoError(t, err)
+		require.NoError(t, tw.Close())
+		data := buf.Bytes()
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		require.NoError(t, err)
+		base, err := mutate.AppendLayers(busyboxBase(t), layer)
+		require.NoError(t, err)
+		for _, r := range []*imagebuild.NamespaceRunner{imagebuild.NewNamespaceRunner(), imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner())} {
+			img, err := buildWith(t.Context(), t, "FROM base\nRUN touch /ran\n",
+				imagebuild.WithBaseImage("base", imagebuild.FromImage(base)), imagebuild.WithRunner(r))
+			if tt.wantErr {
+				require.ErrorIs(t, err, syscall.ENAMETOOLONG, "overlay: %v", imagebuild.Overlaid(r))
+				continue
+			}
+			require.NoError(t, err)
+			tr := tree(t, img)
+			_, ok := tr.Lookup("ran")
+			assert.True(t, ok)
+			assert.Equal(t, "x\n", content(t, tr, tt.name))
+		}
+	}
 }

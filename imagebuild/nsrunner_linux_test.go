@@ -47,6 +47,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("owners of the image", testRunOwners)
 	t.Run("owned roots are removed", testRunOwnedRootsRemoved)
 	t.Run("name too long for the file system", testRunNameTooLong)
+	t.Run("refused overlay mount", testRunOverlayRefused)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -722,4 +723,30 @@ func testRunNameTooLong(t *testing.T) {
 			assert.Equal(t, "x\n", content(t, tr, tt.name))
 		}
 	}
+}
+
+// testRunOverlayRefused checks that a step whose overlay mount the kernel
+// refuses runs on an unpacked root instead, and that the runner keeps doing so.
+// The kernel refuses overlapping layers: with TMPDIR inside the kept root, the
+// step's upper directory would lie inside its lower one.
+func testRunOverlayRefused(t *testing.T) {
+	cache := t.TempDir()
+	_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithCacheDir(cache))
+	require.NoError(t, err)
+	roots, err := filepath.Glob(filepath.Join(cache, "run-roots", "*", "root"))
+	require.NoError(t, err)
+	require.Len(t, roots, 1)
+	t.Setenv("TMPDIR", filepath.Join(roots[0], "tmp"))
+
+	r := imagebuild.NewNamespaceRunner()
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN echo one > /one\nRUN echo two > /two\n",
+		imagebuild.WithCacheDir(cache), imagebuild.WithRunner(r))
+	require.NoError(t, err)
+	assert.False(t, imagebuild.Overlaid(r), "the runner goes on unpacking roots")
+	tr := tree(t, img)
+	assert.Equal(t, "one\n", content(t, tr, "one"))
+	assert.Equal(t, "two\n", content(t, tr, "two"))
+	left, err := filepath.Glob(filepath.Join(roots[0], "tmp", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "temporary directories left behind")
 }

@@ -48,6 +48,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("owned roots are removed", testRunOwnedRootsRemoved)
 	t.Run("name too long for the file system", testRunNameTooLong)
 	t.Run("refused overlay mount", testRunOverlayRefused)
+	t.Run("copied up unchanged", testRunCopiedUpUnchanged)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -749,4 +750,19 @@ func testRunOverlayRefused(t *testing.T) {
 	left, err := filepath.Glob(filepath.Join(roots[0], "tmp", "*"))
 	require.NoError(t, err)
 	assert.Empty(t, left, "temporary directories left behind")
+}
+
+// testRunCopiedUpUnchanged checks that files the overlay copies up without a
+// change (a chown to the owner they have), symlinks among them, from the base
+// and from an earlier step, stay out of the layer.
+func testRunCopiedUpUnchanged(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN ln -s busybox /bin/ls\nRUN chown -h 0:0 /bin/sh /bin/ls /etc/passwd\n",
+		imagebuild.WithRunner(imagebuild.NewNamespaceRunner()))
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	if assert.Len(t, layers, 2, "the step adds no layer") {
+		return
+	}
+	assert.Empty(t, layerEntries(t, layers[2]))
 }

@@ -84,6 +84,41 @@ HEALTHCHECK --interval=5s --retries=3 CMD wget -q localhost || exit 1
 	assert.Equal(t, want, steps)
 }
 
+func TestParseHealthcheckLimits(t *testing.T) {
+	tests := []struct {
+		flags   string
+		want    imagebuild.Healthcheck
+		wantErr error
+	}{
+		{"--interval=-1ns", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--interval=0s", imagebuild.Healthcheck{}, nil},
+		{"--interval=1ns", imagebuild.Healthcheck{Interval: 1}, nil},
+		{"--timeout=-1s", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--timeout=0s", imagebuild.Healthcheck{}, nil},
+		{"--start-period=-1s", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--start-period=0s", imagebuild.Healthcheck{}, nil},
+		{"--retries=-1", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--retries=0", imagebuild.Healthcheck{}, nil},
+		{"--retries=1", imagebuild.Healthcheck{Retries: 1}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flags, func(t *testing.T) {
+			d, err := imagebuild.ParseDockerfile(strings.NewReader("FROM scratch\nHEALTHCHECK " + tt.flags + " CMD [\"true\"]\n"))
+			if err == nil {
+				var steps []imagebuild.Step
+				steps, err = d.Steps(nil)
+				if tt.wantErr == nil {
+					require.NoError(t, err)
+					tt.want.Test = []string{"CMD", "true"}
+					assert.Equal(t, []imagebuild.Step{tt.want}, steps)
+					return
+				}
+			}
+			assert.ErrorIs(t, err, tt.wantErr)
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name     string

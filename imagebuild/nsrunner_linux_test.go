@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,6 +50,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("name too long for the file system", testRunNameTooLong)
 	t.Run("refused overlay mount", testRunOverlayRefused)
 	t.Run("copied up unchanged", testRunCopiedUpUnchanged)
+	t.Run("ended builds release their roots", testRunEndedBuildsReleaseRoots)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -765,4 +767,28 @@ func testRunCopiedUpUnchanged(t *testing.T) {
 		return
 	}
 	assert.Empty(t, layerEntries(t, layers[2]))
+}
+
+// testRunEndedBuildsReleaseRoots checks that a build releases the kept root it
+// used when it ends, so that a later build on other layers can evict it. The
+// collector is off: it would close a lock file left open, and release it, at
+// a time of its own.
+func testRunEndedBuildsReleaseRoots(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	cache := t.TempDir()
+	r := imagebuild.NewNamespaceRunner()
+	for _, tag := range []string{"1", "2", "3"} {
+		_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(r),
+			imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, tag))), imagebuild.WithCacheDir(cache))
+		require.NoError(t, err)
+	}
+	entries, err := os.ReadDir(filepath.Join(cache, "run-roots"))
+	require.NoError(t, err)
+	var roots []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			roots = append(roots, e.Name())
+		}
+	}
+	assert.Len(t, roots, 2, "the oldest root is evicted: %v", roots)
 }

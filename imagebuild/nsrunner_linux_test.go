@@ -51,6 +51,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("refused overlay mount", testRunOverlayRefused)
 	t.Run("copied up unchanged", testRunCopiedUpUnchanged)
 	t.Run("ended builds release their roots", testRunEndedBuildsReleaseRoots)
+	t.Run("closed directories stay closed", testRunClosedDirectories)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -791,4 +792,19 @@ func testRunEndedBuildsReleaseRoots(t *testing.T) {
 		}
 	}
 	assert.Len(t, roots, 2, "the oldest root is evicted: %v", roots)
+}
+
+// testRunClosedDirectories checks that directories a step closed to their
+// owner (no read or search permission for it) keep their modes, in the layer
+// and for the next step, although the step's changes are read through them.
+func testRunClosedDirectories(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN mkdir -m 0 /opt/a && mkdir -m 400 /opt/b && mkdir -m 500 /opt/c\n"+
+		"RUN stat -c %a /opt/a /opt/b /opt/c > /modes\n")
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 3)
+	got := layerEntries(t, layers[1])
+	assert.Equal(t, [3]int64{0, 0o400, 0o500}, [3]int64{got["opt/a/"].mode, got["opt/b/"].mode, got["opt/c/"].mode})
+	assert.Equal(t, "0\n400\n500\n", content(t, tree(t, img), "modes"))
 }

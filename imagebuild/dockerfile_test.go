@@ -1,6 +1,8 @@
 package imagebuild_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -168,6 +170,13 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 	require.NoError(t, os.Symlink("nothere", filepath.Join(ctxDir, "dangling")))
 	through := filepath.Join(ctxDir, "through.tar")
 	writeTarEntries(t, through, []tarEntry{{name: "etc", link: "/etc"}, {name: "etc/passwd", body: "x"}})
+	var odd bytes.Buffer
+	tw := tar.NewWriter(&odd)
+	for _, h := range []*tar.Header{{Name: "a", Typeflag: tar.TypeReg}, {Name: "tape", Typeflag: 'V'}, {Name: "b", Typeflag: tar.TypeReg}} {
+		require.NoError(t, tw.WriteHeader(h))
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "odd.tar"), odd.Bytes(), 0o644))
 
 	tests := []struct {
 		name     string
@@ -183,6 +192,7 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 		{"through an escaping archive symlink", "FROM base\nADD badlink.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"through archive symlink", "FROM base\nADD through.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"source outside context", "FROM base\nCOPY ../x /\n", 2, imagebuild.ErrUnsafePath},
+		{"unsupported archive entry", "FROM base\nADD odd.tar /opt/\n", 2, imagebuild.ErrUnsupportedInstruction},
 		{"remote add", "FROM base\nADD https://example.com/x.tgz /\n", 2, imagebuild.ErrUnsupportedInstruction},
 		{"bad chmod", "FROM base\nCOPY --chmod=99 a.txt /\n", 2, imagebuild.ErrSyntax},
 		{"unknown user", "FROM base\nCOPY --chown=nobody a.txt /\n", 2, nil},

@@ -1,13 +1,17 @@
 package imagebuild_test
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -241,4 +245,47 @@ func TestAddKeepsSymlinksThatClimb(t *testing.T) {
 	assert.Equal(t, "../../../include/x86_64-linux-gnu/mpich", e.Linkname, "targets are data, kept as written")
 	e, _ = tr.Lookup("usr/abs")
 	assert.Equal(t, "/etc/passwd", e.Linkname)
+}
+
+// readCountingLayer counts how often a layer's content is opened.
+type readCountingLayer struct {
+	v1.Layer
+	opens *atomic.Int32
+}
+
+func (l readCountingLayer) Compressed() (io.ReadCloser, error) {
+	l.opens.Add(1)
+	return l.Layer.Compressed()
+}
+
+func (l readCountingLayer) Uncompressed() (io.ReadCloser, error) {
+	l.opens.Add(1)
+	return l.Layer.Uncompressed()
+}
+
+// TestChownReadsTheBaseOnce checks that the lookups of a --chown's user and
+// group read the base's layer only for the files they read: the root is listed
+// once per step (a COPY needs it anyway), and a base from a registry is
+// downloaded as often as it is read.
+func TestChownReadsTheBaseOnce(t *testing.T) {
+	ctxDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "a.txt"), []byte("a"), 0o644))
+	layers, err := busyboxBase(t).Layers()
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		chown     string
+		wantOpens int32
+	}{{"1000:1001", 1}, {"hpc:1001", 2}, {"hpc:hpcgrp", 3}} {
+		var opens atomic.Int32
+		base, err := mutate.AppendLayers(empty.Image, readCountingLayer{layers[0], &opens})
+		require.NoError(t, err)
+		img, err := imagebuild.Build(t.Context(), imagebuild.FromImage(base), []imagebuild.Step{
+			imagebuild.Copy{Sources: []string{"a.txt"}, Dest: "/a.txt", Chown: tt.chown},
+		}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(t.TempDir()))
+		require.NoError(t, err)
+		assert.Equal(t, tt.wantOpens, opens.Load(), "--chown=%s", tt.chown)
+		e, ok := tree(t, img).Lookup("a.txt")
+		require.True(t, ok)
+		assert.Equal(t, [2]int{1000, 1001}, [2]int{e.UID, e.GID})
+	}
 }

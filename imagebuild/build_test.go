@@ -2,6 +2,7 @@ package imagebuild_test
 
 import (
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,4 +289,19 @@ func TestChownReadsTheBaseOnce(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, [2]int{1000, 1001}, [2]int{e.UID, e.GID})
 	}
+}
+
+// TestContextDirRelativeToRemovedDirectory checks that a relative build context
+// in a working directory that was removed fails the step instead of finding no
+// files in it.
+func TestContextDirRelativeToRemovedDirectory(t *testing.T) {
+	gone, cacheDir := t.TempDir(), t.TempDir()
+	t.Chdir(gone)
+	require.NoError(t, os.Remove(gone))
+	_, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Copy{Sources: []string{"*.txt"}, Dest: "/"},
+	}, imagebuild.WithContextDir("."), imagebuild.WithCacheDir(cacheDir))
+	var se *imagebuild.StepError
+	require.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
 }

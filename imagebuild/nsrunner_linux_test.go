@@ -52,6 +52,7 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("copied up unchanged", testRunCopiedUpUnchanged)
 	t.Run("ended builds release their roots", testRunEndedBuildsReleaseRoots)
 	t.Run("closed directories stay closed", testRunClosedDirectories)
+	t.Run("exec form searches PATH", testRunExecFormPath)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -807,4 +808,18 @@ func testRunClosedDirectories(t *testing.T) {
 	got := layerEntries(t, layers[1])
 	assert.Equal(t, [3]int64{0, 0o400, 0o500}, [3]int64{got["opt/a/"].mode, got["opt/b/"].mode, got["opt/c/"].mode})
 	assert.Equal(t, "0\n400\n500\n", content(t, tree(t, img), "modes"))
+}
+
+// testRunExecFormPath checks that an exec-form RUN finds a program named
+// without a slash in the step's PATH, and fails clearly where it is not there.
+func testRunExecFormPath(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN [\"busybox\", \"touch\", \"/ran\"]\n")
+	require.NoError(t, err)
+	_, ok := tree(t, img).Lookup("ran")
+	assert.True(t, ok)
+
+	_, err = buildWith(t.Context(), t, "FROM base\nENV PATH=/opt\nRUN [\"busybox\", \"true\"]\n")
+	var re *imagebuild.RunError
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Output, "busybox: executable file not found in PATH /opt")
 }

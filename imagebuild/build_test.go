@@ -305,3 +305,38 @@ func TestContextDirRelativeToRemovedDirectory(t *testing.T) {
 	require.ErrorAs(t, err, &se)
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
+
+func TestTypedStepErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		step    imagebuild.Step
+		wantErr error
+	}{
+		{"arg without a name", imagebuild.Arg{Value: "1"}, imagebuild.ErrSyntax},
+		{"env without a name", imagebuild.Env{Vars: []imagebuild.KeyValue{{Key: "A", Value: "1"}, {Value: "2"}}}, imagebuild.ErrSyntax},
+		{"user without a name", imagebuild.User{}, imagebuild.ErrSyntax},
+		{"volume with an empty path", imagebuild.Volume{Paths: []string{"/data", ""}}, imagebuild.ErrSyntax},
+		{"stop signal without a signal", imagebuild.StopSignal{}, imagebuild.ErrSyntax},
+		{"shell without arguments", imagebuild.Shell{}, imagebuild.ErrSyntax},
+		{"health check without a test", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"health check of another kind", imagebuild.Healthcheck{Test: []string{"EXEC", "true"}}, imagebuild.ErrSyntax},
+		{"health check NONE", imagebuild.Healthcheck{Test: []string{"NONE"}}, nil},
+		{"health check CMD", imagebuild.Healthcheck{Test: []string{"CMD", "true"}}, nil},
+		{"health check CMD-SHELL", imagebuild.Healthcheck{Test: []string{"CMD-SHELL", "true"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{imagebuild.Workdir{Path: "/app"}, tt.step},
+				imagebuild.WithCacheDir(t.TempDir()))
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				configOf(t, img)
+				return
+			}
+			require.ErrorIs(t, err, tt.wantErr)
+			var se *imagebuild.StepError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, 1, se.Index)
+		})
+	}
+}

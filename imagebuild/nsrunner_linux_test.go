@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
@@ -826,4 +827,36 @@ func testRunExecFormPath(t *testing.T) {
 	var re *imagebuild.RunError
 	require.ErrorAs(t, err, &re)
 	assert.Contains(t, re.Output, "busybox: executable file not found in PATH /opt")
+}
+
+// rootOfOneID marks the copy of the test binary that runs as root of a user
+// namespace mapping only root.
+const rootOfOneID = "root-of-one-id"
+
+// TestRunAsRootOfOneID checks that a RUN as root of a user namespace that maps
+// only root (unshare -r, as in a rootless container: the effective uid is 0 but
+// other ids do not exist) fails on the first file of the image that it cannot
+// give its owner, and names it.
+func TestRunAsRootOfOneID(t *testing.T) {
+	if os.Getenv(asUserEnv) == rootOfOneID {
+		_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, ""))),
+			imagebuild.WithRunner(imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner())))
+		require.ErrorIs(t, err, syscall.EINVAL)
+		var pe *fs.PathError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "chown", pe.Op)
+		assert.True(t, strings.HasSuffix(pe.Path, "/root/home/hpc/f"), "the error names the file: %s", pe.Path)
+		return
+	}
+	if os.Getenv(asUserEnv) != "" {
+		return
+	}
+	testenv.Require(t, "unshare")
+	cmd := exec.CommandContext(t.Context(), "unshare", "--user", "--map-root-user", os.Args[0],
+		"-test.run", "^TestRunAsRootOfOneID$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), asUserEnv+"="+rootOfOneID)
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a user namespace that maps only root:\n%s", out)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "--- PASS: TestRunAsRootOfOneID")
 }

@@ -1,13 +1,18 @@
 package imagebuild_test
 
 import (
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -186,9 +191,14 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 CMD ["true
 	last := cf.History[len(cf.History)-1].CreatedBy
 	assert.Contains(t, last, "HEALTHCHECK --interval=30s --timeout=3s --start-period=1s --retries=2 ", "the history names the health check")
 	assert.Contains(t, last, `"true"]`, "the history names the health check's command")
+	var instructions []string
 	for _, h := range cf.History[1:] {
 		assert.True(t, h.EmptyLayer, h.CreatedBy)
+		instructions = append(instructions, strings.Fields(h.CreatedBy)[0])
 	}
+	assert.Equal(t, []string{"ENV", "ENV", "LABEL", "USER", "EXPOSE", "VOLUME", "STOPSIGNAL", "SHELL", "CMD", "ENTRYPOINT", "HEALTHCHECK"},
+		instructions, "every instruction has its history entry")
+	assert.Contains(t, cf.History, v1.History{CreatedBy: "EXPOSE 8080 53/udp", Created: cf.Created, EmptyLayer: true})
 	layers, err := img.Layers()
 	require.NoError(t, err)
 	assert.Len(t, layers, 1, "configuration steps add no layer")
@@ -236,4 +246,97 @@ func TestAddKeepsSymlinksThatClimb(t *testing.T) {
 	assert.Equal(t, "../../../include/x86_64-linux-gnu/mpich", e.Linkname, "targets are data, kept as written")
 	e, _ = tr.Lookup("usr/abs")
 	assert.Equal(t, "/etc/passwd", e.Linkname)
+}
+
+// readCountingLayer counts how often a layer's content is opened.
+type readCountingLayer struct {
+	v1.Layer
+	opens *atomic.Int32
+}
+
+func (l readCountingLayer) Compressed() (io.ReadCloser, error) {
+	l.opens.Add(1)
+	return l.Layer.Compressed()
+}
+
+func (l readCountingLayer) Uncompressed() (io.ReadCloser, error) {
+	l.opens.Add(1)
+	return l.Layer.Uncompressed()
+}
+
+// TestChownReadsTheBaseOnce checks that the lookups of a --chown's user and
+// group read the base's layer only for the files they read: the root is listed
+// once per step (a COPY needs it anyway), and a base from a registry is
+// downloaded as often as it is read.
+func TestChownReadsTheBaseOnce(t *testing.T) {
+	ctxDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "a.txt"), []byte("a"), 0o644))
+	layers, err := busyboxBase(t).Layers()
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		chown     string
+		wantOpens int32
+	}{{"1000:1001", 1}, {"hpc:1001", 2}, {"hpc:hpcgrp", 3}} {
+		var opens atomic.Int32
+		base, err := mutate.AppendLayers(empty.Image, readCountingLayer{layers[0], &opens})
+		require.NoError(t, err)
+		img, err := imagebuild.Build(t.Context(), imagebuild.FromImage(base), []imagebuild.Step{
+			imagebuild.Copy{Sources: []string{"a.txt"}, Dest: "/a.txt", Chown: tt.chown},
+		}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(t.TempDir()))
+		require.NoError(t, err)
+		assert.Equal(t, tt.wantOpens, opens.Load(), "--chown=%s", tt.chown)
+		e, ok := tree(t, img).Lookup("a.txt")
+		require.True(t, ok)
+		assert.Equal(t, [2]int{1000, 1001}, [2]int{e.UID, e.GID})
+	}
+}
+
+// TestContextDirRelativeToRemovedDirectory checks that a relative build context
+// in a working directory that was removed fails the step instead of finding no
+// files in it.
+func TestContextDirRelativeToRemovedDirectory(t *testing.T) {
+	gone, cacheDir := t.TempDir(), t.TempDir()
+	t.Chdir(gone)
+	require.NoError(t, os.Remove(gone))
+	_, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Copy{Sources: []string{"*.txt"}, Dest: "/"},
+	}, imagebuild.WithContextDir("."), imagebuild.WithCacheDir(cacheDir))
+	var se *imagebuild.StepError
+	require.ErrorAs(t, err, &se)
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+func TestTypedStepErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		step    imagebuild.Step
+		wantErr error
+	}{
+		{"arg without a name", imagebuild.Arg{Value: "1"}, imagebuild.ErrSyntax},
+		{"env without a name", imagebuild.Env{Vars: []imagebuild.KeyValue{{Key: "A", Value: "1"}, {Value: "2"}}}, imagebuild.ErrSyntax},
+		{"user without a name", imagebuild.User{}, imagebuild.ErrSyntax},
+		{"volume with an empty path", imagebuild.Volume{Paths: []string{"/data", ""}}, imagebuild.ErrSyntax},
+		{"stop signal without a signal", imagebuild.StopSignal{}, imagebuild.ErrSyntax},
+		{"shell without arguments", imagebuild.Shell{}, imagebuild.ErrSyntax},
+		{"health check without a test", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"health check of another kind", imagebuild.Healthcheck{Test: []string{"EXEC", "true"}}, imagebuild.ErrSyntax},
+		{"health check NONE", imagebuild.Healthcheck{Test: []string{"NONE"}}, nil},
+		{"health check CMD", imagebuild.Healthcheck{Test: []string{"CMD", "true"}}, nil},
+		{"health check CMD-SHELL", imagebuild.Healthcheck{Test: []string{"CMD-SHELL", "true"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{imagebuild.Workdir{Path: "/app"}, tt.step},
+				imagebuild.WithCacheDir(t.TempDir()))
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				configOf(t, img)
+				return
+			}
+			require.ErrorIs(t, err, tt.wantErr)
+			var se *imagebuild.StepError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, 1, se.Index)
+		})
+	}
 }

@@ -1,6 +1,8 @@
 package imagebuild_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -84,6 +86,41 @@ HEALTHCHECK --interval=5s --retries=3 CMD wget -q localhost || exit 1
 	assert.Equal(t, want, steps)
 }
 
+func TestParseHealthcheckLimits(t *testing.T) {
+	tests := []struct {
+		flags   string
+		want    imagebuild.Healthcheck
+		wantErr error
+	}{
+		{"--interval=-1ns", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--interval=0s", imagebuild.Healthcheck{}, nil},
+		{"--interval=1ns", imagebuild.Healthcheck{Interval: 1}, nil},
+		{"--timeout=-1s", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--timeout=0s", imagebuild.Healthcheck{}, nil},
+		{"--start-period=-1s", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--start-period=0s", imagebuild.Healthcheck{}, nil},
+		{"--retries=-1", imagebuild.Healthcheck{}, imagebuild.ErrSyntax},
+		{"--retries=0", imagebuild.Healthcheck{}, nil},
+		{"--retries=1", imagebuild.Healthcheck{Retries: 1}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flags, func(t *testing.T) {
+			d, err := imagebuild.ParseDockerfile(strings.NewReader("FROM scratch\nHEALTHCHECK " + tt.flags + " CMD [\"true\"]\n"))
+			if err == nil {
+				var steps []imagebuild.Step
+				steps, err = d.Steps(nil)
+				if tt.wantErr == nil {
+					require.NoError(t, err)
+					tt.want.Test = []string{"CMD", "true"}
+					assert.Equal(t, []imagebuild.Step{tt.want}, steps)
+					return
+				}
+			}
+			assert.ErrorIs(t, err, tt.wantErr)
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -133,6 +170,13 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 	require.NoError(t, os.Symlink("nothere", filepath.Join(ctxDir, "dangling")))
 	through := filepath.Join(ctxDir, "through.tar")
 	writeTarEntries(t, through, []tarEntry{{name: "etc", link: "/etc"}, {name: "etc/passwd", body: "x"}})
+	var odd bytes.Buffer
+	tw := tar.NewWriter(&odd)
+	for _, h := range []*tar.Header{{Name: "a", Typeflag: tar.TypeReg}, {Name: "tape", Typeflag: 'V'}, {Name: "b", Typeflag: tar.TypeReg}} {
+		require.NoError(t, tw.WriteHeader(h))
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "odd.tar"), odd.Bytes(), 0o644))
 
 	tests := []struct {
 		name     string
@@ -148,9 +192,12 @@ func TestBuildErrorsNameTheLine(t *testing.T) {
 		{"through an escaping archive symlink", "FROM base\nADD badlink.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"through archive symlink", "FROM base\nADD through.tar /opt/\n", 2, imagebuild.ErrUnsafePath},
 		{"source outside context", "FROM base\nCOPY ../x /\n", 2, imagebuild.ErrUnsafePath},
+		{"unsupported archive entry", "FROM base\nADD odd.tar /opt/\n", 2, imagebuild.ErrUnsupportedInstruction},
 		{"remote add", "FROM base\nADD https://example.com/x.tgz /\n", 2, imagebuild.ErrUnsupportedInstruction},
 		{"bad chmod", "FROM base\nCOPY --chmod=99 a.txt /\n", 2, imagebuild.ErrSyntax},
 		{"unknown user", "FROM base\nCOPY --chown=nobody a.txt /\n", 2, nil},
+		{"empty user", "FROM base\nCOPY --chown=:0 a.txt /\n", 2, imagebuild.ErrSyntax},
+		{"empty group", "FROM base\nCOPY --chown=0: a.txt /\n", 2, imagebuild.ErrSyntax},
 		{"empty volume path", "FROM base\nVOLUME [\"/data\", \"\"]\n", 2, imagebuild.ErrSyntax},
 		{"stop signal expanding to nothing", "FROM base\nARG S\nSTOPSIGNAL $S\n", 3, imagebuild.ErrSyntax},
 	}

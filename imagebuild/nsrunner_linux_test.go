@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +48,12 @@ func TestNamespaceRunner(t *testing.T) {
 	t.Run("extended attributes", testRunXattrs)
 	t.Run("owners of the image", testRunOwners)
 	t.Run("owned roots are removed", testRunOwnedRootsRemoved)
+	t.Run("name too long for the file system", testRunNameTooLong)
+	t.Run("refused overlay mount", testRunOverlayRefused)
+	t.Run("copied up unchanged", testRunCopiedUpUnchanged)
+	t.Run("ended builds release their roots", testRunEndedBuildsReleaseRoots)
+	t.Run("closed directories stay closed", testRunClosedDirectories)
+	t.Run("exec form searches PATH", testRunExecFormPath)
 	if os.Geteuid() != 0 || os.Getenv(asUserEnv) != "" {
 		return
 	}
@@ -361,6 +369,17 @@ func testRunBinds(t *testing.T) {
 	runner = imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: "/bin/sh/x"}))
 	_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(runner))
 	require.ErrorIs(t, err, imagebuild.ErrUnsafePath)
+
+	// So is a target through a file, on the kept root and on an unpacked one.
+	for _, target := range []string{"/etc/passwd/x", "/etc/passwd/x/y"} {
+		for _, r := range []*imagebuild.NamespaceRunner{
+			imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: target})),
+			imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner(imagebuild.WithRunBinds(imagebuild.Bind{Source: host, Target: target}))),
+		} {
+			_, err = buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(r))
+			require.ErrorContains(t, err, fmt.Sprintf("bind target %q: /etc/passwd is not a directory", target))
+		}
+	}
 }
 
 // testRunChown checks chown to another uid: it works with the identity mapping a
@@ -668,4 +687,176 @@ func testRunOwnedRootsRemoved(t *testing.T) {
 	require.NoError(t, r.RemoveAll(t.Context(), cache))
 	_, err = os.Lstat(cache)
 	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// testRunNameTooLong checks that a file of the image whose path, below the
+// directory the root is unpacked in, is longer than the host's PATH_MAX fails
+// the step, on the kept root and on an unpacked one, instead of going missing
+// from it. Its name is within what a layer may hold (4096 bytes).
+func testRunNameTooLong(t *testing.T) {
+	dirs := strings.Repeat(strings.Repeat("d", 255)+"/", 15)
+	for _, tt := range []struct {
+		name    string
+		wantErr bool
+	}{
+		{"opt/" + dirs + "short", false},
+		{"opt/" + dirs + strings.Repeat("f", 4096-len("opt/"+dirs)), true},
+	} {
+		require.LessOrEqual(t, len(tt.name), 4096)
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: tt.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, Format: tar.FormatPAX,
+			ModTime: time.Unix(1_600_000_000, 0)}))
+		_, err := tw.Write([]byte("x\n"))
+		require.NoError(t, err)
+		require.NoError(t, tw.Close())
+		data := buf.Bytes()
+		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		require.NoError(t, err)
+		base, err := mutate.AppendLayers(busyboxBase(t), layer)
+		require.NoError(t, err)
+		runners := []*imagebuild.NamespaceRunner{imagebuild.NewNamespaceRunner()}
+		if tt.wantErr {
+			runners = append(runners, imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner()))
+		}
+		for _, r := range runners {
+			img, err := buildWith(t.Context(), t, "FROM base\nRUN touch /ran\n",
+				imagebuild.WithBaseImage("base", imagebuild.FromImage(base)), imagebuild.WithRunner(r))
+			if tt.wantErr {
+				require.ErrorIs(t, err, syscall.ENAMETOOLONG, "overlay: %v", imagebuild.Overlaid(r))
+				continue
+			}
+			require.NoError(t, err)
+			tr := tree(t, img)
+			_, ok := tr.Lookup("ran")
+			assert.True(t, ok)
+			assert.Equal(t, "x\n", content(t, tr, tt.name))
+		}
+	}
+}
+
+// testRunOverlayRefused checks that a step whose overlay mount the kernel
+// refuses runs on an unpacked root instead, and that the runner keeps doing so.
+// The kernel refuses overlapping layers: with TMPDIR inside the kept root, the
+// step's upper directory would lie inside its lower one.
+func testRunOverlayRefused(t *testing.T) {
+	cache := t.TempDir()
+	_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithCacheDir(cache))
+	require.NoError(t, err)
+	roots, err := filepath.Glob(filepath.Join(cache, "run-roots", "*", "root"))
+	require.NoError(t, err)
+	require.Len(t, roots, 1)
+	t.Setenv("TMPDIR", filepath.Join(roots[0], "tmp"))
+
+	r := imagebuild.NewNamespaceRunner()
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN echo one > /one\nRUN echo two > /two\n",
+		imagebuild.WithCacheDir(cache), imagebuild.WithRunner(r))
+	require.NoError(t, err)
+	assert.False(t, imagebuild.Overlaid(r), "the runner goes on unpacking roots")
+	tr := tree(t, img)
+	assert.Equal(t, "one\n", content(t, tr, "one"))
+	assert.Equal(t, "two\n", content(t, tr, "two"))
+	left, err := filepath.Glob(filepath.Join(roots[0], "tmp", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "temporary directories left behind")
+}
+
+// testRunCopiedUpUnchanged checks that files the overlay copies up without a
+// change (a chown to the owner they have), symlinks among them, from the base
+// and from an earlier step, stay out of the layer.
+func testRunCopiedUpUnchanged(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN ln -s busybox /bin/ls\nRUN chown -h 0:0 /bin/sh /bin/ls /etc/passwd\n",
+		imagebuild.WithRunner(imagebuild.NewNamespaceRunner()))
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	if assert.Len(t, layers, 2, "the step adds no layer") {
+		return
+	}
+	assert.Empty(t, layerEntries(t, layers[2]))
+}
+
+// testRunEndedBuildsReleaseRoots checks that a build releases the kept root it
+// used when it ends, so that a later build on other layers can evict it. The
+// collector is off: it would close a lock file left open, and release it, at
+// a time of its own.
+func testRunEndedBuildsReleaseRoots(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	cache := t.TempDir()
+	r := imagebuild.NewNamespaceRunner()
+	for _, tag := range []string{"1", "2", "3"} {
+		_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithRunner(r),
+			imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, tag))), imagebuild.WithCacheDir(cache))
+		require.NoError(t, err)
+	}
+	entries, err := os.ReadDir(filepath.Join(cache, "run-roots"))
+	require.NoError(t, err)
+	var roots []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			roots = append(roots, e.Name())
+		}
+	}
+	assert.Len(t, roots, 2, "the oldest root is evicted: %v", roots)
+}
+
+// testRunClosedDirectories checks that directories a step closed to their
+// owner (no read or search permission for it) keep their modes, in the layer
+// and for the next step, although the step's changes are read through them.
+func testRunClosedDirectories(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN mkdir -m 0 /opt/a && mkdir -m 400 /opt/b && mkdir -m 500 /opt/c\n"+
+		"RUN stat -c %a /opt/a /opt/b /opt/c > /modes\n")
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	require.Len(t, layers, 3)
+	got := layerEntries(t, layers[1])
+	assert.Equal(t, [3]int64{0, 0o400, 0o500}, [3]int64{got["opt/a/"].mode, got["opt/b/"].mode, got["opt/c/"].mode})
+	assert.Equal(t, "0\n400\n500\n", content(t, tree(t, img), "modes"))
+}
+
+// testRunExecFormPath checks that an exec-form RUN finds a program named
+// without a slash in the step's PATH, and fails clearly where it is not there.
+func testRunExecFormPath(t *testing.T) {
+	img, err := buildWith(t.Context(), t, "FROM base\nRUN [\"busybox\", \"touch\", \"/ran\"]\n")
+	require.NoError(t, err)
+	_, ok := tree(t, img).Lookup("ran")
+	assert.True(t, ok)
+
+	_, err = buildWith(t.Context(), t, "FROM base\nENV PATH=/opt\nRUN [\"busybox\", \"true\"]\n")
+	var re *imagebuild.RunError
+	require.ErrorAs(t, err, &re)
+	assert.Contains(t, re.Output, "busybox: executable file not found in PATH /opt")
+}
+
+// rootOfOneID marks the copy of the test binary that runs as root of a user
+// namespace mapping only root.
+const rootOfOneID = "root-of-one-id"
+
+// TestRunAsRootOfOneID checks that a RUN as root of a user namespace that maps
+// only root (unshare -r, as in a rootless container: the effective uid is 0 but
+// other ids do not exist) fails on the first file of the image that it cannot
+// give its owner, and names it.
+func TestRunAsRootOfOneID(t *testing.T) {
+	if os.Getenv(asUserEnv) == rootOfOneID {
+		_, err := buildWith(t.Context(), t, "FROM base\nRUN true\n", imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, ""))),
+			imagebuild.WithRunner(imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner())))
+		require.ErrorIs(t, err, syscall.EINVAL)
+		var pe *fs.PathError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "chown", pe.Op)
+		assert.True(t, strings.HasSuffix(pe.Path, "/root/home/hpc/f"), "the error names the file: %s", pe.Path)
+		return
+	}
+	if os.Getenv(asUserEnv) != "" {
+		return
+	}
+	testenv.Require(t, "unshare")
+	cmd := exec.CommandContext(t.Context(), "unshare", "--user", "--map-root-user", os.Args[0],
+		"-test.run", "^TestRunAsRootOfOneID$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), asUserEnv+"="+rootOfOneID)
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a user namespace that maps only root:\n%s", out)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), "--- PASS: TestRunAsRootOfOneID")
 }

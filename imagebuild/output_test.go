@@ -1,6 +1,7 @@
 package imagebuild_test
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -72,6 +73,35 @@ func TestOutputsAndBases(t *testing.T) {
 	fromTarBase := seedImage(t, imagebuild.FromTarball(baseTar, ""))
 	cf := configOf(t, fromTarBase)
 	assert.Equal(t, "/app", cf.Config.WorkingDir)
+}
+
+func TestFromTarballTag(t *testing.T) {
+	baseTar := filepath.Join(t.TempDir(), "base.tar")
+	require.NoError(t, imagebuild.WriteTarball(t.Context(), baseTar, busyboxBase(t), "busybox:static"))
+	tests := []struct {
+		name, tag   string
+		wantErr     bool
+		wantBadName bool
+	}{
+		{"the only image", "", false, false},
+		{"its tag", "busybox:static", false, false},
+		{"another tag", "busybox:other", true, false},
+		{"not a tag", "busybox:no such", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img, err := imagebuild.Build(t.Context(), imagebuild.FromTarball(baseTar, tt.tag), []imagebuild.Step{imagebuild.Workdir{Path: "/app"}},
+				imagebuild.WithCacheDir(t.TempDir()))
+			if !tt.wantErr {
+				require.NoError(t, err)
+				assert.Equal(t, "/app", configOf(t, img).Config.WorkingDir)
+				return
+			}
+			require.Error(t, err)
+			var bad *name.ErrBadName
+			assert.Equal(t, tt.wantBadName, errors.As(err, &bad), "%v", err)
+		})
+	}
 }
 
 func TestPushToRegistry(t *testing.T) {

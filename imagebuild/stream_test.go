@@ -1,22 +1,26 @@
 package imagebuild_test
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -150,4 +154,75 @@ func TestRunWithoutChanges(t *testing.T) {
 		assert.True(t, last.EmptyLayer)
 		assert.NotContains(t, cf.Config.Env, "MODE=fast", "build arguments stay out of the image")
 	}
+}
+
+func TestUnwritableBlobDirectory(t *testing.T) {
+	ctxDir, cacheDir := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ctxDir, "a.txt"), []byte("a"), 0o644))
+	// /proc is a directory in which nobody, root included, can create a file.
+	blobDir := filepath.Join(cacheDir, "blobs", "sha256")
+	require.NoError(t, os.Mkdir(filepath.Dir(blobDir), 0o755))
+	require.NoError(t, os.Symlink("/proc", blobDir))
+	_, err := imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Copy{Sources: []string{"a.txt"}, Dest: "/"},
+	}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(cacheDir))
+	var se *imagebuild.StepError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 0, se.Index)
+	var pe *fs.PathError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, blobDir, filepath.Dir(pe.Path), "the error names the blob directory")
+	_, err = os.Stat(filepath.Join(cacheDir, "steps"))
+	assert.ErrorIs(t, err, fs.ErrNotExist, "nothing is cached")
+}
+
+// TestAbortedArchiveStopsDecoding checks that an ADD that stops reading a zstd
+// archive early, at an escaping entry before 8 MiB of content, leaves no
+// decoder behind: zstd decodes ahead on goroutines of its own, which would
+// otherwise wait forever for a reader.
+func TestAbortedArchiveStopsDecoding(t *testing.T) {
+	ctxDir := t.TempDir()
+	f, err := os.Create(filepath.Join(ctxDir, "evil.tar.zst"))
+	require.NoError(t, err)
+	zw, err := zstd.NewWriter(f)
+	require.NoError(t, err)
+	tw := tar.NewWriter(zw)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "../escape", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1}))
+	_, err = tw.Write([]byte("x"))
+	require.NoError(t, err)
+	const size = 8 << 20
+	require.NoError(t, tw.WriteHeader(&tar.Header{Name: "big.bin", Typeflag: tar.TypeReg, Mode: 0o644, Size: size}))
+	_, err = io.Copy(tw, io.LimitReader(rand.NewChaCha8([32]byte{4}), size))
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	require.NoError(t, zw.Close())
+	require.NoError(t, f.Close())
+
+	before := zstdGoroutines()
+	_, err = imagebuild.Build(t.Context(), imagebuild.Scratch(), []imagebuild.Step{
+		imagebuild.Add{Sources: []string{"evil.tar.zst"}, Dest: "/opt/"},
+	}, imagebuild.WithContextDir(ctxDir), imagebuild.WithCacheDir(t.TempDir()))
+	require.ErrorIs(t, err, imagebuild.ErrUnsafePath)
+	assert.Eventually(t, func() bool { return zstdGoroutines() <= before }, 5*time.Second, 10*time.Millisecond,
+		"zstd goroutines left running")
+}
+
+// zstdGoroutines counts the goroutines running zstd code.
+func zstdGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	n := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "klauspost/compress/zstd.") {
+			n++
+		}
+	}
+	return n
 }

@@ -50,6 +50,10 @@ func TestParseSqueueLines(t *testing.T) {
 		{ID: "7_2", ArrayJob: 7, Task: "2", State: "RUNNING", Reason: "None", Partition: "hpc", Nodes: "n[1-2]", CPUs: 16, User: "u", Name: "two\nline name"},
 		{ID: "8", ArrayJob: 8, State: "PENDING", Reason: "Priority", Partition: "hpc", CPUs: 1, User: "u", Name: "x"},
 	}, entries)
+	entries, err = parseSqueue([]byte("\n8|8|N/A|PENDING|Priority|hpc||1|u|x\n\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []queueEntry{{ID: "8", ArrayJob: 8, State: "PENDING", Reason: "Priority", Partition: "hpc", CPUs: 1, User: "u", Name: "x"}},
+		entries, "blank lines are skipped")
 	for _, bad := range []string{"continuation first", "7|x|N/A|R|r|p|n|1|u|n", "7|7|N/A|R|r|p|n|-1|u|n", "|7|N/A|R|r|p|n|1|u|n"} {
 		_, err := parseSqueue([]byte(bad))
 		var pe *SqueueParseError

@@ -1,9 +1,11 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"sync"
 	"testing"
@@ -326,6 +328,70 @@ func TestWaitRidesOutControllerOutage(t *testing.T) {
 			assert.Equal(t, 62*time.Second, res.Wallclock)
 		})
 	}
+}
+
+// TestWaitForgetsAnOutageThatEnded: the outage tolerance applies to each outage on its own; answers in
+// between start the count again, however long the failures add up to.
+func TestWaitForgetsAnOutageThatEnded(t *testing.T) {
+	const running = "17|17|N/A|RUNNING|None|hpc|n1|1|u|job\n"
+	var squeueCalls int
+	r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+		switch c.Name {
+		case "squeue":
+			squeueCalls++
+			time.Sleep(20 * time.Millisecond)
+			switch {
+			case squeueCalls > 10:
+				return scheduler.Output{ExitCode: 1, Stderr: []byte(invalidJob)}, nil
+			case squeueCalls%2 == 1:
+				return scheduler.Output{ExitCode: 1, Stderr: []byte(controllerDown)}, nil
+			}
+			return scheduler.Output{Stdout: []byte(running)}, nil
+		case "sacct":
+			return scheduler.Output{Stdout: []byte(sacctDone)}, nil
+		}
+		return scheduler.Output{ExitCode: 1}, nil
+	})
+	s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond), WithOutageTolerance(30*time.Millisecond))
+	require.NoError(t, err)
+	res, err := s.Wait(t.Context(), "17")
+	require.NoError(t, err, "5 outages of one failed poll each, 20 ms apart and 200 ms in all")
+	assert.Equal(t, scheduler.StateDone, res.State)
+	assert.Greater(t, squeueCalls, 10, "polled past every outage")
+}
+
+// TestLogger: WithLogger logs every command with its arguments and every retried failure at debug level,
+// never the jobscript.
+func TestLogger(t *testing.T) {
+	var logs bytes.Buffer
+	var squeueCalls int
+	r := schedulertest.RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+		switch c.Name {
+		case "sbatch":
+			return scheduler.Output{Stdout: []byte("17\n")}, nil
+		case "squeue":
+			squeueCalls++
+			if squeueCalls == 1 {
+				return scheduler.Output{ExitCode: 1, Stderr: []byte(controllerDown)}, nil
+			}
+			return scheduler.Output{ExitCode: 1, Stderr: []byte(invalidJob)}, nil
+		case "sacct":
+			return scheduler.Output{Stdout: []byte(sacctDone)}, nil
+		}
+		return scheduler.Output{ExitCode: 1}, nil
+	})
+	s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	require.NoError(t, err)
+	id, err := s.Submit(t.Context(), scheduler.Job{Name: "a", Command: []string{"echo", "payload-marker"}})
+	require.NoError(t, err)
+	_, err = s.Wait(t.Context(), id)
+	require.NoError(t, err)
+	assert.Contains(t, logs.String(), "msg=running command=sbatch args=[--parsable]")
+	assert.Contains(t, logs.String(), "msg=running command=squeue")
+	assert.Contains(t, logs.String(), "msg=running command=sacct")
+	assert.Contains(t, logs.String(), "msg=retrying job=17")
+	assert.NotContains(t, logs.String(), "payload-marker", "the jobscript is not logged")
 }
 
 // TestResultStopsWithItsContext: a Result waiting for slurmdbd's record returns ctx's error when ctx ends,

@@ -3,11 +3,13 @@ package sge_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,6 +94,15 @@ func TestParsePEHostfile(t *testing.T) {
 			assert.Equal(t, tt.hostSlots, got.HostSlots())
 		})
 	}
+}
+
+// TestParsePEHostfileReadError: a hostfile that cannot be read to its end is an error, not the hosts read
+// so far.
+func TestParsePEHostfileReadError(t *testing.T) {
+	broken := errors.New("input/output error")
+	hf, err := sge.ParsePEHostfile(io.MultiReader(strings.NewReader("node1 2 all.q@node1 UNDEFINED\n"), iotest.ErrReader(broken)))
+	require.ErrorIs(t, err, broken)
+	assert.Nil(t, hf)
 }
 
 func TestPEHostfileMachinefile(t *testing.T) {

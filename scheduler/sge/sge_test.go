@@ -50,6 +50,20 @@ func TestCancelRefusedIsNotCancelled(t *testing.T) {
 	assert.Equal(t, 1, res.ExitCode)
 }
 
+// TestCancelUnreachable: a qdel that cannot run is reported with its error, not as a job that does not
+// exist, and the job is not taken for cancelled.
+func TestCancelUnreachable(t *testing.T) {
+	down := errors.New("exec: \"qdel\": executable file not found in $PATH")
+	s, err := New(WithRunner(schedulertest.RunnerFunc(func(context.Context, scheduler.Command) (scheduler.Output, error) {
+		return scheduler.Output{}, down
+	})))
+	require.NoError(t, err)
+	err = s.Cancel(t.Context(), "1")
+	require.ErrorIs(t, err, down)
+	assert.NotErrorIs(t, err, scheduler.ErrJobNotFound)
+	assert.False(t, s.wasCancelled(1))
+}
+
 func TestCancelledIsBounded(t *testing.T) {
 	s, err := New(WithRunner(funcRunner(func(scheduler.Command) scheduler.Output { return scheduler.Output{} })))
 	require.NoError(t, err)

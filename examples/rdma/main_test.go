@@ -103,6 +103,8 @@ func TestFlags(t *testing.T) {
 			wantStderr: []string{`rdma: -runtime "docker": want singularity or apptainer`}},
 		{name: "bad scheduler", args: append([]string{"-scheduler", "pbs"}, required...), wantCode: 2,
 			wantStderr: []string{`rdma: -scheduler "pbs": want sge or slurm`}},
+		{name: "empty job name", args: append([]string{"-job-name", ""}, required...), wantCode: 2,
+			wantStderr: []string{"rdma: -job-name must not be empty"}},
 		{name: "no slots", args: append([]string{"-slots", "0"}, required...), wantCode: 2,
 			wantStderr: []string{"rdma: -slots 0: want at least 1"}},
 		{name: "more ranks than slots", args: append([]string{"-ranks", "64"}, required...), wantCode: 2,

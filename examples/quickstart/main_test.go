@@ -78,8 +78,11 @@ func TestDefaults(t *testing.T) {
 	// The summary names what the run made, and the image is the same on every run.
 	sifPath := filepath.Join(workdir, "rdma_latest.sif")
 	jobPath := filepath.Join(workdir, "rdma.job")
+	assert.Equal(t, workdir, sum.workdir)
 	assert.Equal(t, sifPath, sum.sif)
 	assert.Equal(t, jobPath, sum.jobscript)
+	assert.Regexp(t, `build +built an image of 2 layers, [\d.]+ [kMG]?B compressed \(`, out)
+	assert.Regexp(t, `oras +pushed oras://\S+, pulled back to `+regexp.QuoteMeta(filepath.Join(workdir, "oras", "rdma-sif_latest.sif"))+`: identical \(`, out)
 	assert.Empty(t, sum.jobID)
 	golden(t, "image.digest", sum.image.DigestStr()+"\n")
 	summaryAt := strings.Index(out, "\nSummary\n")
@@ -360,6 +363,20 @@ func TestFlagErrors(t *testing.T) {
 			assert.Empty(t, stdout.String(), "nothing runs")
 		})
 	}
+}
+
+// TestRunExitCodes: run exits 0 after a run that worked and 1 after one that failed, with the reason on
+// stderr.
+func TestRunExitCodes(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	assert.Equal(t, 0, run(t.Context(), []string{"-workdir", t.TempDir()}, &stdout, &stderr), stderr.String())
+	assert.Contains(t, stdout.String(), "\nSummary\n")
+	assert.Empty(t, stderr.String())
+	stdout.Reset()
+	stderr.Reset()
+	assert.Equal(t, 1, run(t.Context(), []string{"-workdir", "/proc/hpcship-quickstart"}, &stdout, &stderr))
+	assert.True(t, strings.HasPrefix(stderr.String(), "quickstart: "), stderr.String())
+	assert.NotContains(t, stdout.String(), "Summary")
 }
 
 func TestHelp(t *testing.T) {

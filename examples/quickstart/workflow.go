@@ -132,10 +132,12 @@ func (wf *workflow) run(ctx context.Context) error {
 
 	sifPath := filepath.Join(workdir, singularity.DefaultName(ref, singularity.FormatSIF))
 	if err := wf.stage("sif", func() (string, error) {
-		size, err := pullSIF(ctx, wf.sum.image, sifPath, filepath.Join(workdir, "cache", "sif"), reg.keychain, wf.con)
+		// Pull writes into sifPath/ when a directory is there, as singularity pull does.
+		path, size, err := pullSIF(ctx, wf.sum.image, sifPath, filepath.Join(workdir, "cache", "sif"), reg.keychain, wf.con)
 		if err != nil {
 			return "", err
 		}
+		sifPath = path
 		wf.sum.sif, wf.sum.sifSize = sifPath, size
 		return fmt.Sprintf("converted %s into %s (%s)", wf.sum.image.Identifier()[:19], sifPath, byteSize(size)), nil
 	}); err != nil {
@@ -309,22 +311,22 @@ func pushImage(ctx context.Context, ref name.Tag, img v1.Image, kc authn.Keychai
 }
 
 // pullSIF converts the pushed image into a SIF at path, as `singularity pull docker://` does, and returns
-// the SIF's size.
-func pullSIF(ctx context.Context, ref name.Reference, path, cacheDir string, kc authn.Keychain, con *console) (int64, error) {
+// the path written and the SIF's size.
+func pullSIF(ctx context.Context, ref name.Reference, path, cacheDir string, kc authn.Keychain, con *console) (string, int64, error) {
 	m := con.meter("sif", unitFiles)
-	_, err := singularity.Pull(ctx, ref, path,
+	path, err := singularity.Pull(ctx, ref, path,
 		singularity.WithKeychain(kc),
 		singularity.WithCacheDir(cacheDir),
 		singularity.WithProgress(func(p singularity.Progress) { m.set(int64(p.Files), int64(p.FilesTotal)) }))
 	m.done() // before the stage's line
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return 0, err
+		return "", 0, err
 	}
-	return fi.Size(), nil
+	return path, fi.Size(), nil
 }
 
 // roundTripSIF pushes the SIF at path to ref as an oras artifact, pulls ref back into dir, as

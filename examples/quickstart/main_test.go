@@ -379,6 +379,34 @@ func TestRunExitCodes(t *testing.T) {
 	assert.NotContains(t, stdout.String(), "Summary")
 }
 
+// TestSIFIntoADirectory: a directory where the SIF goes gets the SIF inside it, as singularity pull does,
+// and the summary and the later stages use that file.
+func TestSIFIntoADirectory(t *testing.T) {
+	workdir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(workdir, "rdma_latest.sif"), 0o755))
+	sum, _, err := quickstartIn(t, workdir, nil)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(workdir, "rdma_latest.sif"), filepath.Dir(sum.sif))
+	fi, err := os.Stat(sum.sif)
+	require.NoError(t, err)
+	assert.Equal(t, fi.Size(), sum.sifSize)
+	assert.Greater(t, fi.Size(), int64(1<<20))
+}
+
+// TestStageFailure: a stage that fails ends the run with an error that names it, and nothing after it runs.
+func TestStageFailure(t *testing.T) {
+	workdir := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(workdir, "cache"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(workdir, "cache", "sif"), nil, 0o644), "the SIF's blob cache cannot be made")
+	sum, out, err := quickstartIn(t, workdir, nil)
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "sif: "), err.Error())
+	assert.Empty(t, sum.sif)
+	assert.NotContains(t, out, "oras ")
+	_, err = os.Stat(filepath.Join(workdir, "rdma.job"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "no jobscript after a failed stage")
+}
+
 func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	assert.Equal(t, 0, run(t.Context(), []string{"-h"}, &stdout, &stderr))

@@ -98,6 +98,12 @@ func TestDefaults(t *testing.T) {
 	assert.Contains(t, summaryText, "  job:       not submitted: qsub "+jobPath+"\n")
 	assert.Regexp(t, `  stages:    registry \S+, intel \S+, build \S+, push \S+, sif \S+, oras \S+, jobscript \S+, total \S+\n$`, summaryText)
 	assert.Contains(t, out, "\nSubmit it with", "the jobscript and the qsub line are printed")
+	assert.Contains(t, out, "workdir   "+workdir+"\n")
+	if _, err := exec.LookPath("qsub"); err == nil {
+		assert.Contains(t, out, "(or run again with -submit)", "qsub is on PATH")
+	} else {
+		assert.NotContains(t, out, "(or run again with -submit)", "qsub is not on PATH")
+	}
 
 	// The SIF: the image's config and a squashfs root holding the stand-in Intel tree.
 	info, err := singularity.Inspect(sifPath)

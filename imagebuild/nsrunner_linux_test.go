@@ -670,14 +670,7 @@ func testRunOwnedRootsRemoved(t *testing.T) {
 	left, err := filepath.Glob(filepath.Join(tmp, "*"))
 	require.NoError(t, err)
 	assert.Empty(t, left, "temporary directories left behind")
-	entries, err := os.ReadDir(filepath.Join(cache, "run-roots"))
-	require.NoError(t, err)
-	var roots []string
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".lock") {
-			roots = append(roots, e.Name())
-		}
-	}
+	roots := keptRoots(t, cache)
 	assert.Len(t, roots, 2, "two kept roots, the others evicted and nothing else: %v", roots)
 	if os.Getenv(asUserEnv) == "subids" {
 		// The kept roots really hold files of the subordinate ids: the caller
@@ -789,14 +782,7 @@ func testRunEndedBuildsReleaseRoots(t *testing.T) {
 			imagebuild.WithBaseImage("base", imagebuild.FromImage(ownedBase(t, tag))), imagebuild.WithCacheDir(cache))
 		require.NoError(t, err)
 	}
-	entries, err := os.ReadDir(filepath.Join(cache, "run-roots"))
-	require.NoError(t, err)
-	var roots []string
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".lock") {
-			roots = append(roots, e.Name())
-		}
-	}
+	roots := keptRoots(t, cache)
 	assert.Len(t, roots, 2, "the oldest root is evicted: %v", roots)
 }
 
@@ -859,4 +845,18 @@ func TestRunAsRootOfOneID(t *testing.T) {
 	t.Logf("in a user namespace that maps only root:\n%s", out)
 	require.NoError(t, err)
 	assert.Contains(t, string(out), "--- PASS: TestRunAsRootOfOneID")
+}
+
+// keptRoots lists the kept roots in cache's run-roots directory, without their lock files.
+func keptRoots(t *testing.T, cache string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(cache, "run-roots"))
+	require.NoError(t, err)
+	var roots []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".lock") {
+			roots = append(roots, e.Name())
+		}
+	}
+	return roots
 }

@@ -29,6 +29,32 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 )
 
+// baseFile is one entry of a layer withLayer adds: its header, whose Size and ModTime withLayer sets, and its content.
+type baseFile struct {
+	h    tar.Header
+	body string
+}
+
+// withLayer returns base with one more layer holding entries, dated as busyboxBase's.
+func withLayer(t testing.TB, base v1.Image, entries ...baseFile) v1.Image {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		e.h.ModTime, e.h.Size = time.Unix(1_600_000_000, 0), int64(len(e.body))
+		require.NoError(t, tw.WriteHeader(&e.h))
+		_, err := tw.Write([]byte(e.body))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	data := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	require.NoError(t, err)
+	img, err := mutate.AppendLayers(base, layer)
+	require.NoError(t, err)
+	return img
+}
+
 // busyboxBase is a small Docker-media-type base image made, independently of
 // imagebuild, from Debian's static busybox: /bin/busybox, /bin/sh, /etc/passwd with
 // a user "hpc" (1000), /etc/group, /tmp (1777), a PATH and CMD ["/bin/sh"].

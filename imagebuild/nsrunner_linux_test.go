@@ -20,8 +20,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -468,20 +466,12 @@ RUN cat /opt/mod > /opt/copy && touch /opt/keep && chmod 640 /opt/keep/k && mv /
 // steps that change the files' content or metadata, on the overlay and on an
 // unpacked root.
 func testRunXattrs(t *testing.T) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
+	var files []baseFile
 	for _, name := range []string{"opt/x", "opt/y", "opt/z"} {
-		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, Format: tar.FormatPAX,
-			ModTime: time.Unix(1_600_000_000, 0), PAXRecords: map[string]string{"SCHILY.xattr.user.greeting": "hello " + name}}))
-		_, err := tw.Write([]byte("x\n"))
-		require.NoError(t, err)
+		files = append(files, baseFile{tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX,
+			PAXRecords: map[string]string{"SCHILY.xattr.user.greeting": "hello " + name}}, "x\n"})
 	}
-	require.NoError(t, tw.Close())
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	require.NoError(t, err)
-	base, err := mutate.AppendLayers(busyboxBase(t), layer)
-	require.NoError(t, err)
+	base := withLayer(t, busyboxBase(t), files...)
 	for _, r := range []*imagebuild.NamespaceRunner{imagebuild.NewNamespaceRunner(), imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner())} {
 		img, err := buildWith(t.Context(), t, "FROM base\nRUN echo more >> /opt/x && chmod 600 /opt/y\n",
 			imagebuild.WithBaseImage("base", imagebuild.FromImage(base)), imagebuild.WithRunner(r))
@@ -537,33 +527,14 @@ func subIDCount(t *testing.T) int {
 func ownedBase(t *testing.T, tag string) v1.Image {
 	n := subIDCount(t)
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mtime := time.Unix(1_600_000_000, 0)
-	for _, e := range []struct {
-		h    tar.Header
-		body string
-	}{
-		{tar.Header{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
-		{tar.Header{Name: "home/hpc/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1001}, ""},
-		{tar.Header{Name: "home/hpc/f", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1001}, "mine\n"},
-		{tar.Header{Name: "opt/edge", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n, Gid: n}, "edge\n"},
-		{tar.Header{Name: "opt/suid", Typeflag: tar.TypeReg, Mode: 0o6755, Uid: 1000, Gid: 1001}, "#!/bin/sh\n"},
-		{tar.Header{Name: "opt/far", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n + 1, Gid: n + 1}, "far\n"},
-		{tar.Header{Name: "opt/tag", Typeflag: tar.TypeReg, Mode: 0o644}, tag},
-	} {
-		e.h.ModTime, e.h.Size = mtime, int64(len(e.body))
-		require.NoError(t, tw.WriteHeader(&e.h))
-		_, err := tw.Write([]byte(e.body))
-		require.NoError(t, err)
-	}
-	require.NoError(t, tw.Close())
-	data := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	require.NoError(t, err)
-	img, err := mutate.AppendLayers(busyboxBase(t), layer)
-	require.NoError(t, err)
-	return img
+	return withLayer(t, busyboxBase(t),
+		baseFile{tar.Header{Name: "home/", Typeflag: tar.TypeDir, Mode: 0o755}, ""},
+		baseFile{tar.Header{Name: "home/hpc/", Typeflag: tar.TypeDir, Mode: 0o700, Uid: 1000, Gid: 1001}, ""},
+		baseFile{tar.Header{Name: "home/hpc/f", Typeflag: tar.TypeReg, Mode: 0o600, Uid: 1000, Gid: 1001}, "mine\n"},
+		baseFile{tar.Header{Name: "opt/edge", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n, Gid: n}, "edge\n"},
+		baseFile{tar.Header{Name: "opt/suid", Typeflag: tar.TypeReg, Mode: 0o6755, Uid: 1000, Gid: 1001}, "#!/bin/sh\n"},
+		baseFile{tar.Header{Name: "opt/far", Typeflag: tar.TypeReg, Mode: 0o644, Uid: n + 1, Gid: n + 1}, "far\n"},
+		baseFile{tar.Header{Name: "opt/tag", Typeflag: tar.TypeReg, Mode: 0o644}, tag})
 }
 
 // removedCache is a cache directory for r's builds that r removes at the end of
@@ -696,18 +667,7 @@ func testRunNameTooLong(t *testing.T) {
 		{"opt/" + dirs + strings.Repeat("f", 4096-len("opt/"+dirs)), true},
 	} {
 		require.LessOrEqual(t, len(tt.name), 4096)
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		require.NoError(t, tw.WriteHeader(&tar.Header{Name: tt.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: 2, Format: tar.FormatPAX,
-			ModTime: time.Unix(1_600_000_000, 0)}))
-		_, err := tw.Write([]byte("x\n"))
-		require.NoError(t, err)
-		require.NoError(t, tw.Close())
-		data := buf.Bytes()
-		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-		require.NoError(t, err)
-		base, err := mutate.AppendLayers(busyboxBase(t), layer)
-		require.NoError(t, err)
+		base := withLayer(t, busyboxBase(t), baseFile{tar.Header{Name: tt.name, Typeflag: tar.TypeReg, Mode: 0o644, Format: tar.FormatPAX}, "x\n"})
 		runners := []*imagebuild.NamespaceRunner{imagebuild.NewNamespaceRunner()}
 		if tt.wantErr {
 			runners = append(runners, imagebuild.UnpackEveryStep(imagebuild.NewNamespaceRunner()))

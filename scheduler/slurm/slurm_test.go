@@ -339,7 +339,7 @@ func TestWaitForgetsAnOutageThatEnded(t *testing.T) {
 		switch c.Name {
 		case "squeue":
 			squeueCalls++
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(60 * time.Millisecond)
 			switch {
 			case squeueCalls > 10:
 				return scheduler.Output{ExitCode: 1, Stderr: []byte(invalidJob)}, nil
@@ -352,10 +352,10 @@ func TestWaitForgetsAnOutageThatEnded(t *testing.T) {
 		}
 		return scheduler.Output{ExitCode: 1}, nil
 	})
-	s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond), WithOutageTolerance(30*time.Millisecond))
+	s, err := New(WithRunner(r), WithPollInterval(time.Millisecond, time.Millisecond), WithOutageTolerance(100*time.Millisecond))
 	require.NoError(t, err)
 	res, err := s.Wait(t.Context(), "17")
-	require.NoError(t, err, "5 outages of one failed poll each, 20 ms apart and 200 ms in all")
+	require.NoError(t, err, "5 outages of one failed poll each, 120 ms apart and 600 ms in all")
 	assert.Equal(t, scheduler.StateDone, res.State)
 	assert.Greater(t, squeueCalls, 10, "polled past every outage")
 }

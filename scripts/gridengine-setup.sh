@@ -114,7 +114,7 @@ if ! qmaster_up || ! qconf -sh >/dev/null 2>&1; then
 	if qmaster_up; then
 		# Started before host_aliases existed (a postinst without policy-rc.d): it cannot serve clients.
 		old=$(qmaster_pid)
-		kill "$old"
+		kill "$old" 2>/dev/null || true # it may have exited meanwhile
 		poll 30 bash -c "! kill -0 $old" || kill -9 "$old" || true
 	fi
 	echo "$host" >"$common/act_qmaster"

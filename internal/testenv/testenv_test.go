@@ -76,6 +76,8 @@ func TestHelperChild(t *testing.T) {
 		Require(t, "hpcship-no-such-program")
 	case "root":
 		RequireRoot(t)
+	case "leftopen":
+		FilesLeftOpen(t, "/hpcship-no-such-dir", func() {})
 	}
 }
 
@@ -102,10 +104,13 @@ func TestReportsAtCaller(t *testing.T) {
 	for _, tt := range []struct {
 		call string
 		want string
+		// fails says that the call fails the test whether or not integration requirements apply.
+		fails bool
 	}{
 		{call: "skipf", want: "needs a cluster"},
 		{call: "require", want: "hpcship-no-such-program not found on PATH"},
 		{call: "root", want: fmt.Sprintf("test needs root (running as uid %d)", uid)},
+		{call: "leftopen", want: "checking files left open: lstat /hpcship-no-such-dir", fails: true},
 	} {
 		for _, integration := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s integration=%t", tt.call, integration), func(t *testing.T) {
@@ -121,7 +126,7 @@ func TestReportsAtCaller(t *testing.T) {
 				}
 				out, err := cmd.CombinedOutput()
 				verdict := "--- SKIP: TestHelperChild"
-				if integration {
+				if integration || tt.fails {
 					verdict = "--- FAIL: TestHelperChild"
 					assert.Error(t, err)
 				} else {

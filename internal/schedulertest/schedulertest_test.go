@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -149,6 +150,45 @@ func failuresOf(t *testing.T, check func(tb testing.TB)) []string {
 	}()
 	<-done
 	return f.got
+}
+
+// helpers stands in for a test's *testing.T and records the functions that marked themselves as helpers,
+// whose failures the test then reports at their caller's line.
+type helpers struct {
+	testing.TB
+	marked []string
+}
+
+func (h *helpers) Helper() { h.marked = append(h.marked, helperName()) }
+
+// helperName names the function that called Helper, this package's without their package path:
+// "UserDir", "(*LateCancelRunner).Printed".
+func helperName() string {
+	pc, _, _, _ := runtime.Caller(2)
+	return strings.TrimPrefix(runtime.FuncForPC(pc).Name(), "github.com/hpcship/hpcship/internal/schedulertest.")
+}
+
+// TestHelpersReportAtTheCaller: a failure in any of the package's checks is reported at the line of the
+// test that called it, as for testify's own.
+func TestHelpersReportAtTheCaller(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, os.Mkdir("testdata", 0o755))
+	script := []byte("echo a\n")
+	require.NoError(t, os.WriteFile(filepath.Join("testdata", "job.sh"), script, 0o644))
+	me, err := user.Current()
+	require.NoError(t, err)
+	for name, check := range map[string]func(tb testing.TB){
+		"UserDir":                     func(tb testing.TB) { UserDir(tb, me.Username) },
+		"Wait":                        func(tb testing.TB) { Wait(tb, &waiter{}, "17") },
+		"ReadFile":                    func(tb testing.TB) { ReadFile(tb, filepath.Join("testdata", "job.sh")) },
+		"Golden":                      func(tb testing.TB) { Golden(tb, "job.sh", script, false) },
+		"BashSyntax":                  func(tb testing.TB) { BashSyntax(tb, script) },
+		"(*LateCancelRunner).Printed": func(tb testing.TB) { (&LateCancelRunner{Dir: t.TempDir()}).Printed(tb) },
+	} {
+		h := &helpers{TB: t}
+		check(h)
+		assert.Contains(t, h.marked, name)
+	}
 }
 
 func TestBashSyntax(t *testing.T) {

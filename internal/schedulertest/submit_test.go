@@ -19,16 +19,18 @@ import (
 	"github.com/hpcship/hpcship/scheduler/sge"
 )
 
-// complaints stands in for *testing.T and records what SubmitOutlivesContext reports.
+// complaints stands in for *testing.T and records what SubmitOutlivesContext reports, and who marked
+// themselves as helpers.
 type complaints struct {
-	ctx context.Context
-	got []string
+	ctx    context.Context
+	got    []string
+	marked []string
 }
 
 func (c *complaints) Errorf(format string, args ...any) {
 	c.got = append(c.got, fmt.Sprintf(format, args...))
 }
-func (c *complaints) Helper()                  {}
+func (c *complaints) Helper()                  { c.marked = append(c.marked, helperName()) }
 func (c *complaints) Context() context.Context { return c.ctx }
 
 // dropsLateID is a backend that loses the id of a job submitted after its caller's ctx ended.
@@ -70,6 +72,7 @@ func TestSubmitOutlivesContextReports(t *testing.T) {
 	for _, msg := range c.got {
 		assert.Contains(t, msg, "accepted after ctx ended")
 	}
+	assert.Contains(t, c.marked, "SubmitOutlivesContext", "its failures are reported at the caller's line")
 
 	c = &complaints{ctx: t.Context()}
 	b := gridEngine(nil)
@@ -176,7 +179,12 @@ func TestLateCancelRunner(t *testing.T) {
 			if tc.detached {
 				runCtx = context.WithoutCancel(ctx)
 			}
-			out, err := r.Run(runCtx, scheduler.Command{Name: tc.command, Args: []string{"17"}})
+			var out scheduler.Output
+			var err error
+			left := testenv.FilesLeftOpen(t, r.Dir, func() {
+				out, err = r.Run(runCtx, scheduler.Command{Name: tc.command, Args: []string{"17"}})
+			})
+			assert.Empty(t, left, "files left open")
 			assert.Equal(t, tc.printed, r.Printed(t))
 			if tc.passedBy {
 				require.NoError(t, err)

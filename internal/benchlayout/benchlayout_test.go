@@ -2,6 +2,7 @@ package benchlayout_test
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/internal/benchlayout"
+	"github.com/hpcship/hpcship/internal/testenv"
 )
 
 // TestWriteRead writes a layer of a directory tree and one written by hand, and reads
@@ -149,6 +151,69 @@ func TestWriteFaults(t *testing.T) {
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
 	err = benchlayout.Write(filepath.Join(t.TempDir(), "oci"), nil)
 	require.ErrorIs(t, err, os.ErrNotExist, "no directory for the layers' tar files")
+}
+
+// onHeader is where a tar.Writer writes: it runs the function given for an entry's name when the
+// entry's header is written, and discards the bytes.
+type onHeader map[string]func()
+
+func (h onHeader) Write(p []byte) (int, error) {
+	// A tar header is one 512-byte block, written at once, that starts with the entry's name.
+	if len(p) == 512 {
+		if f := h[string(bytes.TrimRight(p[:100], "\x00"))]; f != nil {
+			f()
+		}
+	}
+	return len(p), nil
+}
+
+// TestAddTreeChangingUnderIt: a tree that changes while AddTree writes it, as when a benchmark's input
+// is still being made, fails AddTree rather than giving a layer that holds something else.
+func TestAddTreeChangingUnderIt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   string
+		// change changes the file b of the tree.
+		change func(b string) error
+		want   error
+	}{
+		{name: "a file removed before its turn", at: "a", change: os.Remove, want: os.ErrNotExist},
+		{name: "a file removed at its turn", at: "b", change: os.Remove, want: os.ErrNotExist},
+		{name: "a file that grew", at: "b", want: tar.ErrWriteTooLong, change: func(b string) error {
+			f, err := os.OpenFile(b, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				return err
+			}
+			_, err = f.WriteString(" more")
+			return errors.Join(err, f.Close())
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := t.TempDir()
+			for _, name := range []string{"a", "b"} {
+				require.NoError(t, os.WriteFile(filepath.Join(src, name), []byte("12345"), 0o644))
+			}
+			tw := tar.NewWriter(onHeader{tc.at: func() { require.NoError(t, tc.change(filepath.Join(src, "b"))) }})
+			require.ErrorIs(t, benchlayout.AddTree(tw, src, src), tc.want)
+		})
+	}
+}
+
+// TestClosesFiles: Write leaves none of its temporary tar files or the layout's files open, and AddTree
+// none of the tree's, however many they write.
+func TestClosesFiles(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	src := filepath.Join(tmp, "src")
+	require.NoError(t, os.Mkdir(src, 0o755))
+	for i := range 3 {
+		require.NoError(t, os.WriteFile(filepath.Join(src, fmt.Sprint(i)), []byte("content"), 0o644))
+	}
+	addTree := func(tw *tar.Writer) error { return benchlayout.AddTree(tw, "", src) }
+	left := testenv.FilesLeftOpen(t, tmp, func() {
+		require.NoError(t, benchlayout.Write(filepath.Join(tmp, "oci"), []benchlayout.Layer{addTree, addTree}))
+	})
+	assert.Empty(t, left)
 }
 
 // listLayer lists a layer's entries: names, link targets and the contents of regular files.

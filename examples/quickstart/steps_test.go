@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/internal/schedulertest"
+	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 )
 
@@ -71,14 +72,19 @@ func TestFileDigest(t *testing.T) {
 	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
 	require.NoError(t, os.WriteFile(a, []byte("SIF bytes"), 0o644))
 	require.NoError(t, os.WriteFile(b, []byte("SIF byteS"), 0o644))
-	got, err := fileDigest(a)
+	var got [sha256.Size]byte
+	var err error
+	left := testenv.FilesLeftOpen(t, dir, func() { got, err = fileDigest(a) })
 	require.NoError(t, err)
 	assert.Equal(t, sha256.Sum256([]byte("SIF bytes")), got)
+	assert.Empty(t, left, "files left open")
 	other, err := fileDigest(b)
 	require.NoError(t, err)
 	assert.NotEqual(t, got, other)
 	_, err = fileDigest(filepath.Join(dir, "missing"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = fileDigest(dir)
+	assert.ErrorIs(t, err, syscall.EISDIR, "a directory where the SIF should be")
 }
 
 // TestWriteStandInFaults checks that the stand-in for /opt/intel stops at the first thing that fails: a

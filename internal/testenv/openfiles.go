@@ -7,13 +7,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
+// closeGrace is how long FilesLeftOpen lets files that f left to a goroutine be closed after f returns.
+const closeGrace = time.Second
+
 // FilesLeftOpen runs f and returns the files under dir (absolute, with symlinks resolved) that
-// f opened and left open, sorted, for tests that check that a function closes what it opens. The
-// garbage collector, which closes a forgotten *os.File some time later, is held off while f runs.
-// It reads /proc/self/fd, so it sees the files of the whole test process: give it a dir that only
-// the test uses.
+// f opened and left open, sorted, for tests that check that a function closes what it opens. A
+// file that a goroutine f started closes within a second of f's return, as go-containerregistry's
+// compressing readers close their source once the compressed stream has been read, is not left
+// open. The garbage collector, which closes a forgotten *os.File some time later, is held off
+// meanwhile. It reads /proc/self/fd, so it sees the files of the whole test process: give it a dir
+// that only the test uses.
 func FilesLeftOpen(t testing.TB, dir string, f func()) []string {
 	t.Helper()
 	dir, err := filepath.EvalSymlinks(dir)
@@ -28,19 +34,25 @@ func FilesLeftOpen(t testing.TB, dir string, f func()) []string {
 		return nil
 	}
 	f()
-	after, err := openUnder(dir)
-	if err != nil {
-		t.Fatalf("checking files left open: %v", err)
-		return nil
-	}
-	var left []string
-	for fd, p := range after {
-		if before[fd] != p {
-			left = append(left, p)
+	deadline := time.Now().Add(closeGrace)
+	for {
+		after, err := openUnder(dir)
+		if err != nil {
+			t.Fatalf("checking files left open: %v", err)
+			return nil
 		}
+		var left []string
+		for fd, p := range after {
+			if before[fd] != p {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			slices.Sort(left)
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	slices.Sort(left)
-	return left
 }
 
 // openUnder maps the process's descriptors of files under dir to their paths.

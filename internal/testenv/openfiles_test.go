@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,6 +40,10 @@ func TestFilesLeftOpen(t *testing.T) {
 		require.NoError(t, f.Close())
 	}
 	assert.Empty(t, FilesLeftOpen(t, dir, func() { opened("c").Close() }))
+	assert.Empty(t, FilesLeftOpen(t, dir, func() {
+		closing := opened("closed later")
+		time.AfterFunc(closeGrace/4, func() { closing.Close() })
+	}), "a file that a goroutine closes soon after is not left open")
 	var ab *os.File
 	assert.Empty(t, FilesLeftOpen(t, filepath.Join(dir, "a"), func() { ab = opened("ab") }),
 		"a file whose name starts with dir's is not under it")

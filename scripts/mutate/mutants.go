@@ -85,7 +85,13 @@ func mutants(path string, src []byte) ([]mutant, error) {
 			if id, ok := last.(*ast.Ident); ok && id.Name == "nil" {
 				break
 			}
-			add(last.Pos(), last.End(), "nil", fmt.Sprintf("return %s → return nil", short(text(last))))
+			// An expression other than a name may hold the file's only use of an import (return
+			// errors.New(…)): it stays in the mutant, never evaluated, so that the mutant still compiles.
+			repl := "nil"
+			if _, ok := last.(*ast.Ident); !ok {
+				repl = "func() error { if false { _ = " + text(last) + " }; return nil }()"
+			}
+			add(last.Pos(), last.End(), repl, fmt.Sprintf("return %s → return nil", short(text(last))))
 		case *ast.BlockStmt:
 			deletions(n.List, add, text)
 		case *ast.CaseClause:

@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,6 +103,77 @@ func TestIntegrationFlag(t *testing.T) {
 	_, _, err = mutate(t, "-integration", "./testdata/failing")
 	require.ErrorContains(t, err, "scripts/mutate/testdata/failing: the unmutated tests fail")
 	assert.Contains(t, err.Error(), "HPCSHIP_INTEGRATION=1")
+
+	// The tests get the command's environment too.
+	t.Setenv("HPCSHIP_FIXTURE_ALLOW", "1")
+	out, _, err = mutate(t, "-integration", "./testdata/failing")
+	require.NoError(t, err)
+	assert.Contains(t, out, "failing: score 0.0 % (killed 0, timeout 0, survived 1, compile error 0)",
+		"under HPCSHIP_INTEGRATION=1, == → != passes")
+}
+
+// TestTimeoutKillsTheGroup: a test binary that outlives its timeout is killed with the processes it
+// started, so that no child of a hanging mutant stays behind.
+func TestTimeoutKillsTheGroup(t *testing.T) {
+	testenv.Require(t, "sh", "sleep")
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	bin := filepath.Join(dir, "pkg.test")
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\nsleep 60 &\necho $! >"+pidFile+"\nwait\n"), 0o755))
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	assert.Equal(t, timedOut, test(ctx, config{}, pkg{Dir: dir}, bin))
+	b, err := os.ReadFile(pidFile)
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	assert.Eventually(t, func() bool {
+		// Gone, or a zombie waiting for init to reap it.
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err != nil || strings.Contains(string(stat), ") Z ")
+	}, 5*time.Second, 20*time.Millisecond, "the test binary's child %d is killed", pid)
+}
+
+// mainEnv makes the test binary run main with the arguments after "--", for TestMain to check its exit
+// status and what it prints.
+const mainEnv = "HPCSHIP_MUTATE_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Args = append(os.Args[:1], os.Args[slices.Index(os.Args, "--")+1:]...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestMainExit: the command exits 2 with its error on stderr, and 0 when it ran, whatever the score.
+func TestMainExit(t *testing.T) {
+	testenv.Require(t, "go")
+	for _, tc := range []struct {
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{args: nil, wantCode: 2, want: "mutate: no package given"},
+		{args: []string{"-list", "-n", "1", "./testdata/fixture"}, want: fixture + ":"},
+	} {
+		cmd := exec.CommandContext(t.Context(), os.Args[0], append([]string{"-test.run=^$", "--"}, tc.args...)...)
+		cmd.Env = append(os.Environ(), mainEnv+"=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if tc.wantCode == 0 {
+			require.NoError(t, err, stderr.String())
+			assert.Contains(t, stdout.String(), tc.want)
+			continue
+		}
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, tc.wantCode, ee.ExitCode())
+		assert.Contains(t, stderr.String(), tc.want)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -111,8 +189,12 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		_, stderr, err := mutate(t, tc.args...)
 		require.ErrorContains(t, err, tc.want, tc.args)
-		if tc.args == nil {
+		switch {
+		case tc.args == nil:
 			assert.Contains(t, stderr, "usage: mutate [flags] PKG...")
+		case tc.args[0] == "-no-such-flag":
+			// The flag package prints its error, then the usage.
+			assert.Contains(t, stderr, tc.want+"\nusage: mutate [flags] PKG...")
 		}
 	}
 	// -timeout-factor 1 is the least allowed.

@@ -58,9 +58,9 @@ func mutants(path string, src []byte) ([]mutant, error) {
 			if n.Body == nil {
 				return false
 			}
-			errResults = append(errResults, errorResults(n.Type))
+			// A declared function is the outermost: the stack starts again with it.
+			errResults = []int{errorResults(n.Type)}
 			ast.Inspect(n.Body, visit)
-			errResults = errResults[:len(errResults)-1]
 			return false
 		case *ast.FuncLit:
 			errResults = append(errResults, errorResults(n.Type))

@@ -27,6 +27,16 @@ func f(a, b int, s string) (int, error) {
 	_ = g
 	return a - b, nil
 }
+
+type T struct{}
+
+func g(p []byte) (int, *T) {
+	return len(p), nil
+}
+
+func h() (n int, err error) {
+	return n, errors.New("h")
+}
 `
 
 func TestMutants(t *testing.T) {
@@ -50,7 +60,10 @@ func TestMutants(t *testing.T) {
 		"delete s = s + \"!\"",
 		"delete _ = g",
 		"- → +",
+		"return errors.New(\"h\") → return nil",
 	}, got)
+	assert.Contains(t, string(ms[len(ms)-1].src), `return n, func() error { if false { _ = errors.New("h") }; return nil }()`,
+		"an expression is kept, never evaluated, so that its imports and variables stay used")
 	assert.Contains(t, string(ms[0].src), `if !(a < b && s == "") {`)
 	assert.Equal(t, 8, ms[0].line)
 }

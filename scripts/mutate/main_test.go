@@ -78,6 +78,7 @@ func TestNarrowing(t *testing.T) {
 			out, _, err := mutate(t, append(tc.args, "./testdata/fixture")...)
 			require.NoError(t, err)
 			assert.Contains(t, out, tc.want+", compile error 0)")
+			assert.NotContains(t, out, "run last:", "TestSlow is left out of the unmutated run too")
 		})
 	}
 

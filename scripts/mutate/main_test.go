@@ -186,7 +186,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-n", "-1", "./testdata/fixture"}, "-n must not be negative, got -1"},
 		{[]string{"-timeout-factor", "0.9", "./testdata/fixture"}, "-timeout-factor must be at least 1, got 0.9"},
 		{[]string{"-no-such-flag"}, "flag provided but not defined: -no-such-flag"},
-		{[]string{"./testdata/none"}, "go list: exit status 1"},
+		{[]string{"./testdata/none"}, "go list: exit status 1: stat "},
 	} {
 		_, stderr, err := mutate(t, tc.args...)
 		require.ErrorContains(t, err, tc.want, tc.args)

@@ -37,6 +37,10 @@ func g(p []byte) (int, *T) {
 func h() (n int, err error) {
 	return n, errors.New("h")
 }
+
+func k(c chan int) {
+	c <- 1
+}
 `
 
 func TestMutants(t *testing.T) {
@@ -61,8 +65,9 @@ func TestMutants(t *testing.T) {
 		"delete _ = g",
 		"- → +",
 		"return errors.New(\"h\") → return nil",
+		"delete c <- 1",
 	}, got)
-	assert.Contains(t, string(ms[len(ms)-1].src), `return n, func() error { if false { _ = errors.New("h") }; return nil }()`,
+	assert.Contains(t, string(ms[len(ms)-2].src), `return n, func() error { if false { _ = errors.New("h") }; return nil }()`,
 		"an expression is kept, never evaluated, so that its imports and variables stay used")
 	assert.Contains(t, string(ms[0].src), `if !(a < b && s == "") {`)
 	assert.Equal(t, 8, ms[0].line)

@@ -55,6 +55,26 @@ func UserDir(t testing.TB, name string) string {
 	return dir
 }
 
+// RequireGridEngine skips t, or fails it under HPCSHIP_INTEGRATION=1, unless the Grid Engine cell at root/cell
+// answers qstat run through r, such as a UserRunner of the cell's submit user.
+func RequireGridEngine(t testing.TB, r scheduler.Runner, root, cell string) {
+	t.Helper()
+	out, err := r.Run(t.Context(), scheduler.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + root, "SGE_CELL=" + cell}})
+	if err != nil || out.ExitCode != 0 {
+		testenv.Skipf(t, "no Grid Engine cell answers (%v, exit status %d: %s): run scripts/gridengine-setup.sh", err, out.ExitCode, out.Stderr)
+	}
+}
+
+// RequireSlurm skips t, or fails it under HPCSHIP_INTEGRATION=1, unless a Slurm cluster with accounting
+// answers sacct run through r.
+func RequireSlurm(t testing.TB, r scheduler.Runner) {
+	t.Helper()
+	out, err := r.Run(t.Context(), scheduler.Command{Name: "sacct", Args: []string{"-n", "-X", "-j", "1"}})
+	if err != nil || out.ExitCode != 0 {
+		testenv.Skipf(t, "no Slurm cluster with accounting answers (%v, exit status %d: %s): run scripts/slurm-setup.sh", err, out.ExitCode, out.Stderr)
+	}
+}
+
 // Wait waits for the job for at most 3 minutes, so that a stuck job fails its test rather than the whole run.
 func Wait(t testing.TB, s scheduler.Scheduler, id scheduler.JobID) scheduler.Result {
 	t.Helper()

@@ -109,6 +109,62 @@ func TestUserDirUnknownUser(t *testing.T) {
 	assert.Contains(t, got[0], "hpcship-no-such-user")
 }
 
+// skips stands in for a test's *testing.T and records whether it was skipped or failed, and why.
+type skips struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+func (s *skips) Skip(args ...any) { s.skipped, s.msg = true, fmt.Sprint(args...) }
+func (s *skips) Fatalf(format string, args ...any) {
+	s.failed, s.msg = true, fmt.Sprintf(format, args...)
+}
+
+// TestRequireService: a cell or cluster that does not answer skips the test, or fails it under
+// HPCSHIP_INTEGRATION=1, and says why and how to start it.
+func TestRequireService(t *testing.T) {
+	down := errors.New("exec: \"qstat\": executable file not found in $PATH")
+	for _, tc := range []struct {
+		name    string
+		out     scheduler.Output
+		err     error
+		skipped bool
+		want    string
+	}{
+		{name: "answers"},
+		{name: "fails", out: scheduler.Output{ExitCode: 1, Stderr: []byte("error: commlib error")}, skipped: true,
+			want: "(<nil>, exit status 1: error: commlib error): run scripts/"},
+		{name: "cannot run", err: down, skipped: true, want: "(" + down.Error() + ", exit status 0: ): run scripts/"},
+	} {
+		for _, integration := range []string{"", "1"} {
+			t.Run(tc.name+" integration="+integration, func(t *testing.T) {
+				t.Setenv(testenv.IntegrationEnv, integration)
+				var ran []scheduler.Command
+				r := RunnerFunc(func(_ context.Context, c scheduler.Command) (scheduler.Output, error) {
+					ran = append(ran, c)
+					return tc.out, tc.err
+				})
+				ge, sl := &skips{TB: t}, &skips{TB: t}
+				RequireGridEngine(ge, r, "/var/lib/gridengine", "default")
+				RequireSlurm(sl, r)
+				assert.Equal(t, []scheduler.Command{
+					{Name: "qstat", Env: []string{"SGE_ROOT=/var/lib/gridengine", "SGE_CELL=default"}},
+					{Name: "sacct", Args: []string{"-n", "-X", "-j", "1"}},
+				}, ran)
+				for _, s := range []*skips{ge, sl} {
+					assert.Equal(t, tc.skipped && integration == "", s.skipped)
+					assert.Equal(t, tc.skipped && integration == "1", s.failed)
+				}
+				if tc.skipped {
+					assert.Contains(t, ge.msg, "no Grid Engine cell answers "+tc.want+"gridengine-setup.sh")
+					assert.Contains(t, sl.msg, "no Slurm cluster with accounting answers "+tc.want+"slurm-setup.sh")
+				}
+			})
+		}
+	}
+}
+
 // waiter is a Scheduler whose Wait reports its ctx's deadline.
 type waiter struct {
 	scheduler.Scheduler
@@ -177,6 +233,7 @@ func TestHelpersReportAtTheCaller(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join("testdata", "job.sh"), script, 0o644))
 	me, err := user.Current()
 	require.NoError(t, err)
+	answers := RunnerFunc(func(context.Context, scheduler.Command) (scheduler.Output, error) { return scheduler.Output{}, nil })
 	for name, check := range map[string]func(tb testing.TB){
 		"UserDir":                     func(tb testing.TB) { UserDir(tb, me.Username) },
 		"Wait":                        func(tb testing.TB) { Wait(tb, &waiter{}, "17") },
@@ -184,6 +241,8 @@ func TestHelpersReportAtTheCaller(t *testing.T) {
 		"Golden":                      func(tb testing.TB) { Golden(tb, "job.sh", script, false) },
 		"BashSyntax":                  func(tb testing.TB) { BashSyntax(tb, script) },
 		"(*LateCancelRunner).Printed": func(tb testing.TB) { (&LateCancelRunner{Dir: t.TempDir()}).Printed(tb) },
+		"RequireGridEngine":           func(tb testing.TB) { RequireGridEngine(tb, answers, "/var/lib/gridengine", "default") },
+		"RequireSlurm":                func(tb testing.TB) { RequireSlurm(tb, answers) },
 	} {
 		h := &helpers{TB: t}
 		check(h)

@@ -171,6 +171,17 @@ func submitUser(name string) schedulertest.UserRunner {
 	return schedulertest.UserRunner{User: name, Runner: scheduler.LocalRunner{}}
 }
 
+// requireBatchSystem skips t, or fails it under HPCSHIP_INTEGRATION=1, unless the test cell or cluster of
+// scheduler answers its user.
+func requireBatchSystem(t *testing.T, scheduler, user string) {
+	t.Helper()
+	if scheduler == "sge" {
+		schedulertest.RequireGridEngine(t, submitUser(user), "/var/lib/gridengine", "default")
+		return
+	}
+	schedulertest.RequireSlurm(t, submitUser(user))
+}
+
 // sharedWorkdir makes a work directory the submit user owns, as a cluster's shared directory would be.
 func sharedWorkdir(t *testing.T, userName string) string {
 	t.Helper()
@@ -214,6 +225,7 @@ func TestSubmit(t *testing.T) {
 				return
 			}
 			testenv.RequireRoot(t)
+			requireBatchSystem(t, tc.scheduler, tc.user)
 			workdir := sharedWorkdir(t, tc.user)
 			sum, out, err := quickstartIn(t, workdir, func(cfg *config) { tc.edit(cfg, submitUser(tc.user)) },
 				"-scheduler", tc.scheduler, "-submit", "-slots", "2")
@@ -298,6 +310,7 @@ func TestInterruptedWait(t *testing.T) {
 		return
 	}
 	testenv.RequireRoot(t)
+	requireBatchSystem(t, "sge", "sgetest")
 	workdir := sharedWorkdir(t, "sgetest")
 	cfg, err := parseFlags([]string{"-workdir", workdir, "-slots", "2"}, &bytes.Buffer{})
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -43,11 +42,7 @@ func gridEngine(t *testing.T) batchSystem {
 	t.Helper()
 	testenv.Require(t, "qsub", "qstat", "qacct", "runuser")
 	runner := asUser(sgeSubmitUser)
-	out, err := runner.Run(t.Context(), scheduler.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
-	if err != nil || out.ExitCode != 0 {
-		testenv.Skipf(t, "no Grid Engine cell answers (%v %s): run scripts/gridengine-setup.sh", err, out.Stderr)
-		return nil
-	}
+	schedulertest.RequireGridEngine(t, runner, cellRoot, cellName)
 	s, err := sge.New(sge.WithRunner(runner), sge.WithCell(cellRoot, cellName),
 		sge.WithPollInterval(100*time.Millisecond, 500*time.Millisecond), sge.WithAccountingTimeout(30*time.Second))
 	require.NoError(t, err)
@@ -58,10 +53,7 @@ func gridEngine(t *testing.T) batchSystem {
 func slurmCluster(t *testing.T) batchSystem {
 	t.Helper()
 	testenv.Require(t, "sbatch", "squeue", "sacct", "scontrol", "runuser")
-	if out, err := exec.CommandContext(t.Context(), "sacct", "-n", "-X", "-j", "1").CombinedOutput(); err != nil {
-		testenv.Skipf(t, "no Slurm cluster with accounting answers (%v: %s): run scripts/slurm-setup.sh", err, out)
-		return nil
-	}
+	schedulertest.RequireSlurm(t, scheduler.LocalRunner{})
 	s, err := slurm.New(slurm.WithRunner(asUser(slurmSubmitUser)),
 		slurm.WithPollInterval(100*time.Millisecond, 500*time.Millisecond), slurm.WithAccountingTimeout(30*time.Second))
 	require.NoError(t, err)

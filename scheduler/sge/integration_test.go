@@ -45,11 +45,7 @@ func cell(t *testing.T, opts ...sge.Option) (*sge.SGE, string) {
 		return nil, ""
 	}
 	r := schedulertest.UserRunner{User: submitUser, Runner: scheduler.LocalRunner{}}
-	out, err := r.Run(t.Context(), scheduler.Command{Name: "qstat", Env: []string{"SGE_ROOT=" + cellRoot, "SGE_CELL=" + cellName}})
-	if err != nil || out.ExitCode != 0 {
-		testenv.Skipf(t, "no Grid Engine cell answers (%v %s): run scripts/gridengine-setup.sh", err, out.Stderr)
-		return nil, ""
-	}
+	schedulertest.RequireGridEngine(t, r, cellRoot, cellName)
 	s, err := sge.New(append([]sge.Option{
 		sge.WithRunner(r),
 		sge.WithCell(cellRoot, cellName),

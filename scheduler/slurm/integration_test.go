@@ -48,11 +48,7 @@ func cluster(t *testing.T, opts ...slurm.Option) (*slurm.Slurm, string) {
 		slurm.WithAccountingTimeout(30 * time.Second),
 	}, opts...)...)
 	require.NoError(t, err)
-	out, err := exec.CommandContext(t.Context(), "sacct", "-n", "-X", "-j", "1").CombinedOutput()
-	if err != nil {
-		testenv.Skipf(t, "no Slurm cluster with accounting answers (%v: %s): run scripts/slurm-setup.sh", err, out)
-		return nil, ""
-	}
+	schedulertest.RequireSlurm(t, scheduler.LocalRunner{})
 	return s, schedulertest.UserDir(t, submitUser)
 }
 

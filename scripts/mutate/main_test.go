@@ -82,7 +82,13 @@ func TestNarrowing(t *testing.T) {
 		})
 	}
 
-	out, _, err := mutate(t, "-list", "-n", "3", "-seed", "2", "./testdata/fixture")
+	out, _, err := mutate(t, "-skip", "^TestSlow$", "-at", "nowhere.go:1:1", "./testdata/fixture")
+	require.NoError(t, err)
+	assert.Contains(t, out, "0 sampled (seed 1)")
+	assert.Contains(t, out, "fixture: score 100.0 % (killed 0, timeout 0, survived 0, compile error 0)",
+		"no mutant to score is no survivor")
+
+	out, _, err = mutate(t, "-list", "-n", "3", "-seed", "2", "./testdata/fixture")
 	require.NoError(t, err)
 	again, _, err := mutate(t, "-list", "-n", "3", "-seed", "2", "./testdata/fixture")
 	require.NoError(t, err)

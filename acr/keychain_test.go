@@ -129,6 +129,12 @@ func TestNewKeychainOrder(t *testing.T) {
 	assert.Equal(t, NullGUIDUsername, got.Username, "without the environment, Azure AD answers")
 }
 
+func TestAADKeychainNeedsACredential(t *testing.T) {
+	kc, err := NewAADKeychain(nil)
+	require.EqualError(t, err, "acr.NewAADKeychain: azure AD credential must not be nil")
+	assert.Nil(t, kc)
+}
+
 func TestWithHostsRejectsURLs(t *testing.T) {
 	for _, h := range []string{"", "https://myacr.azurecr.io", "user@host", "a b"} {
 		_, err := NewEnvKeychain(WithHosts(h))

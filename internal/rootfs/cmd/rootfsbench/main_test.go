@@ -270,7 +270,10 @@ func TestReal(t *testing.T) {
 }
 
 // TestEntryTypes merges a hand-written image with every entry type both sides list:
-// hardlinks (listed without size), devices, FIFOs, and a setuid file. (Flatten names
+// hardlinks (listed without size, even where the layer records the inode's), devices,
+// FIFOs, and a setuid file. The hardlink that records a size comes last: for it
+// mutate.Extract copies that many bytes from an entry that has none, and the io.EOF
+// it gets ends its stream as if the merge were complete, dropping every entry after. (Flatten names
 // the path that sorts first as a hardlinked inode's, Extract the first in the layer:
 // the link sorts after its target here so that both agree.)
 func TestEntryTypes(t *testing.T) {
@@ -279,16 +282,16 @@ func TestEntryTypes(t *testing.T) {
 		for _, h := range []*tar.Header{
 			{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755},
 			{Name: "bin/tool", Typeflag: tar.TypeReg, Mode: 0o4755, Uid: 7, Gid: 8, Size: 5},
-			{Name: "bin/tool2", Typeflag: tar.TypeLink, Linkname: "bin/tool", Mode: 0o4755, Uid: 7, Gid: 8},
 			{Name: "dev/", Typeflag: tar.TypeDir, Mode: 0o755},
 			{Name: "dev/null", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3},
 			{Name: "dev/loop0", Typeflag: tar.TypeBlock, Mode: 0o660, Devmajor: 7},
 			{Name: "dev/fifo", Typeflag: tar.TypeFifo, Mode: 0o600},
+			{Name: "bin/tool2", Typeflag: tar.TypeLink, Linkname: "bin/tool", Mode: 0o4755, Uid: 7, Gid: 8, Size: 5},
 		} {
 			if err := tw.WriteHeader(h); err != nil {
 				return err
 			}
-			if h.Size > 0 {
+			if h.Typeflag == tar.TypeReg {
 				if _, err := io.WriteString(tw, "hello"); err != nil {
 					return err
 				}
@@ -306,6 +309,32 @@ func TestEntryTypes(t *testing.T) {
 		"dev/loop0": {typ: tar.TypeBlock, mode: 0o660, sum: "-"},
 		"dev/fifo":  {typ: tar.TypeFifo, mode: 0o600, sum: "-"},
 	}, got)
+}
+
+// TestHardlinkOrder: the one place where the listings differ. Flatten lists a
+// hardlinked inode under the path that sorts first and the other paths as links to
+// it; Extract lists it under the path the layer wrote first.
+func TestHardlinkOrder(t *testing.T) {
+	layout := filepath.Join(t.TempDir(), "oci")
+	require.NoError(t, benchlayout.Write(layout, []benchlayout.Layer{func(tw *tar.Writer) error {
+		if err := writeFile(tw, "z-file", "hello"); err != nil {
+			return err
+		}
+		return tw.WriteHeader(&tar.Header{Name: "a-link", Typeflag: tar.TypeLink, Linkname: "z-file", Mode: 0o644})
+	}}))
+	tmp := t.TempDir()
+	ours, peer := filepath.Join(tmp, "ours.list"), filepath.Join(tmp, "peer.list")
+	require.NoError(t, run(t.Context(), layout, ours, "", size{}, []string{"flatten"}))
+	require.NoError(t, run(t.Context(), layout, peer, "", size{}, []string{"extract"}))
+	hello := file(0o644, "hello")
+	assert.Equal(t, map[string]entry{
+		"a-link": hello,
+		"z-file": {typ: tar.TypeLink, mode: 0o644, link: "a-link", sum: "-"},
+	}, readListing(t, ours))
+	assert.Equal(t, map[string]entry{
+		"a-link": {typ: tar.TypeLink, mode: 0o644, link: "z-file", sum: "-"},
+		"z-file": hello,
+	}, readListing(t, peer))
 }
 
 // TestNoList reads every file and writes nothing beside the layout.
@@ -375,6 +404,13 @@ func TestRunErrors(t *testing.T) {
 	d, err := layers[1].Digest()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(garbled, "blobs", d.Algorithm, d.Hex), []byte("not a gzip stream"), 0o644))
+	badManifest := filepath.Join(tmp, "bad-manifest")
+	require.NoError(t, run(t.Context(), badManifest, "", "", size{1, 2}, []string{"gen"}))
+	img, err = benchlayout.Read(badManifest)
+	require.NoError(t, err)
+	d, err = img.Digest()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(badManifest, "blobs", d.Algorithm, d.Hex), []byte("{garbled"), 0o644))
 
 	for _, tc := range []struct {
 		name, dir, list, root string
@@ -393,6 +429,8 @@ func TestRunErrors(t *testing.T) {
 		{name: "extract missing layout", dir: filepath.Join(tmp, "missing"), args: []string{"extract"}, want: "no such file"},
 		{name: "flatten list under a file", dir: layout, list: filepath.Join(regular, "l"), args: []string{"flatten"}, want: "not a directory"},
 		{name: "extract list under a file", dir: layout, list: filepath.Join(regular, "l"), args: []string{"extract"}, want: "not a directory"},
+		{name: "flatten garbled manifest", dir: badManifest, args: []string{"flatten"}, want: "invalid character"},
+		{name: "extract garbled manifest", dir: badManifest, args: []string{"extract"}, want: "invalid character"},
 		{name: "flatten garbled layer", dir: garbled, list: filepath.Join(tmp, "g.list"), args: []string{"flatten"}, want: "unexpected EOF"},
 		{name: "extract garbled layer", dir: garbled, list: filepath.Join(tmp, "g.list"), args: []string{"extract"}, want: "unexpected EOF"},
 	} {

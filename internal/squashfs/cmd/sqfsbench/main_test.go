@@ -135,6 +135,30 @@ func TestGenerate(t *testing.T) {
 	assert.Equal(t, string(want), text, "generated tree changed; run go test -update if that is meant")
 }
 
+// TestLogSize: a log file ends with the first line that takes it to logSize or past.
+func TestLogSize(t *testing.T) {
+	one := small
+	one.logs, one.copySize, one.randoms = 1, 0, 0
+	dir := t.TempDir()
+	require.NoError(t, generate(dir, one))
+	b, err := os.ReadFile(filepath.Join(dir, "large/log0.txt"))
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(b), "\n")
+	end := len(lines[0]) + len(lines[1]) // the end of the second line
+	for _, tc := range []struct{ size, want int }{
+		{end - 1, end},
+		{end, end},
+		{end + 1, end + len(lines[2])},
+	} {
+		one.logSize = tc.size
+		dir := t.TempDir()
+		require.NoError(t, generate(dir, one))
+		got, err := os.ReadFile(filepath.Join(dir, "large/log0.txt"))
+		require.NoError(t, err)
+		assert.Equal(t, b[:tc.want], got, "logSize %d", tc.size)
+	}
+}
+
 func TestGenerateErrors(t *testing.T) {
 	for _, block := range []string{
 		"small",

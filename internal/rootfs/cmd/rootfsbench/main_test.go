@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -376,8 +377,23 @@ func (f failLister) add(name string, _ byte, _ int64, _, _ int, _ int64, _ strin
 	return discard{}.add("", 0, 0, 0, 0, 0, "", content)
 }
 
+// openUnder counts the process's open files under dir.
+func openUnder(t *testing.T, dir string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, fd := range fds {
+		if p, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasPrefix(p, dir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
 // TestListerError: a lister's error, for a file or another entry, stops the merge
-// and is what the merge returns.
+// and is what the merge returns; the merge Extract was writing is stopped, so that
+// it closes the layer it was reading.
 func TestListerError(t *testing.T) {
 	layout := filepath.Join(t.TempDir(), "oci")
 	require.NoError(t, run(t.Context(), layout, "", "", size{2, 3}, []string{"gen"}))
@@ -386,7 +402,51 @@ func TestListerError(t *testing.T) {
 	for _, name := range []string{"usr/share/d001", "usr/share/d000/f002"} {
 		require.ErrorIs(t, flatten(t.Context(), img, failLister{name}), errList, name)
 		require.ErrorIs(t, extract(img, failLister{name}), errList, name)
+		require.Eventually(t, func() bool { return openUnder(t, layout) == 0 }, 10*time.Second, 10*time.Millisecond,
+			"extract left a layer open after %s", name)
 	}
+}
+
+// names lists the paths only, reading no content.
+type names []string
+
+func (n *names) add(name string, _ byte, _ int64, _, _ int, _ int64, _ string, _ io.Reader) error {
+	*n = append(*n, name)
+	return nil
+}
+
+// TestTruncatedLayer: a layer cut off in the middle of a file fails both merges,
+// whether or not the lister reads the file.
+func TestTruncatedLayer(t *testing.T) {
+	layout := filepath.Join(t.TempDir(), "oci")
+	content := make([]byte, 256<<10)
+	for i := range content {
+		content[i] = byte(i*i>>7) ^ byte(i>>11)
+	}
+	require.NoError(t, benchlayout.Write(layout, []benchlayout.Layer{func(tw *tar.Writer) error {
+		if err := writeFile(tw, "before", "x"); err != nil {
+			return err
+		}
+		return writeFile(tw, "big", string(content))
+	}}))
+	img, err := benchlayout.Read(layout)
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	d, err := layers[0].Digest()
+	require.NoError(t, err)
+	blob := filepath.Join(layout, "blobs", d.Algorithm, d.Hex)
+	fi, err := os.Stat(blob)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(blob, fi.Size()/2))
+
+	for _, cmd := range []string{"flatten", "extract"} {
+		err := run(t.Context(), layout, filepath.Join(t.TempDir(), "list"), "", size{}, []string{cmd})
+		assert.ErrorIs(t, err, io.ErrUnexpectedEOF, cmd)
+	}
+	var n names
+	require.ErrorIs(t, extract(img, &n), io.ErrUnexpectedEOF)
+	assert.Equal(t, names{"before", "big"}, n)
 }
 
 func TestRunErrors(t *testing.T) {

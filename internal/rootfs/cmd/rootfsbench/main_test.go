@@ -516,6 +516,41 @@ func TestChangesErrors(t *testing.T) {
 	require.Error(t, changes(tmp, filepath.Join(tmp, "src"), tw), "writing to a closed layer")
 }
 
+// failAfter accepts n bytes, then fails every write, as a full disk does.
+type failAfter struct{ n int }
+
+var errFull = errors.New("no space left")
+
+func (f *failAfter) Write(b []byte) (int, error) {
+	if len(b) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errFull
+	}
+	f.n -= len(b)
+	return len(b), nil
+}
+
+// TestWriteFull: a layer that fails to be written at any point, in a header, in a
+// file's content or in its padding, reports the failure.
+func TestWriteFull(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	realTree(t, src, 12)
+	layers := map[string][]benchlayout.Layer{
+		"synthetic": syntheticLayers(size{1, 12}),
+		"real":      realLayers("", []string{src}),
+	}
+	for name, layers := range layers {
+		for li, write := range layers {
+			var buf bytes.Buffer
+			require.NoError(t, write(tar.NewWriter(&buf)))
+			for n := 0; n < buf.Len(); n += 97 {
+				require.ErrorIs(t, write(tar.NewWriter(&failAfter{n})), errFull, "%s layer %d failing after %d of %d bytes", name, li, n, buf.Len())
+			}
+		}
+	}
+}
+
 func TestWriteErrors(t *testing.T) {
 	tw := tar.NewWriter(io.Discard)
 	require.NoError(t, tw.Close())

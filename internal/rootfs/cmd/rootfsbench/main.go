@@ -52,19 +52,25 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *dir, *list, *root, flag.Args()); err != nil {
+	if err := run(ctx, *dir, *list, *root, size{benchDirs, benchFiles}, flag.Args()); err != nil {
 		log.Fatalf("rootfsbench: %v", err)
 	}
 }
 
-func run(ctx context.Context, dir, list, root string, args []string) error {
+// size is the synthetic image's: directories per layer and files per directory.
+type size struct{ dirs, files int }
+
+// The synthetic image scripts/bench/rootfs.sh times: 20,000 files per layer.
+const benchDirs, benchFiles = 200, 100
+
+func run(ctx context.Context, dir, list, root string, synth size, args []string) error {
 	if dir == "" || len(args) == 0 {
 		return errors.New("usage: rootfsbench -layout DIR gen [SRC...] | flatten | extract")
 	}
 	switch args[0] {
 	case "gen":
 		if len(args) == 1 {
-			return benchlayout.Write(dir, syntheticLayers())
+			return benchlayout.Write(dir, syntheticLayers(synth))
 		}
 		return benchlayout.Write(dir, realLayers(root, args[1:]))
 	case "flatten", "extract":
@@ -175,7 +181,10 @@ func extract(img v1.Image, l lister) error {
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			// Extract ends the tar stream before it reports an error that
+			// stopped it: read on for that error.
+			_, err := io.Copy(io.Discard, rc)
+			return err
 		} else if err != nil {
 			return err
 		}
@@ -208,18 +217,18 @@ func writeWhiteout(tw *tar.Writer, name string) error {
 }
 
 // syntheticLayers are those of internal/rootfs's BenchmarkFlatten: three layers of
-// 20,000 small files in 200 directories; the upper layers replace a tenth of the
-// files below and white out a tenth.
-func syntheticLayers() []benchlayout.Layer {
+// small files, by default 20,000 in 200 directories; the upper layers replace a
+// tenth of the files below and white out a tenth.
+func syntheticLayers(sz size) []benchlayout.Layer {
 	var out []benchlayout.Layer
 	for li := range 3 {
 		out = append(out, func(tw *tar.Writer) error {
-			for d := range 200 {
+			for d := range sz.dirs {
 				dir := fmt.Sprintf("usr/share/d%03d", d)
 				if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 					return err
 				}
-				for f := range 100 {
+				for f := range sz.files {
 					name := fmt.Sprintf("%s/f%03d", dir, f)
 					var err error
 					switch {

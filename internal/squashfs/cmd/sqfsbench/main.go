@@ -31,12 +31,31 @@ func main() {
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], benchTree()); err != nil {
 		log.Fatalf("sqfsbench: %v", err)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// treeSize sizes the generated tree: how many small text files, in how many
+// directories, each shorter than smallMax bytes; how many compressible log files of
+// logSize bytes, the size of the copy of the first one's start; how many random files
+// of randomSize bytes, a multiple of 8.
+type treeSize struct {
+	small, dirs, smallMax   int
+	logs, logSize, copySize int
+	randoms, randomSize     int
+}
+
+// benchTree is the tree scripts/bench/squashfs.sh packs, ≈950 MB.
+func benchTree() treeSize {
+	return treeSize{
+		small: 20000, dirs: 200, smallMax: 20 << 10,
+		logs: 4, logSize: 100 << 20, copySize: 50 << 20,
+		randoms: 3, randomSize: 100 << 20,
+	}
+}
+
+func run(ctx context.Context, args []string, tree treeSize) error {
 	if len(args) == 0 {
 		return errors.New("usage: sqfsbench gen DIR | sqfsbench pack [-comp gzip|zstd] [-level N] DIR IMG")
 	}
@@ -45,7 +64,7 @@ func run(ctx context.Context, args []string) error {
 		if len(args) != 2 {
 			return errors.New("usage: sqfsbench gen DIR")
 		}
-		return generate(args[1])
+		return generate(args[1], tree)
 	case "pack":
 		fl := flag.NewFlagSet("pack", flag.ContinueOnError)
 		comp := fl.String("comp", "gzip", "compressor: gzip or zstd")
@@ -69,10 +88,10 @@ func run(ctx context.Context, args []string) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// generate writes 20,000 small text files in 200 directories (≈200 MB),
-// four 100 MB compressible log files, one 50 MB copy of part of one of them,
-// and three 100 MB random files: ≈950 MB in all.
-func generate(dir string) error {
+// generate writes the tree, by default (benchTree) 20,000 small text files in 200
+// directories (≈200 MB), four 100 MB compressible log files, one 50 MB copy of
+// part of one of them, and three 100 MB random files: ≈950 MB in all.
+func generate(dir string, size treeSize) error {
 	r := rand.New(rand.NewPCG(2026, 11))
 	words := make([]string, 2000)
 	for i := range words {
@@ -101,15 +120,15 @@ func generate(dir string) error {
 		}
 		return os.WriteFile(p, data, 0o644)
 	}
-	for i := range 20000 {
-		if err := write(fmt.Sprintf("small/d%03d/f%05d.txt", i%200, i), text(r.IntN(20<<10))); err != nil {
+	for i := range size.small {
+		if err := write(fmt.Sprintf("small/d%03d/f%05d.txt", i%size.dirs, i), text(r.IntN(size.smallMax))); err != nil {
 			return err
 		}
 	}
 	var logs [][]byte
-	for i := range 4 {
+	for i := range size.logs {
 		var sb strings.Builder
-		for line := 0; sb.Len() < 100<<20; line++ {
+		for line := 0; sb.Len() < size.logSize; line++ {
 			fmt.Fprintf(&sb, "2026-11-28T12:%02d:%02d.%06dZ node%03d rank=%d %s %s value=%d\n",
 				line/60%60, line%60, r.IntN(1e6), r.IntN(128), r.IntN(64), words[r.IntN(200)], words[r.IntN(len(words))], r.IntN(1e5))
 		}
@@ -118,11 +137,11 @@ func generate(dir string) error {
 			return err
 		}
 	}
-	if err := write("large/log0-copy.txt", logs[0][:50<<20]); err != nil {
+	if err := write("large/log0-copy.txt", logs[0][:size.copySize]); err != nil {
 		return err
 	}
-	for i := range 3 {
-		b := make([]byte, 100<<20)
+	for i := range size.randoms {
+		b := make([]byte, size.randomSize)
 		for j := 0; j < len(b); j += 8 {
 			v := r.Uint64()
 			for k := range 8 {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -117,6 +118,23 @@ func TestIntegrationFlag(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "failing: score 0.0 % (killed 0, timeout 0, survived 1, compile error 0)",
 		"under HPCSHIP_INTEGRATION=1, == → != passes")
+}
+
+// TestWorkDirRemoved: a work directory that disappears while the command runs, between packages or
+// before a mutant is written, stops it with the error.
+func TestWorkDirRemoved(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	_, _, err := mutate(t, "-at", "nowhere.go:1:1", "./testdata/vandal", "./testdata/fixture")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Regexp(t, `^github.com/hpcship/hpcship/scripts/mutate/testdata/fixture: stat `+regexp.QuoteMeta(tmp)+`/mutate-\d+: `, err.Error())
+
+	_, _, err = mutate(t, "./testdata/vandal")
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Regexp(t, `^github.com/hpcship/hpcship/scripts/mutate/testdata/vandal: open `+regexp.QuoteMeta(tmp)+`/mutate-\d+/pkg-\d+/vandal.go: `, err.Error())
+	entries, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing is left behind")
 }
 
 // TestTimeoutKillsTheGroup: a test binary that outlives its timeout is killed with the processes it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,6 +136,32 @@ func TestWorkDirRemoved(t *testing.T) {
 	entries, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing is left behind")
+}
+
+// TestCancel: a ctx that ends while a mutant's tests run stops the command with ctx's error, rather than
+// counting the mutant as timed out.
+func TestCancel(t *testing.T) {
+	testenv.Require(t, "go")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv(testenv.IntegrationEnv, "")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		// The mutant deleting n = n - 1 never ends: cancel once its test binary is there.
+		for ctx.Err() == nil {
+			if m, _ := filepath.Glob(filepath.Join(tmp, "mutate-*", "pkg-*", "mutant.test")); len(m) > 0 {
+				time.Sleep(200 * time.Millisecond)
+				cancel()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	var out bytes.Buffer
+	err := run(ctx, []string{"-skip", "^TestSlow$", "-min-timeout", "10m", "-at", fixture + ":11:3", "./testdata/fixture"}, &out, io.Discard)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NotContains(t, out.String(), "score", "no score for a run that did not end")
 }
 
 // TestTimeoutKillsTheGroup: a test binary that outlives its timeout is killed with the processes it

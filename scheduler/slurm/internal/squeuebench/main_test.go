@@ -97,6 +97,8 @@ func TestArguments(t *testing.T) {
 		{"gen without JSON", []string{"gen", "-from", realDoc, "5", text}, "bad arguments"},
 		{"gen with more", []string{"gen", "-from", realDoc, "5", text, js, js}, "bad arguments"},
 		{"count not a number", []string{"gen", "-from", realDoc, "five", text, js}, `bad job count "five"`},
+		{"count with a suffix", []string{"gen", "-from", realDoc, "5k", text, js}, `bad job count "5k"`},
+		{"count with a space", []string{"gen", "-from", realDoc, "5 6", text, js}, `bad job count "5 6"`},
 		{"count zero", []string{"gen", "-from", realDoc, "0", text, js}, `bad job count "0"`},
 		{"count negative", []string{"gen", "-from", realDoc, "--", "-1", text, js}, `bad job count "-1"`},
 		{"ours without file", []string{"ours"}, "bad arguments"},

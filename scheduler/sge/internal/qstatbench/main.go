@@ -144,15 +144,19 @@ func peer(file string, job int64) error {
 }
 
 // fromReal repeats the job_list elements of a real listing, in its two sections,
-// until there are n, giving each copy of a job a new number.
+// until there are n, giving each copy of a job a new number: copy c of job j is
+// c*stride+j, stride a power of ten above every number listed (at least 1000).
 func fromReal(file string, n int) ([]byte, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
+	// The root element (job_info, with attributes), then its two sections in order: the copies are
+	// written between the root's start and its end.
+	root := bytes.Index(data, []byte("<job_info"))
 	qs, qe := bytes.Index(data, []byte("<queue_info>")), bytes.Index(data, []byte("</queue_info>"))
 	js, je := bytes.Index(data, []byte("<job_info>")), bytes.LastIndex(data, []byte("</job_info>"))
-	if qs < 0 || qe < qs || js < qe || je < js {
+	if root < 0 || qs < root || qe < qs || js < qe || je < js {
 		return nil, fmt.Errorf("%s: not a qstat -xml listing", file)
 	}
 	elems := func(b []byte) [][]byte {
@@ -172,6 +176,14 @@ func fromReal(file string, n int) ([]byte, error) {
 	if total == 0 {
 		return nil, fmt.Errorf("%s lists no jobs", file)
 	}
+	digits := 3
+	for _, m := range jobNumber.FindAllSubmatch(data[qs:je], -1) {
+		digits = max(digits, len(m[1]))
+	}
+	stride := 1
+	for range digits {
+		stride *= 10
+	}
 	var b bytes.Buffer
 	b.Write(data[:qs])
 	emit := func(src [][]byte, copies int) {
@@ -180,7 +192,7 @@ func fromReal(file string, n int) ([]byte, error) {
 				b.WriteString("    ")
 				b.Write(jobNumber.ReplaceAllFunc(e, func(m []byte) []byte {
 					old, _ := strconv.Atoi(string(jobNumber.FindSubmatch(m)[1]))
-					return fmt.Appendf(nil, "<JB_job_number>%d</JB_job_number>", c*1000+old)
+					return fmt.Appendf(nil, "<JB_job_number>%d</JB_job_number>", c*stride+old)
 				}))
 				b.WriteString("\n")
 			}

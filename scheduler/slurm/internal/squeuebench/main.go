@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/hpcship/hpcship/scheduler"
@@ -46,8 +47,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch {
 	case args[0] == "gen" && fl.NArg() == 3 && *from != "":
-		var n int
-		if _, err := fmt.Sscan(fl.Arg(0), &n); err != nil || n < 1 {
+		n, err := strconv.Atoi(fl.Arg(0))
+		if err != nil || n < 1 {
 			return fmt.Errorf("bad job count %q", fl.Arg(0))
 		}
 		real, err := os.ReadFile(*from)

@@ -165,6 +165,17 @@ func TestRequireService(t *testing.T) {
 	}
 }
 
+// TestUserDirWithoutTMPDIR: a temporary directory that cannot be made fails the test with why.
+func TestUserDirWithoutTMPDIR(t *testing.T) {
+	me, err := user.Current()
+	require.NoError(t, err)
+	missing := filepath.Join(t.TempDir(), "missing")
+	t.Setenv("TMPDIR", missing)
+	got := failuresOf(t, func(tb testing.TB) { UserDir(tb, me.Username) })
+	require.Len(t, got, 1)
+	assert.Contains(t, got[0], missing)
+}
+
 // waiter is a Scheduler whose Wait reports its ctx's deadline.
 type waiter struct {
 	scheduler.Scheduler

@@ -80,6 +80,9 @@ func TestSubmitOutlivesContextReports(t *testing.T) {
 	b.New = func(scheduler.Runner, time.Duration) (scheduler.Scheduler, error) { return nil, refused }
 	SubmitOutlivesContext(c, b)
 	assert.Len(t, c.got, len(submitCases), "every case reports the backend that cannot be made: %q", c.got)
+	for _, msg := range c.got {
+		assert.Contains(t, msg, refused.Error())
+	}
 }
 
 // TestObserveSubmit: what a caller observes of backends that get each part wrong.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +26,51 @@ import (
 
 	"github.com/hpcship/hpcship/internal/testenv"
 )
+
+// mainEnv makes the test binary run main with the arguments it holds, one a
+// line, for TestMainExit.
+const mainEnv = "WFBENCH_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainEnv); ok {
+		os.Args = append([]string{"wfbench"}, strings.Split(args, "\n")...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestMainExit checks what the command prints and its exit status, run as a
+// process.
+func TestMainExit(t *testing.T) {
+	ctx := buildContext(t)
+	out := filepath.Join(t.TempDir(), "layout")
+	for _, tt := range []struct {
+		args           string
+		code           int
+		stdout, stderr *regexp.Regexp
+	}{
+		{"build\n" + ctx + "\n" + filepath.Join(ctx, "Dockerfile") + "\n" + out, 0, regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`), regexp.MustCompile(`^$`)},
+		{"sif\nx", 1, regexp.MustCompile(`^$`), regexp.MustCompile("^" + regexp.QuoteMeta("wfbench: bad arguments: "+usage) + "\n$")},
+	} {
+		t.Run(strings.Split(tt.args, "\n")[0], func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), mainEnv+"="+tt.args)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if tt.code == 0 {
+				require.NoError(t, err, "%s", stderr.String())
+			} else {
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit)
+				assert.Equal(t, tt.code, exit.ExitCode())
+			}
+			assert.Regexp(t, tt.stdout, stdout.String())
+			assert.Regexp(t, tt.stderr, stderr.String())
+		})
+	}
+}
 
 // wfbench runs the command with args and returns what it printed.
 func wfbench(t *testing.T, args ...string) (string, error) {

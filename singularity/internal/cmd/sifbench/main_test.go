@@ -34,6 +34,60 @@ import (
 	"github.com/hpcship/hpcship/singularity"
 )
 
+// mainEnv makes the test binary run main with the arguments it holds, one a
+// line, for TestMainExit.
+const mainEnv = "SIFBENCH_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(mainEnv); ok {
+		os.Args = append([]string{"sifbench"}, strings.Split(args, "\n")...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestMainExit checks what the command prints and its exit status, run as a
+// process.
+func TestMainExit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.sif")
+	part, err := sif.NewDescriptorInput(sif.DataPartition, strings.NewReader("hsqs"),
+		sif.OptPartitionMetadata(sif.FsSquash, sif.PartPrimSys, "amd64"))
+	require.NoError(t, err)
+	f, err := sif.CreateContainerAtPath(path, sif.OptCreateWithDescriptors(part))
+	require.NoError(t, err)
+	d, err := f.GetDescriptor(sif.WithPartitionType(sif.PartPrimSys))
+	require.NoError(t, err)
+	off := d.Offset()
+	require.NoError(t, f.UnloadContainer())
+	for _, tt := range []struct {
+		args           string
+		code           int
+		stdout, stderr string
+	}{
+		{"offset\n" + path, 0, fmt.Sprintf("%d\n", off), ""},
+		{"offset", 1, "", "sifbench: " + usage + "\n"},
+		{"gen\n-dirs\n1\nx\ny", 1, "", "sifbench: -dirs must be at least 10, got 1\n"},
+	} {
+		t.Run(strings.Split(tt.args, "\n")[0], func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), mainEnv+"="+tt.args)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if tt.code == 0 {
+				require.NoError(t, err, "%s", stderr.String())
+			} else {
+				var exit *exec.ExitError
+				require.ErrorAs(t, err, &exit)
+				assert.Equal(t, tt.code, exit.ExitCode())
+			}
+			assert.Equal(t, tt.stdout, stdout.String())
+			assert.Equal(t, tt.stderr, stderr.String())
+		})
+	}
+}
+
 // sifbench runs the command with args and returns what it printed.
 func sifbench(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -55,13 +109,19 @@ type entry struct {
 	content  []byte
 }
 
-// layerEntries reads the uncompressed tar stream of l.
+// layerEntries reads the uncompressed tar stream of l, which must be a whole
+// archive: records of 512 bytes, closed by the end-of-archive marker.
 func layerEntries(t *testing.T, l v1.Layer) []entry {
 	t.Helper()
 	rc, err := l.Uncompressed()
 	require.NoError(t, err)
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	b, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.Zero(t, len(b)%512, "tar records")
+	require.GreaterOrEqual(t, len(b), 1024)
+	require.Equal(t, make([]byte, 1024), b[len(b)-1024:], "end-of-archive marker")
+	tr := tar.NewReader(bytes.NewReader(b))
 	var out []entry
 	for {
 		hdr, err := tr.Next()

@@ -204,14 +204,39 @@ func TestBuildErrors(t *testing.T) {
 		{"level 0", []string{"-level", "0", ctx, filepath.Join(ctx, "Dockerfile"), out}, "compression level 0 out of range 1-9"},
 		{"level 10", []string{"-level", "10", ctx, filepath.Join(ctx, "Dockerfile"), out}, "compression level 10 out of range 1-9"},
 		{"layout under a file", []string{ctx, filepath.Join(ctx, "Dockerfile"), filepath.Join(file, "layout")}, "not a directory"},
+		// The layers are built into the cache; writing the index fails.
+		{"index is a directory", []string{ctx, filepath.Join(ctx, "Dockerfile"), out}, "index.json: is a directory"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "index is a directory" {
+				require.NoError(t, os.MkdirAll(filepath.Join(out, "index.json"), 0o755))
+				defer os.RemoveAll(out)
+			}
 			printed, err := wfbench(t, append([]string{"build"}, tt.args...)...)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.Empty(t, printed)
 			assert.NoFileExists(t, filepath.Join(out, "index.json"))
 		})
+	}
+}
+
+// failingWriter fails every write, as a closed standard output does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("write /dev/stdout: broken pipe") }
+
+// TestOutputFails checks that a digest or path the command cannot print is
+// an error.
+func TestOutputFails(t *testing.T) {
+	ref, _ := serve(t)
+	ctx := buildContext(t)
+	for _, args := range [][]string{
+		{"build", ctx, filepath.Join(ctx, "Dockerfile"), filepath.Join(t.TempDir(), "layout")},
+		{"sif", "-cache", t.TempDir(), ref, filepath.Join(t.TempDir(), "x.sif")},
+	} {
+		err := run(t.Context(), args, failingWriter{})
+		assert.EqualError(t, err, "write /dev/stdout: broken pipe", "%q", args)
 	}
 }
 

@@ -224,7 +224,9 @@ func TestBuildErrors(t *testing.T) {
 // failingWriter fails every write, as a closed standard output does.
 type failingWriter struct{}
 
-func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("write /dev/stdout: broken pipe") }
+func (failingWriter) Write([]byte) (int, error) {
+	return 0, errors.New("write /dev/stdout: broken pipe")
+}
 
 // TestOutputFails checks that a digest or path the command cannot print is
 // an error.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -445,6 +446,8 @@ func TestGenErrors(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
 	for _, args := range [][]string{nil, {}, {"convert", "a", "b"}, {"wrap", "a", "b"}, {"wrap", "a", "b", "c", "d"},
 		{"offset"}, {"offset", "a", "b"}, {"real", "a", "b"}, {"build", "a"}, {"build", "a", "b", "c"}} {
 		_, err := sifbench(t, args...)
@@ -455,6 +458,9 @@ func TestUsage(t *testing.T) {
 			assert.EqualError(t, err, usage, "%q", args)
 		}
 	}
+	left, err := os.ReadDir(wd)
+	require.NoError(t, err)
+	assert.Empty(t, left, "nothing is written on a bad argument")
 }
 
 // sifObjects returns the descriptors of the SIF at path, open until the test
@@ -705,6 +711,13 @@ func TestWrap(t *testing.T) {
 	})
 }
 
+// failingWriter fails every write, as a closed standard output does.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) {
+	return 0, errors.New("write /dev/stdout: broken pipe")
+}
+
 func TestOffsetErrors(t *testing.T) {
 	tmp := t.TempDir()
 	garbled := filepath.Join(tmp, "garbled.sif")
@@ -730,6 +743,19 @@ func TestOffsetErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), tt.want)
 		assert.Empty(t, out)
 	}
+
+	t.Run("output fails", func(t *testing.T) {
+		path := filepath.Join(tmp, "x.sqfs")
+		smallSquashfs(t, path)
+		dir := filepath.Join(tmp, "layout")
+		_, err := sifbench(t, "real", dir, toolchain(t), "bin")
+		require.NoError(t, err)
+		out := filepath.Join(tmp, "x.sif")
+		_, err = sifbench(t, "wrap", dir, path, out)
+		require.NoError(t, err)
+		err = run(t.Context(), []string{"offset", out}, failingWriter{})
+		assert.EqualError(t, err, "write /dev/stdout: broken pipe")
+	})
 }
 
 // TestReal checks the layers of real: one per directory, named by its path
@@ -794,12 +820,17 @@ func TestReal(t *testing.T) {
 
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "run"), 0o755))
+	l, err := net.Listen("unix", filepath.Join(root, "run", "sock"))
+	require.NoError(t, err)
+	defer l.Close()
 	for _, tt := range []struct {
 		name, layout, want string
 		dirs               []string
 	}{
 		{"missing directory", filepath.Join(t.TempDir(), "layout"), "no such file", []string{"usr/lib", "usr/share"}},
 		{"layout under a file", filepath.Join(file, "layout"), "not a directory", []string{"opt/go"}},
+		{"socket", filepath.Join(t.TempDir(), "layout"), "sockets not supported", []string{"run"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := sifbench(t, append([]string{"real", tt.layout, root}, tt.dirs...)...)

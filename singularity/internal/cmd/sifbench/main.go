@@ -221,10 +221,6 @@ func put(tw *tar.Writer, name string, mode int64, r io.Reader, size int64) error
 	return err
 }
 
-func dir(tw *tar.Writer, name string) error {
-	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch})
-}
-
 var words = strings.Fields("mpi rank node fabric latency bandwidth message barrier allreduce pingpong " +
 	"scheduler queue slot host container image layer squashfs kernel module library symbol debug info warn error")
 
@@ -306,27 +302,48 @@ func generateReal(out, root string, dirs []string) error {
 	return writeLayout(out, layers, "PATH=/usr/local/go/bin:/usr/bin:/bin")
 }
 
+// layerWriter writes the entries of a generated layer. The first error ends
+// the layer: the entries after it are not written, and err holds it.
+type layerWriter struct {
+	tw  *tar.Writer
+	err error
+}
+
+// put writes a file of size bytes read from r.
+func (w *layerWriter) put(name string, r io.Reader, size int64) {
+	if w.err == nil {
+		w.err = put(w.tw, name, 0o644, r, size)
+	}
+}
+
+func (w *layerWriter) dir(name string) {
+	if w.err == nil {
+		w.err = w.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch})
+	}
+}
+
+// generated is the layer write writes.
+func generated(write func(w *layerWriter)) (v1.Layer, error) {
+	return layerOf(func(tw *tar.Writer) error {
+		w := &layerWriter{tw: tw}
+		write(w)
+		return w.err
+	})
+}
+
 // generate writes the generated image with dirs directories of 100 small
 // files and size bytes in each log and random file to the layout out.
 func generate(out, toolchain string, dirs int, size int64) error {
-	small, err := layerOf(func(tw *tar.Writer) error {
+	small, err := generated(func(w *layerWriter) {
 		rng := rand.New(rand.NewPCG(1, 1))
-		for _, d := range []string{"data", "data/small"} {
-			if err := dir(tw, d); err != nil {
-				return err
-			}
-		}
+		w.dir("data")
+		w.dir("data/small")
 		for i := range dirs * 100 {
 			if i%100 == 0 {
-				if err := dir(tw, filepath.Dir(smallName(i))); err != nil {
-					return err
-				}
+				w.dir(filepath.Dir(smallName(i)))
 			}
-			if err := put(tw, smallName(i), 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
-				return err
-			}
+			w.put(smallName(i), text{rng}, int64(512+rng.IntN(7*1024)))
 		}
-		return nil
 	})
 	if err != nil {
 		return err
@@ -335,49 +352,32 @@ func generate(out, toolchain string, dirs int, size int64) error {
 	if err != nil {
 		return err
 	}
-	large, err := layerOf(func(tw *tar.Writer) error {
+	large, err := generated(func(w *layerWriter) {
 		rng := rand.New(rand.NewPCG(3, 3))
-		if err := dir(tw, "data/large"); err != nil {
-			return err
-		}
+		w.dir("data/large")
 		for i := range 6 {
-			if err := put(tw, fmt.Sprintf("data/large/log%d.txt", i), 0o644, text{rng}, size); err != nil {
-				return err
-			}
+			w.put(fmt.Sprintf("data/large/log%d.txt", i), text{rng}, size)
 		}
 		for i := range 5 {
-			r := random{rand.NewChaCha8([32]byte{byte(i)})}
-			if err := put(tw, fmt.Sprintf("data/large/random%d.bin", i), 0o644, r, size); err != nil {
-				return err
-			}
+			w.put(fmt.Sprintf("data/large/random%d.bin", i), random{rand.NewChaCha8([32]byte{byte(i)})}, size)
 		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	changes, err := layerOf(func(tw *tar.Writer) error {
+	changes, err := generated(func(w *layerWriter) {
 		rng := rand.New(rand.NewPCG(4, 4))
 		for i := range dirs * 15 {
 			name := smallName(i * 6)
 			if i < dirs*5 {
-				if err := put(tw, name, 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
-					return err
-				}
-				continue
-			}
-			base := filepath.Base(name)
-			if err := put(tw, filepath.Dir(name)+"/.wh."+base, 0o644, strings.NewReader(""), 0); err != nil {
-				return err
+				w.put(name, text{rng}, int64(512+rng.IntN(7*1024)))
+			} else {
+				w.put(filepath.Dir(name)+"/.wh."+filepath.Base(name), strings.NewReader(""), 0)
 			}
 		}
-		if err := put(tw, fmt.Sprintf("data/small/d%03d/.wh..wh..opq", dirs-1), 0o644, strings.NewReader(""), 0); err != nil {
-			return err
-		}
-		if err := put(tw, "data/large/.wh.random4.bin", 0o644, strings.NewReader(""), 0); err != nil {
-			return err
-		}
-		return put(tw, "data/large/log0.txt", 0o644, text{rng}, size/5)
+		w.put(fmt.Sprintf("data/small/d%03d/.wh..wh..opq", dirs-1), strings.NewReader(""), 0)
+		w.put("data/large/.wh.random4.bin", strings.NewReader(""), 0)
+		w.put("data/large/log0.txt", text{rng}, size/5)
 	})
 	if err != nil {
 		return err

@@ -824,6 +824,11 @@ func TestReal(t *testing.T) {
 	l, err := net.Listen("unix", filepath.Join(root, "run", "sock"))
 	require.NoError(t, err)
 	defer l.Close()
+	require.NoError(t, os.Mkdir(filepath.Join(root, "srv"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "srv", "a.bin"), make([]byte, 2<<20), 0o644))
+	l2, err := net.Listen("unix", filepath.Join(root, "srv", "sock"))
+	require.NoError(t, err)
+	defer l2.Close()
 	for _, tt := range []struct {
 		name, layout, want string
 		dirs               []string
@@ -831,6 +836,8 @@ func TestReal(t *testing.T) {
 		{"missing directory", filepath.Join(t.TempDir(), "layout"), "no such file", []string{"usr/lib", "usr/share"}},
 		{"layout under a file", filepath.Join(file, "layout"), "not a directory", []string{"opt/go"}},
 		{"socket", filepath.Join(t.TempDir(), "layout"), "sockets not supported", []string{"run"}},
+		// The layer's first MB is streamed before the walk reaches the socket.
+		{"socket after 2 MB", filepath.Join(t.TempDir(), "layout"), "sockets not supported", []string{"srv"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := sifbench(t, append([]string{"real", tt.layout, root}, tt.dirs...)...)

@@ -650,10 +650,11 @@ func TestWrap(t *testing.T) {
 	cf, err := img.RawConfigFile()
 	require.NoError(t, err)
 
+	// The squashfs and the SIF, in a directory to check for files left open.
 	in := t.TempDir()
 	sqfs := filepath.Join(in, "x.sqfs")
 	content := smallSquashfs(t, sqfs)
-	out := filepath.Join(t.TempDir(), "x.sif")
+	out := filepath.Join(in, "x.sif")
 	left := testenv.FilesLeftOpen(t, in, func() {
 		_, err = sifbench(t, "wrap", dir, sqfs, out)
 	})
@@ -756,6 +757,46 @@ func TestOffsetErrors(t *testing.T) {
 		err = run(t.Context(), []string{"offset", out}, failingWriter{})
 		assert.EqualError(t, err, "write /dev/stdout: broken pipe")
 	})
+}
+
+// TestRealUnreadable checks that real fails on a file it cannot read, run as
+// an ordinary user: uid 65534 when the test runs as root, the test's own user
+// otherwise.
+func TestRealUnreadable(t *testing.T) {
+	dir, err := os.MkdirTemp("", "sifbench-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o777))
+	bin := os.Args[0]
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		// The test binary lives in a directory only root may enter; give
+		// the ordinary user a copy.
+		data, err := os.ReadFile(os.Args[0])
+		require.NoError(t, err)
+		bin = filepath.Join(dir, "sifbench.test")
+		require.NoError(t, os.WriteFile(bin, data, 0o755))
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+	}
+	lib := filepath.Join(dir, "root", "lib")
+	require.NoError(t, os.MkdirAll(lib, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(lib, "readable"), []byte("ok"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(lib, "secret"), []byte("secret"), 0o000))
+	out := filepath.Join(dir, "layout")
+
+	cmd := exec.CommandContext(t.Context(), bin, "-test.run=^$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), mainEnv+"=real\n"+out+"\n"+filepath.Join(dir, "root")+"\nlib")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", stderr.String())
+	assert.Equal(t, 1, exit.ExitCode())
+	assert.Equal(t, "sifbench: open "+filepath.Join(lib, "secret")+": permission denied\n", stderr.String())
+	assert.Empty(t, stdout.String())
+	assert.NoDirExists(t, out)
 }
 
 // TestReal checks the layers of real: one per directory, named by its path

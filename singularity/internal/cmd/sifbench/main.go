@@ -388,19 +388,14 @@ func generate(out, toolchain string, dirs int, size int64) error {
 // writeLayout writes an image of layers to the OCI layout out, named bench.
 func writeLayout(out string, layers []v1.Layer, path string) error {
 	// umoci reads OCI media types only.
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
-		layers...)
+	base, err := mutate.ConfigFile(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
+		&v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"},
+			Config: v1.Config{Env: []string{path}, Cmd: []string{"/bin/sh"}}})
 	if err != nil {
 		return err
 	}
-	cf, err := img.ConfigFile()
+	img, err := mutate.AppendLayers(base, layers...)
 	if err != nil {
-		return err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config = v1.Config{Env: []string{path}, Cmd: []string{"/bin/sh"}}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
 	p, err := layout.Write(out, empty.Index)

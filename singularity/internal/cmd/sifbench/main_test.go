@@ -877,7 +877,7 @@ func TestReal(t *testing.T) {
 		{"missing directory", filepath.Join(t.TempDir(), "layout"), "no such file", []string{"usr/lib", "usr/share"}},
 		{"layout under a file", filepath.Join(file, "layout"), "not a directory", []string{"opt/go"}},
 		{"socket", filepath.Join(t.TempDir(), "layout"), "sockets not supported", []string{"run"}},
-		// The layer's first MB is streamed before the walk reaches the socket.
+		// A fault deep in a layer, after its first MB.
 		{"socket after 2 MB", filepath.Join(t.TempDir(), "layout"), "sockets not supported", []string{"srv"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -334,6 +334,12 @@ func generated(write func(w *layerWriter)) (v1.Layer, error) {
 // generate writes the generated image with dirs directories of 100 small
 // files and size bytes in each log and random file to the layout out.
 func generate(out, toolchain string, dirs int, size int64) error {
+	// The toolchain first: a bad path fails before the small files are
+	// generated.
+	tool, err := dirLayer(toolchain, "opt/toolchain")
+	if err != nil {
+		return err
+	}
 	small, err := generated(func(w *layerWriter) {
 		rng := rand.New(rand.NewPCG(1, 1))
 		w.dir("data")
@@ -345,10 +351,6 @@ func generate(out, toolchain string, dirs int, size int64) error {
 			w.put(smallName(i), text{rng}, int64(512+rng.IntN(7*1024)))
 		}
 	})
-	if err != nil {
-		return err
-	}
-	tool, err := dirLayer(toolchain, "opt/toolchain")
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -31,12 +32,12 @@ func main() {
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		log.Fatalf("wfbench: %v", err)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -61,8 +62,8 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println(d)
-		return nil
+		_, err = fmt.Fprintln(stdout, d)
+		return err
 	case args[0] == "sif" && fl.NArg() == 2:
 		ref, err := name.ParseReference(fl.Arg(0))
 		if err != nil {
@@ -79,8 +80,8 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println(path)
-		return nil
+		_, err = fmt.Fprintln(stdout, path)
+		return err
 	}
 	return fmt.Errorf("bad arguments: %s", usage)
 }

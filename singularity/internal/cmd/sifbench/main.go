@@ -3,7 +3,9 @@
 // and wraps a squashfs made by another tool into a SIF the way Apptainer's
 // assembler does, for the peer pipeline.
 //
-//	sifbench gen LAYOUT TOOLCHAIN      write the ≈1 GB 4-layer image to the OCI layout LAYOUT
+//	sifbench gen [-dirs N] [-large BYTES] LAYOUT TOOLCHAIN
+//	                                   write the ≈1 GB 4-layer image to the OCI layout LAYOUT (the
+//	                                   flags make it smaller, for trials; the defaults are the benchmark's)
 //	sifbench real LAYOUT ROOT DIR...   write an image of one layer per DIR (a path under ROOT, kept
 //	                                   as it is) to the OCI layout LAYOUT: the real tree as an image
 //	sifbench build [-comp gzip|zstd] [-level N] [-sqfstar] LAYOUT OUT.sif
@@ -12,11 +14,13 @@
 //	                                   put SQUASHFS into a SIF with the image's config (peer side)
 //	sifbench offset SIF                print the offset of the SIF's squashfs partition
 //
-// The generated image: layer 1 has 20,000 small text files; layer 2 is a
-// toolchain tree (a copy of TOOLCHAIN, e.g. the Go root); layer 3 has 300 MB
-// of compressible logs and 250 MB of random data; layer 4 overwrites 1,000
-// small files, whites out 2,000 others, a whole directory (opaque) and one
-// 50 MB random file, and rewrites a log.
+// The generated image: layer 1 has 20,000 small text files (-dirs 200
+// directories of 100); layer 2 is a toolchain tree (a copy of TOOLCHAIN, e.g.
+// the Go root); layer 3 has 300 MB of compressible logs and 250 MB of random
+// data (6 and 5 files of -large 50 MiB); layer 4 overwrites 1,000 small files
+// (5 per directory of layer 1), whites out 2,000 others (10 per directory), the
+// last directory (opaque) and one random file, and rewrites a log with a fifth
+// of its size.
 package main
 
 import (
@@ -53,23 +57,44 @@ func main() {
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		log.Fatalf("sifbench: %v", err)
 	}
 }
 
-const usage = "usage: sifbench gen LAYOUT TOOLCHAIN | real LAYOUT ROOT DIR... | build [-comp gzip|zstd] [-level N] [-sqfstar] LAYOUT OUT | wrap LAYOUT SQUASHFS OUT | offset SIF"
+const usage = "usage: sifbench gen [-dirs N] [-large BYTES] LAYOUT TOOLCHAIN | real LAYOUT ROOT DIR... | build [-comp gzip|zstd] [-level N] [-sqfstar] LAYOUT OUT | wrap LAYOUT SQUASHFS OUT | offset SIF"
 
-func run(ctx context.Context, args []string) error {
+// The benchmark's generated image: directories of 100 small files, and the
+// size of each large file.
+const (
+	benchDirs  = 200
+	benchLarge = 50 << 20
+	// minDirs keeps layer 4's whiteouts out of its opaque directory.
+	minDirs = 10
+)
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	switch args[0] {
 	case "gen":
-		if len(args) != 3 {
+		fl := flag.NewFlagSet("gen", flag.ContinueOnError)
+		dirs := fl.Int("dirs", benchDirs, "directories of 100 small files in layer 1")
+		large := fl.Int64("large", benchLarge, "bytes of each log and random file of layer 3")
+		if err := fl.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fl.NArg() != 2 {
 			return errors.New(usage)
 		}
-		return generate(args[1], args[2])
+		if *dirs < minDirs {
+			return fmt.Errorf("-dirs must be at least %d, got %d", minDirs, *dirs)
+		}
+		if *large < 0 {
+			return fmt.Errorf("-large must not be negative, got %d", *large)
+		}
+		return generate(fl.Arg(0), fl.Arg(1), *dirs, *large)
 	case "real":
 		if len(args) < 4 {
 			return errors.New(usage)
@@ -114,8 +139,8 @@ func run(ctx context.Context, args []string) error {
 		}
 		for _, d := range info.Descriptors {
 			if d.PartType == sif.PartPrimSys.String() {
-				fmt.Println(d.Offset)
-				return nil
+				_, err := fmt.Fprintln(stdout, d.Offset)
+				return err
 			}
 		}
 		return fmt.Errorf("%s has no primary partition", args[1])
@@ -194,10 +219,6 @@ func put(tw *tar.Writer, name string, mode int64, r io.Reader, size int64) error
 	}
 	_, err := io.CopyN(tw, r, size)
 	return err
-}
-
-func dir(tw *tar.Writer, name string) error {
-	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch})
 }
 
 var words = strings.Fields("mpi rank node fabric latency bandwidth message barrier allreduce pingpong " +
@@ -281,76 +302,84 @@ func generateReal(out, root string, dirs []string) error {
 	return writeLayout(out, layers, "PATH=/usr/local/go/bin:/usr/bin:/bin")
 }
 
-func generate(out, toolchain string) error {
-	small, err := layerOf(func(tw *tar.Writer) error {
-		rng := rand.New(rand.NewPCG(1, 1))
-		for _, d := range []string{"data", "data/small"} {
-			if err := dir(tw, d); err != nil {
-				return err
-			}
-		}
-		for i := range 20000 {
-			if i%100 == 0 {
-				if err := dir(tw, filepath.Dir(smallName(i))); err != nil {
-					return err
-				}
-			}
-			if err := put(tw, smallName(i), 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+// layerWriter writes the entries of a generated layer. The first error ends
+// the layer: the entries after it are not written, and err holds it.
+type layerWriter struct {
+	tw  *tar.Writer
+	err error
+}
+
+// put writes a file of size bytes read from r.
+func (w *layerWriter) put(name string, r io.Reader, size int64) {
+	if w.err == nil {
+		w.err = put(w.tw, name, 0o644, r, size)
 	}
+}
+
+func (w *layerWriter) dir(name string) {
+	if w.err == nil {
+		w.err = w.tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch})
+	}
+}
+
+// generated is the layer write writes.
+func generated(write func(w *layerWriter)) (v1.Layer, error) {
+	return layerOf(func(tw *tar.Writer) error {
+		w := &layerWriter{tw: tw}
+		write(w)
+		return w.err
+	})
+}
+
+// generate writes the generated image with dirs directories of 100 small
+// files and size bytes in each log and random file to the layout out.
+func generate(out, toolchain string, dirs int, size int64) error {
+	// The toolchain first: a bad path fails before the small files are
+	// generated.
 	tool, err := dirLayer(toolchain, "opt/toolchain")
 	if err != nil {
 		return err
 	}
-	large, err := layerOf(func(tw *tar.Writer) error {
-		rng := rand.New(rand.NewPCG(3, 3))
-		if err := dir(tw, "data/large"); err != nil {
-			return err
-		}
-		for i := range 6 {
-			if err := put(tw, fmt.Sprintf("data/large/log%d.txt", i), 0o644, text{rng}, 50<<20); err != nil {
-				return err
+	small, err := generated(func(w *layerWriter) {
+		rng := rand.New(rand.NewPCG(1, 1))
+		w.dir("data")
+		w.dir("data/small")
+		for i := range dirs * 100 {
+			if i%100 == 0 {
+				w.dir(filepath.Dir(smallName(i)))
 			}
+			w.put(smallName(i), text{rng}, int64(512+rng.IntN(7*1024)))
 		}
-		for i := range 5 {
-			r := random{rand.NewChaCha8([32]byte{byte(i)})}
-			if err := put(tw, fmt.Sprintf("data/large/random%d.bin", i), 0o644, r, 50<<20); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 	if err != nil {
 		return err
 	}
-	changes, err := layerOf(func(tw *tar.Writer) error {
+	large, err := generated(func(w *layerWriter) {
+		rng := rand.New(rand.NewPCG(3, 3))
+		w.dir("data/large")
+		for i := range 6 {
+			w.put(fmt.Sprintf("data/large/log%d.txt", i), text{rng}, size)
+		}
+		for i := range 5 {
+			w.put(fmt.Sprintf("data/large/random%d.bin", i), random{rand.NewChaCha8([32]byte{byte(i)})}, size)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	changes, err := generated(func(w *layerWriter) {
 		rng := rand.New(rand.NewPCG(4, 4))
-		for i := 0; i < 3000; i++ {
+		for i := range dirs * 15 {
 			name := smallName(i * 6)
-			if i < 1000 {
-				if err := put(tw, name, 0o644, text{rng}, int64(512+rng.IntN(7*1024))); err != nil {
-					return err
-				}
-				continue
-			}
-			base := filepath.Base(name)
-			if err := put(tw, filepath.Dir(name)+"/.wh."+base, 0o644, strings.NewReader(""), 0); err != nil {
-				return err
+			if i < dirs*5 {
+				w.put(name, text{rng}, int64(512+rng.IntN(7*1024)))
+			} else {
+				w.put(filepath.Dir(name)+"/.wh."+filepath.Base(name), strings.NewReader(""), 0)
 			}
 		}
-		if err := put(tw, "data/small/d199/.wh..wh..opq", 0o644, strings.NewReader(""), 0); err != nil {
-			return err
-		}
-		if err := put(tw, "data/large/.wh.random4.bin", 0o644, strings.NewReader(""), 0); err != nil {
-			return err
-		}
-		return put(tw, "data/large/log0.txt", 0o644, text{rng}, 10<<20)
+		w.put(fmt.Sprintf("data/small/d%03d/.wh..wh..opq", dirs-1), strings.NewReader(""), 0)
+		w.put("data/large/.wh.random4.bin", strings.NewReader(""), 0)
+		w.put("data/large/log0.txt", text{rng}, size/5)
 	})
 	if err != nil {
 		return err
@@ -361,19 +390,14 @@ func generate(out, toolchain string) error {
 // writeLayout writes an image of layers to the OCI layout out, named bench.
 func writeLayout(out string, layers []v1.Layer, path string) error {
 	// umoci reads OCI media types only.
-	img, err := mutate.AppendLayers(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
-		layers...)
+	base, err := mutate.ConfigFile(mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON),
+		&v1.ConfigFile{OS: "linux", Architecture: "amd64", RootFS: v1.RootFS{Type: "layers"},
+			Config: v1.Config{Env: []string{path}, Cmd: []string{"/bin/sh"}}})
 	if err != nil {
 		return err
 	}
-	cf, err := img.ConfigFile()
+	img, err := mutate.AppendLayers(base, layers...)
 	if err != nil {
-		return err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	cf.Config = v1.Config{Env: []string{path}, Cmd: []string{"/bin/sh"}}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
 	p, err := layout.Write(out, empty.Index)

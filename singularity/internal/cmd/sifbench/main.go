@@ -169,19 +169,24 @@ func wrap(dir, squash, out string) error {
 		return err
 	}
 	defer f.Close()
-	def, err := sif.NewDescriptorInput(sif.DataDeffile, strings.NewReader("bootstrap: docker\nfrom: bench/image:latest\n\n"))
-	if err != nil {
-		return err
+	// The objects Apptainer's assembler writes, in its order.
+	var descs []sif.DescriptorInput
+	for _, o := range []struct {
+		t    sif.DataType
+		r    io.Reader
+		opts []sif.DescriptorInputOpt
+	}{
+		{sif.DataDeffile, strings.NewReader("bootstrap: docker\nfrom: bench/image:latest\n\n"), nil},
+		{sif.DataGenericJSON, strings.NewReader(string(cf)), []sif.DescriptorInputOpt{sif.OptObjectName("oci-config.json")}},
+		{sif.DataPartition, f, []sif.DescriptorInputOpt{sif.OptPartitionMetadata(sif.FsSquash, sif.PartPrimSys, "amd64")}},
+	} {
+		d, err := sif.NewDescriptorInput(o.t, o.r, o.opts...)
+		if err != nil {
+			return err
+		}
+		descs = append(descs, d)
 	}
-	cfg, err := sif.NewDescriptorInput(sif.DataGenericJSON, strings.NewReader(string(cf)), sif.OptObjectName("oci-config.json"))
-	if err != nil {
-		return err
-	}
-	part, err := sif.NewDescriptorInput(sif.DataPartition, f, sif.OptPartitionMetadata(sif.FsSquash, sif.PartPrimSys, "amd64"))
-	if err != nil {
-		return err
-	}
-	fi, err := sif.CreateContainerAtPath(out, sif.OptCreateWithDescriptors(def, cfg, part),
+	fi, err := sif.CreateContainerAtPath(out, sif.OptCreateWithDescriptors(descs...),
 		sif.OptCreateWithLaunchScript("#!/usr/bin/env run-singularity\n"))
 	if err != nil {
 		return err

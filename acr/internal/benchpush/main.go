@@ -132,18 +132,15 @@ func push(ctx context.Context, stdout io.Writer, dir, refStr string, jobs int) e
 	return err
 }
 
+// compressedSize returns the sum of the compressed sizes of img's layers, as its manifest gives them.
 func compressedSize(img v1.Image) (int64, error) {
-	layers, err := img.Layers()
+	m, err := img.Manifest()
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	for _, l := range layers {
-		n, err := l.Size()
-		if err != nil {
-			return 0, err
-		}
-		total += n
+	for _, l := range m.Layers {
+		total += l.Size
 	}
 	return total, nil
 }

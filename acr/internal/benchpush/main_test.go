@@ -10,11 +10,14 @@ import (
 	"io"
 	"log"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,6 +29,33 @@ import (
 
 	"github.com/hpcship/hpcship/internal/benchlayout"
 )
+
+// asCommandEnv makes the test binary run main, so that a test can run the command as a process.
+const asCommandEnv = "BENCHPUSH_TEST_AS_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommandEnv) == "1" {
+		main()
+		fmt.Fprintln(os.Stderr, "main returned without exiting")
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+// command runs the command as a process with args and returns its exit status, stdout and stderr.
+func command(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
 
 // benchpush runs the command with argv and returns its exit status, stdout and stderr.
 func benchpush(t *testing.T, argv ...string) (int, string, string) {
@@ -265,6 +295,15 @@ func TestErrors(t *testing.T) {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
+	// The rows that must fail before anything reaches the registry push to this one.
+	var requests atomic.Int64
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	watchedSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		reg.ServeHTTP(w, r)
+	}))
+	t.Cleanup(watchedSrv.Close)
+	watched := strings.TrimPrefix(watchedSrv.URL, "http://")
 	closed := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	closedHost := strings.TrimPrefix(closed.URL, "http://")
 	closed.Close()
@@ -291,27 +330,43 @@ func TestErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Remove(filepath.Join(noBlob, "blobs", ld.Algorithm, ld.Hex)))
 
+	// A layout whose manifest blob is gone.
+	noManifest := filepath.Join(tmp, "nomanifest")
+	code, _, stderr = benchpush(t, "-layout", noManifest, "-layers", "1", "-layer-size", "102", "generate")
+	require.Equal(t, 0, code, stderr)
+	img, err = benchlayout.Read(noManifest)
+	require.NoError(t, err)
+	md, err := img.Digest()
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(filepath.Join(noManifest, "blobs", md.Algorithm, md.Hex)))
+
 	for _, tc := range []struct {
 		name string
 		argv []string
 		code int
 		want string
+		// refused is whether the command fails before it sends the registry anything.
+		refused bool
 	}{
-		{"unknown flag", []string{"-layout", layout, "-bogus", "generate"}, 2, "flag provided but not defined: -bogus"},
-		{"bad number", []string{"-layout", layout, "-layers", "five", "generate"}, 2, `invalid value "five" for flag -layers`},
-		{"no layout", []string{"generate"}, 1, "benchpush: usage: benchpush -layout DIR generate | push REF\n"},
-		{"no command", []string{"-layout", layout}, 1, "benchpush: usage: benchpush -layout DIR generate | push REF\n"},
-		{"unknown command", []string{"-layout", layout, "pull", "x"}, 1, "benchpush: unknown command \"pull x\"\n"},
-		{"push without a reference", []string{"-layout", layout, "push"}, 1, "benchpush: unknown command \"push\"\n"},
-		{"push with two references", []string{"-layout", layout, "push", host + "/a:1", host + "/b:1"}, 1, "unknown command"},
-		{"bad reference", []string{"-layout", layout, "push", host + "/Bad Name:x"}, 1, "could not parse reference: " + host + "/Bad Name:x"},
-		{"missing layout", []string{"-layout", filepath.Join(tmp, "missing"), "push", host + "/a:1"}, 1, "no such file or directory"},
-		{"garbled index", []string{"-layout", garbled, "push", host + "/a:1"}, 1, "unexpected end of JSON input"},
-		{"missing layer blob", []string{"-layout", noBlob, "push", host + "/a:1"}, 1, "no such file or directory"},
-		{"registry not listening", []string{"-layout", layout, "push", closedHost + "/a:1"}, 1, "connection refused"},
-		{"zero jobs", []string{"-layout", layout, "-jobs", "0", "push", host + "/a:1"}, 1, "jobs must be positive, got 0"},
-		{"layout under a file", []string{"-layout", filepath.Join(file, "oci"), "-layers", "1", "-layer-size", "10", "generate"}, 1, "not a directory"},
-		{"missing source", []string{"-layout", filepath.Join(tmp, "out"), "generate", filepath.Join(tmp, "missing")}, 1, "no such file or directory"},
+		{"unknown flag", []string{"-layout", layout, "-bogus", "generate"}, 2, "flag provided but not defined: -bogus", false},
+		{"bad number", []string{"-layout", layout, "-layers", "five", "generate"}, 2, `invalid value "five" for flag -layers`, false},
+		{"no layout", []string{"generate"}, 1, "benchpush: usage: benchpush -layout DIR generate | push REF\n", false},
+		{"no command", []string{"-layout", layout}, 1, "benchpush: usage: benchpush -layout DIR generate | push REF\n", false},
+		{"unknown command", []string{"-layout", layout, "pull", "x"}, 1, "benchpush: unknown command \"pull x\"\n", false},
+		{"push without a reference", []string{"-layout", layout, "push"}, 1, "benchpush: unknown command \"push\"\n", false},
+		{"push with two references", []string{"-layout", layout, "push", host + "/a:1", host + "/b:1"}, 1, "unknown command", false},
+		{"bad reference", []string{"-layout", layout, "push", watched + "/Bad Name:x"}, 1, "could not parse reference: " + watched + "/Bad Name:x", true},
+		{"missing layout", []string{"-layout", filepath.Join(tmp, "missing"), "push", watched + "/a:1"}, 1, "no such file or directory", true},
+		{"garbled index", []string{"-layout", garbled, "push", watched + "/a:1"}, 1, "unexpected end of JSON input", true},
+		{"missing manifest blob", []string{"-layout", noManifest, "push", watched + "/a:1"}, 1,
+			"benchpush: lstat " + filepath.Join(noManifest, "blobs", md.Algorithm, md.Hex) + ": no such file or directory\n", true},
+		{"missing layer blob", []string{"-layout", noBlob, "push", host + "/a:1"}, 1, "no such file or directory", false},
+		{"registry not listening", []string{"-layout", layout, "push", closedHost + "/a:1"}, 1, "connection refused", false},
+		{"zero jobs", []string{"-layout", layout, "-jobs", "0", "push", watched + "/a:1"}, 1, "jobs must be positive, got 0", true},
+		{"negative layer size", []string{"-layout", filepath.Join(tmp, "negative"), "-layers", "1", "-layer-size", "-1", "generate"}, 1,
+			"benchpush: writing layer 0: archive/tar: cannot encode header: negative size", false},
+		{"layout under a file", []string{"-layout", filepath.Join(file, "oci"), "-layers", "1", "-layer-size", "10", "generate"}, 1, "not a directory", false},
+		{"missing source", []string{"-layout", filepath.Join(tmp, "out"), "generate", filepath.Join(tmp, "missing")}, 1, "no such file or directory", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -319,6 +374,9 @@ func TestErrors(t *testing.T) {
 			assert.Equal(t, tc.code, code)
 			assert.Empty(t, stdout)
 			assert.Contains(t, stderr, tc.want)
+			if tc.refused {
+				assert.Zero(t, requests.Load(), "requests to the registry")
+			}
 		})
 	}
 
@@ -343,4 +401,24 @@ func TestErrors(t *testing.T) {
 		_, err = remote.Head(r)
 		assert.Error(t, err, "nothing was pushed")
 	})
+}
+
+// TestCommand runs benchpush as a process: its exit status and output are cli's.
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "oci")
+	code, stdout, stderr := command(t, "-layout", dir, "-layers", "1", "-layer-size", "10", "generate")
+	require.Equal(t, 0, code, stderr)
+	assert.Empty(t, stdout)
+	_, err := benchlayout.Read(dir)
+	require.NoError(t, err)
+
+	code, stdout, stderr = command(t, "-layout", dir, "push")
+	assert.Equal(t, 1, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "benchpush: unknown command \"push\"\n", stderr)
+
+	code, _, stderr = command(t, "-layers")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "flag needs an argument: -layers")
 }

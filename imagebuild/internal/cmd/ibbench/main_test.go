@@ -6,8 +6,10 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
@@ -20,6 +22,33 @@ import (
 	"github.com/hpcship/hpcship/imagebuild"
 	"github.com/hpcship/hpcship/internal/testenv"
 )
+
+// asCommandEnv makes the test binary run main, so that a test can run the command as a process.
+const asCommandEnv = "IBBENCH_TEST_AS_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommandEnv) == "1" {
+		main()
+		fmt.Fprintln(os.Stderr, "main returned without exiting")
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+// command runs the command as a process with args and returns its exit status, stdout and stderr.
+func command(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
 
 // ibbench runs the command with argv and returns its exit status, stdout and stderr.
 func ibbench(t *testing.T, argv ...string) (int, string, string) {
@@ -246,4 +275,22 @@ func TestErrors(t *testing.T) {
 		assert.Empty(t, stdout.String())
 		assert.Contains(t, stderr.String(), "context canceled")
 	})
+}
+
+// TestCommand runs ibbench as a process: its exit status and output are cli's.
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	ctxDir, dockerfile := buildContext(t)
+	code, stdout, stderr := command(t, "-cache", t.TempDir(), ctxDir, dockerfile)
+	require.Equal(t, 0, code, stderr)
+	assert.Regexp(t, digestLine, stdout)
+
+	code, stdout, stderr = command(t, "-level", "0", ctxDir, dockerfile)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "ibbench: compression level 0 out of range 1-9\n", stderr)
+
+	code, _, stderr = command(t, ctxDir)
+	assert.Equal(t, 2, code)
+	assert.Equal(t, usage+"\n", stderr)
 }

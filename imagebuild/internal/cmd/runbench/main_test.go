@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,6 +24,33 @@ import (
 	"github.com/hpcship/hpcship/internal/benchlayout"
 	"github.com/hpcship/hpcship/internal/testenv"
 )
+
+// asCommandEnv makes the test binary run main, so that a test can run the command as a process.
+const asCommandEnv = "RUNBENCH_TEST_AS_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommandEnv) == "1" {
+		main()
+		fmt.Fprintln(os.Stderr, "main returned without exiting")
+		os.Exit(3)
+	}
+	os.Exit(m.Run())
+}
+
+// command runs the command as a process with args and returns its exit status, stdout and stderr.
+func command(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		require.NoError(t, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
 
 // runbench runs the command with args and returns its exit status, stdout and stderr.
 func runbench(t *testing.T, args ...string) (int, string, string) {
@@ -192,6 +220,9 @@ func TestRun(t *testing.T) {
 	_, layout := baseLayout(t, 5, busybox(t))
 	work, tmp := t.TempDir(), t.TempDir()
 	cache := filepath.Join(work, "cache")
+	smallTree := filepath.Join(work, "small-tree")
+	code, _, stderr := runbench(t, "tree", smallTree, "1", fakeBusybox(t))
+	require.Equal(t, 0, code, stderr)
 	t.Setenv("TMPDIR", tmp)
 
 	// Without -cache, the build uses a temporary cache directory and removes it.
@@ -203,6 +234,13 @@ func TestRun(t *testing.T) {
 	left, err := os.ReadDir(tmp)
 	require.NoError(t, err)
 	assert.Empty(t, left, "the temporary cache is removed")
+
+	// So does base, always.
+	code, _, stderr = runbench(t, "base", smallTree, filepath.Join(work, "small"))
+	require.Equal(t, 0, code, stderr)
+	left, err = os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the temporary cache of base is removed")
 
 	// The step runs every time (no build cache), on a fresh root or the kept one, and gives the same image.
 	out := filepath.Join(work, "digest")
@@ -329,4 +367,19 @@ func treeWith(t *testing.T, rel string) string {
 		require.NoError(t, os.WriteFile(p, nil, 0o644))
 	}
 	return dir
+}
+
+// TestCommand runs runbench as a process: its exit status and output are cli's.
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	tree := filepath.Join(t.TempDir(), "tree")
+	code, stdout, stderr := command(t, "tree", tree, "1", fakeBusybox(t))
+	require.Equal(t, 0, code, stderr)
+	assert.Empty(t, stdout)
+	assert.FileExists(t, filepath.Join(tree, "usr", "share", "d000", "f000"))
+
+	code, stdout, stderr = command(t, "tree", tree)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, stdout)
+	assert.Equal(t, "runbench: "+usage+"\n", stderr)
 }

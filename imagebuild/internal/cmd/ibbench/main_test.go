@@ -192,6 +192,21 @@ func TestCPUProfile(t *testing.T) {
 	_, err = io.Copy(io.Discard, zr)
 	require.NoError(t, err, "a complete profile")
 
+	t.Run("failed build", func(t *testing.T) {
+		prof := filepath.Join(dir, "failed.pprof")
+		code, stdout, stderr := ibbench(t, "-level", "0", "-cpuprofile", prof, ctxDir, dockerfile)
+		assert.Equal(t, 1, code, "the build's error is kept")
+		assert.Empty(t, stdout)
+		assert.Equal(t, "ibbench: compression level 0 out of range 1-9\n", stderr)
+		f, err := os.Open(prof)
+		require.NoError(t, err)
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, zr)
+		require.NoError(t, err, "the profile is complete")
+	})
+
 	t.Run("while another profile runs", func(t *testing.T) {
 		require.NoError(t, pprof.StartCPUProfile(io.Discard))
 		defer pprof.StopCPUProfile()

@@ -54,11 +54,11 @@ func cli(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 // or to stdout if digest is empty.
 func build(ctx context.Context, stdout io.Writer, contextDir, dockerfile string, level int, cache, digest, cpuprofile string) (err error) {
 	if cpuprofile != "" {
-		f, err := os.Create(cpuprofile)
-		if err != nil {
+		var f *os.File
+		if f, err = os.Create(cpuprofile); err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
 			_ = f.Close()
 			return err
 		}

@@ -37,7 +37,7 @@ func main() {
 }
 
 // cli parses the flags and runs the command, and returns the process's exit status: 0, 1 when the command
-// failed, 2 for bad flags.
+// failed, 2 for bad flags; -h prints the flags and returns 0.
 func cli(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchpush", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -47,6 +47,9 @@ func cli(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	jobs := fs.Int("jobs", 4, "blobs pushed at once")
 	root := fs.String("root", "", "generate SRC...: name files by their path from this directory")
 	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if err := run(ctx, stdout, *dir, *root, *layers, *size, *jobs, fs.Args()); err != nil {

@@ -418,6 +418,12 @@ func TestCommand(t *testing.T) {
 	assert.Empty(t, stdout)
 	assert.Equal(t, "benchpush: unknown command \"push\"\n", stderr)
 
+	code, stdout, stderr = command(t, "-h")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "Usage of benchpush:")
+	assert.Contains(t, stderr, "-layer-size int")
+
 	code, _, stderr = command(t, "-layers")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "flag needs an argument: -layers")

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func main() {
 }
 
 // cli parses the flags and builds, and returns the process's exit status: 0, 1 when the build failed, 2 for bad
-// flags or arguments.
+// flags or arguments; -h prints the flags and returns 0.
 func cli(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ibbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,6 +38,9 @@ func cli(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
 	digest := fs.String("digest", "", "write the image digest to this file instead of stdout")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the build to this file")
 	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() != 2 {

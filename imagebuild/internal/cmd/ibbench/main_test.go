@@ -305,6 +305,12 @@ func TestCommand(t *testing.T) {
 	assert.Empty(t, stdout)
 	assert.Equal(t, "ibbench: compression level 0 out of range 1-9\n", stderr)
 
+	code, stdout, stderr = command(t, "-h")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, "Usage of ibbench:")
+	assert.Contains(t, stderr, "-cpuprofile string")
+
 	code, _, stderr = command(t, ctxDir)
 	assert.Equal(t, 2, code)
 	assert.Equal(t, usage+"\n", stderr)

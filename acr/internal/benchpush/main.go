@@ -31,21 +31,35 @@ import (
 )
 
 func main() {
-	dir := flag.String("layout", "", "OCI layout directory")
-	layers := flag.Int("layers", 5, "number of layers to generate")
-	size := flag.Int64("layer-size", 100<<20, "uncompressed bytes per layer")
-	jobs := flag.Int("jobs", 4, "blobs pushed at once")
-	root := flag.String("root", "", "generate SRC...: name files by their path from this directory")
-	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *dir, *root, *layers, *size, *jobs, flag.Args()); err != nil {
-		fmt.Fprintln(os.Stderr, "benchpush:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, dir, root string, layers int, size int64, jobs int, args []string) error {
+// cli parses the flags and runs the command, and returns the process's exit status: 0, 1 when the command
+// failed, 2 for bad flags; -h prints the flags and returns 0.
+func cli(ctx context.Context, argv []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchpush", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("layout", "", "OCI layout directory")
+	layers := fs.Int("layers", 5, "number of layers to generate")
+	size := fs.Int64("layer-size", 100<<20, "uncompressed bytes per layer")
+	jobs := fs.Int("jobs", 4, "blobs pushed at once")
+	root := fs.String("root", "", "generate SRC...: name files by their path from this directory")
+	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := run(ctx, stdout, *dir, *root, *layers, *size, *jobs, fs.Args()); err != nil {
+		fmt.Fprintln(stderr, "benchpush:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, stdout io.Writer, dir, root string, layers int, size int64, jobs int, args []string) error {
 	if dir == "" || len(args) == 0 {
 		return errors.New("usage: benchpush -layout DIR generate | push REF")
 	}
@@ -55,7 +69,7 @@ func run(ctx context.Context, dir, root string, layers int, size int64, jobs int
 	case args[0] == "generate":
 		return generateFrom(dir, root, args[1:])
 	case args[0] == "push" && len(args) == 2:
-		return push(ctx, dir, args[1], jobs)
+		return push(ctx, stdout, dir, args[1], jobs)
 	}
 	return fmt.Errorf("unknown command %q", strings.Join(args, " "))
 }
@@ -100,7 +114,7 @@ func (r repeatReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func push(ctx context.Context, dir, refStr string, jobs int) error {
+func push(ctx context.Context, stdout io.Writer, dir, refStr string, jobs int) error {
 	ref, err := name.ParseReference(refStr)
 	if err != nil {
 		return err
@@ -117,22 +131,19 @@ func push(ctx context.Context, dir, refStr string, jobs int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(digest, bytes)
-	return nil
+	_, err = fmt.Fprintln(stdout, digest, bytes)
+	return err
 }
 
+// compressedSize returns the sum of the compressed sizes of img's layers, as its manifest gives them.
 func compressedSize(img v1.Image) (int64, error) {
-	layers, err := img.Layers()
+	m, err := img.Manifest()
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	for _, l := range layers {
-		n, err := l.Size()
-		if err != nil {
-			return 0, err
-		}
-		total += n
+	for _, l := range m.Layers {
+		total += l.Size
 	}
 	return total, nil
 }

@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,15 +29,21 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "runbench:", err)
-		os.Exit(1)
+	os.Exit(cli(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli runs the command and returns the process's exit status: 0, or 1 when it failed.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if err := run(ctx, stdout, args); err != nil {
+		fmt.Fprintln(stderr, "runbench:", err)
+		return 1
 	}
+	return 0
 }
 
 const usage = "usage: runbench tree DIR N BUSYBOX | runbench base TREE LAYOUT | runbench run [-cache DIR] [-digest FILE] LAYOUT COMMAND..."
 
-func run(ctx context.Context, args []string) error {
+func run(ctx context.Context, stdout io.Writer, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%s", usage)
 	}
@@ -98,8 +105,8 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		if *digest == "" {
-			fmt.Println(d)
-			return nil
+			_, err = fmt.Fprintln(stdout, d)
+			return err
 		}
 		return os.WriteFile(*digest, []byte(d.String()+"\n"), 0o644)
 	}

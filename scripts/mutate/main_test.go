@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -187,45 +186,21 @@ func TestTimeoutKillsTheGroup(t *testing.T) {
 	}, 5*time.Second, 20*time.Millisecond, "the test binary's child %d is killed", pid)
 }
 
-// mainEnv makes the test binary run main with the arguments after "--", for TestMain to check its exit
-// status and what it prints.
-const mainEnv = "HPCSHIP_MUTATE_MAIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) == "1" {
-		os.Args = append(os.Args[:1], os.Args[slices.Index(os.Args, "--")+1:]...)
-		main()
-		os.Exit(0)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
 }
 
 // TestMainExit: the command exits 2 with its error on stderr, and 0 when it ran, whatever the score.
 func TestMainExit(t *testing.T) {
 	testenv.Require(t, "go")
-	for _, tc := range []struct {
-		args     []string
-		wantCode int
-		want     string
-	}{
-		{args: nil, wantCode: 2, want: "mutate: no package given"},
-		{args: []string{"-list", "-n", "1", "./testdata/fixture"}, want: fixture + ":"},
-	} {
-		cmd := exec.CommandContext(t.Context(), os.Args[0], append([]string{"-test.run=^$", "--"}, tc.args...)...)
-		cmd.Env = append(os.Environ(), mainEnv+"=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		if tc.wantCode == 0 {
-			require.NoError(t, err, stderr.String())
-			assert.Contains(t, stdout.String(), tc.want)
-			continue
-		}
-		var ee *exec.ExitError
-		require.ErrorAs(t, err, &ee)
-		assert.Equal(t, tc.wantCode, ee.ExitCode())
-		assert.Contains(t, stderr.String(), tc.want)
-	}
+	t.Setenv(testenv.IntegrationEnv, "")
+	code, _, stderr := testenv.Command(t)
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "mutate: no package given")
+	code, stdout, stderr := testenv.Command(t, "-list", "-n", "1", "./testdata/fixture")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, fixture+":")
 }
 
 func TestUsageErrors(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,33 +27,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hpcship/hpcship/internal/benchlayout"
+	"github.com/hpcship/hpcship/internal/testenv"
 )
 
-// asCommandEnv makes the test binary run main, so that a test can run the command as a process.
-const asCommandEnv = "BENCHPUSH_TEST_AS_COMMAND"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(asCommandEnv) == "1" {
-		main()
-		fmt.Fprintln(os.Stderr, "main returned without exiting")
-		os.Exit(3)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
-}
-
-// command runs the command as a process with args and returns its exit status, stdout and stderr.
-func command(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		require.NoError(t, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // benchpush runs the command with argv and returns its exit status, stdout and stderr.
@@ -407,24 +385,24 @@ func TestErrors(t *testing.T) {
 func TestCommand(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "oci")
-	code, stdout, stderr := command(t, "-layout", dir, "-layers", "1", "-layer-size", "10", "generate")
+	code, stdout, stderr := testenv.Command(t, "-layout", dir, "-layers", "1", "-layer-size", "10", "generate")
 	require.Equal(t, 0, code, stderr)
 	assert.Empty(t, stdout)
 	_, err := benchlayout.Read(dir)
 	require.NoError(t, err)
 
-	code, stdout, stderr = command(t, "-layout", dir, "push")
+	code, stdout, stderr = testenv.Command(t, "-layout", dir, "push")
 	assert.Equal(t, 1, code)
 	assert.Empty(t, stdout)
 	assert.Equal(t, "benchpush: unknown command \"push\"\n", stderr)
 
-	code, stdout, stderr = command(t, "-h")
+	code, stdout, stderr = testenv.Command(t, "-h")
 	assert.Equal(t, 0, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "Usage of benchpush:")
 	assert.Contains(t, stderr, "-layer-size int")
 
-	code, _, stderr = command(t, "-layers")
+	code, _, stderr = testenv.Command(t, "-layers")
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "flag needs an argument: -layers")
 }

@@ -6,10 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
@@ -23,31 +21,9 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 )
 
-// asCommandEnv makes the test binary run main, so that a test can run the command as a process.
-const asCommandEnv = "IBBENCH_TEST_AS_COMMAND"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(asCommandEnv) == "1" {
-		main()
-		fmt.Fprintln(os.Stderr, "main returned without exiting")
-		os.Exit(3)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
-}
-
-// command runs the command as a process with args and returns its exit status, stdout and stderr.
-func command(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		require.NoError(t, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // ibbench runs the command with argv and returns its exit status, stdout and stderr.
@@ -296,22 +272,22 @@ func TestErrors(t *testing.T) {
 func TestCommand(t *testing.T) {
 	t.Parallel()
 	ctxDir, dockerfile := buildContext(t)
-	code, stdout, stderr := command(t, "-cache", t.TempDir(), ctxDir, dockerfile)
+	code, stdout, stderr := testenv.Command(t, "-cache", t.TempDir(), ctxDir, dockerfile)
 	require.Equal(t, 0, code, stderr)
 	assert.Regexp(t, digestLine, stdout)
 
-	code, stdout, stderr = command(t, "-level", "0", ctxDir, dockerfile)
+	code, stdout, stderr = testenv.Command(t, "-level", "0", ctxDir, dockerfile)
 	assert.Equal(t, 1, code)
 	assert.Empty(t, stdout)
 	assert.Equal(t, "ibbench: compression level 0 out of range 1-9\n", stderr)
 
-	code, stdout, stderr = command(t, "-h")
+	code, stdout, stderr = testenv.Command(t, "-h")
 	assert.Equal(t, 0, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "Usage of ibbench:")
 	assert.Contains(t, stderr, "-cpuprofile string")
 
-	code, _, stderr = command(t, ctxDir)
+	code, _, stderr = testenv.Command(t, ctxDir)
 	assert.Equal(t, 2, code)
 	assert.Equal(t, usage+"\n", stderr)
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,31 +24,9 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 )
 
-// asCommandEnv makes the test binary run main, so that a test can run the command as a process.
-const asCommandEnv = "RUNBENCH_TEST_AS_COMMAND"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(asCommandEnv) == "1" {
-		main()
-		fmt.Fprintln(os.Stderr, "main returned without exiting")
-		os.Exit(3)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
-}
-
-// command runs the command as a process with args and returns its exit status, stdout and stderr.
-func command(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		require.NoError(t, err)
-	}
-	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
 // runbench runs the command with args and returns its exit status, stdout and stderr.
@@ -373,12 +350,12 @@ func treeWith(t *testing.T, rel string) string {
 func TestCommand(t *testing.T) {
 	t.Parallel()
 	tree := filepath.Join(t.TempDir(), "tree")
-	code, stdout, stderr := command(t, "tree", tree, "1", fakeBusybox(t))
+	code, stdout, stderr := testenv.Command(t, "tree", tree, "1", fakeBusybox(t))
 	require.Equal(t, 0, code, stderr)
 	assert.Empty(t, stdout)
 	assert.FileExists(t, filepath.Join(tree, "usr", "share", "d000", "f000"))
 
-	code, stdout, stderr = command(t, "tree", tree)
+	code, stdout, stderr = testenv.Command(t, "tree", tree)
 	assert.Equal(t, 1, code)
 	assert.Empty(t, stdout)
 	assert.Equal(t, "runbench: "+usage+"\n", stderr)

@@ -78,6 +78,9 @@ func TestHelperChild(t *testing.T) {
 		RequireRoot(t)
 	case "leftopen":
 		FilesLeftOpen(t, "/hpcship-no-such-dir", func() {})
+	case "command":
+		os.Args[0] = "/hpcship-no-such-test-binary"
+		Command(t)
 	}
 }
 
@@ -111,6 +114,7 @@ func TestReportsAtCaller(t *testing.T) {
 		{call: "require", want: "hpcship-no-such-program not found on PATH"},
 		{call: "root", want: fmt.Sprintf("test needs root (running as uid %d)", uid)},
 		{call: "leftopen", want: "checking files left open: lstat /hpcship-no-such-dir", fails: true},
+		{call: "command", want: "running /hpcship-no-such-test-binary as its command: ", fails: true},
 	} {
 		for _, integration := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s integration=%t", tt.call, integration), func(t *testing.T) {

@@ -372,16 +372,30 @@ func testCmd(ctx context.Context, c config, p pkg, bin string, extra ...string) 
 
 func test(ctx context.Context, c config, p pkg, bin string, extra ...string) outcome {
 	cmd := testCmd(ctx, c, p, bin, extra...)
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	var out tail
+	cmd.Stdout, cmd.Stderr = &out, io.Discard
 	err := cmd.Run()
 	switch {
 	case ctx.Err() != nil:
 		return timedOut
-	case err != nil:
+	// A test binary that exits 0 without its final PASS stopped before its tests, as a mutated TestMain
+	// may: that is a failure too.
+	case err != nil, !bytes.HasSuffix(bytes.TrimSpace(out), []byte("PASS")):
 		return killed
 	default:
 		return survived
 	}
+}
+
+// tail keeps the last bytes written to it, enough for a test binary's final line.
+type tail []byte
+
+func (t *tail) Write(p []byte) (int, error) {
+	*t = append(*t, p...)
+	if len(*t) > 64 {
+		*t = append((*t)[:0], (*t)[len(*t)-64:]...)
+	}
+	return len(p), nil
 }
 
 // pick returns n mutants chosen by seed, in the order of the seed's permutation, so that the first k of a

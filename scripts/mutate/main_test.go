@@ -203,6 +203,14 @@ func TestMainExit(t *testing.T) {
 	assert.Contains(t, stdout, fixture+":")
 }
 
+// TestTestsThatDoNotRun: a mutant that makes the test binary exit 0 before its tests run is killed.
+func TestTestsThatDoNotRun(t *testing.T) {
+	t.Setenv("HPCSHIP_FIXTURE_OFF", "")
+	out, _, err := mutate(t, "./testdata/exiter")
+	require.NoError(t, err)
+	assert.Contains(t, out, "exiter: score 100.0 % (killed 1, timeout 0, survived 0, compile error 0)")
+}
+
 func TestUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -38,4 +38,3 @@ func Command(t testing.TB, args ...string) (code int, stdout, stderr string) {
 	}
 	return cmd.ProcessState.ExitCode(), out.String(), errOut.String()
 }
-

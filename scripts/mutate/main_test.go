@@ -221,6 +221,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-timeout-factor", "0.9", "./testdata/fixture"}, "-timeout-factor must be at least 1, got 0.9"},
 		{[]string{"-no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"./testdata/none"}, "go list: exit status 1: stat "},
+		{[]string{"./testdata/broken"}, "scripts/mutate/testdata/broken: building the unmutated tests: exit status 1: "},
 	} {
 		_, stderr, err := mutate(t, tc.args...)
 		require.ErrorContains(t, err, tc.want, tc.args)

@@ -35,7 +35,7 @@ func g(p []byte) (int, *T) {
 }
 
 func h() (n int, err error) {
-	check := func(int) {}
+	check := func(x int) bool { return x > 0 }
 	check(n)
 	return n, errors.New("h")
 }
@@ -66,6 +66,7 @@ func TestMutants(t *testing.T) {
 		"delete s = s + \"!\"",
 		"delete _ = g",
 		"- → +",
+		"> → >=",
 		"delete check(n)",
 		"return errors.New(\"h\") → return nil",
 		"delete c <- 1",

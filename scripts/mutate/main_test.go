@@ -227,7 +227,8 @@ func TestUsageErrors(t *testing.T) {
 		require.ErrorContains(t, err, tc.want, tc.args)
 		switch {
 		case tc.args == nil:
-			assert.Contains(t, stderr, "usage: mutate [flags] PKG...")
+			assert.Contains(t, stderr, "usage: mutate [flags] PKG...\n")
+			assert.Contains(t, stderr, "  -timeout-factor float\n", "the flags follow")
 		case tc.args[0] == "-no-such-flag":
 			// The flag package prints its error, then the usage.
 			assert.Contains(t, stderr, tc.want+"\nusage: mutate [flags] PKG...")

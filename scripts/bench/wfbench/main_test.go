@@ -27,16 +27,8 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 )
 
-// mainEnv makes the test binary run main with the arguments it holds, one a
-// line, for TestMainExit.
-const mainEnv = "WFBENCH_TEST_MAIN"
-
 func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv(mainEnv); ok {
-		os.Args = append([]string{"wfbench"}, strings.Split(args, "\n")...)
-		main()
-		os.Exit(0)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
 }
 
@@ -54,20 +46,10 @@ func TestMainExit(t *testing.T) {
 		{"sif\nx", 1, regexp.MustCompile(`^$`), regexp.MustCompile("^" + regexp.QuoteMeta("wfbench: bad arguments: "+usage) + "\n$")},
 	} {
 		t.Run(strings.Split(tt.args, "\n")[0], func(t *testing.T) {
-			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), mainEnv+"="+tt.args)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			if tt.code == 0 {
-				require.NoError(t, err, "%s", stderr.String())
-			} else {
-				var exit *exec.ExitError
-				require.ErrorAs(t, err, &exit)
-				assert.Equal(t, tt.code, exit.ExitCode())
-			}
-			assert.Regexp(t, tt.stdout, stdout.String())
-			assert.Regexp(t, tt.stderr, stderr.String())
+			code, stdout, stderr := testenv.Command(t, strings.Split(tt.args, "\n")...)
+			assert.Equal(t, tt.code, code, "%s", stderr)
+			assert.Regexp(t, tt.stdout, stdout)
+			assert.Regexp(t, tt.stderr, stderr)
 		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,32 +25,16 @@ import (
 	"github.com/hpcship/hpcship/internal/testenv"
 )
 
-// mainEnv makes the test binary run main with its arguments instead of the tests, so
-// that the command's flags, output and exit status are tested as a process.
-const mainEnv = "ROOTFSBENCH_TEST_MAIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) == "1" {
-		main()
-		os.Exit(0)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
 }
 
 // command runs the command as a process and returns its stderr and exit code.
 func command(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		return stderr.String(), exit.ExitCode()
-	}
-	require.NoError(t, err)
-	return stderr.String(), 0
+	code, _, stderr := testenv.Command(t, args...)
+	return stderr, code
 }
 
 // entry is one line of a listing.

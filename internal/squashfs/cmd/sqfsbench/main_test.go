@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -29,15 +28,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/gen.golden")
 
-// mainEnv makes the test binary run main with its arguments instead of the tests, so
-// that the command's output and exit status are tested as a process.
-const mainEnv = "SQFSBENCH_TEST_MAIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) == "1" {
-		main()
-		os.Exit(0)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
 }
 
@@ -407,20 +399,9 @@ func TestCommand(t *testing.T) {
 		{[]string{"pack", "-comp", "zstd", src, filepath.Join(tmp, "img")}, 0, ""},
 		{nil, 1, "sqfsbench: usage: sqfsbench gen DIR | sqfsbench pack [-comp gzip|zstd] [-level N] DIR IMG\n"},
 	} {
-		cmd := exec.Command(os.Args[0], tc.args...)
-		cmd.Env = append(os.Environ(), mainEnv+"=1")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		code := 0
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			code = exit.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
+		code, _, stderr := testenv.Command(t, tc.args...)
 		assert.Equal(t, tc.code, code, "%q", tc.args)
-		assert.Equal(t, tc.stderr, stderr.String(), "%q", tc.args)
+		assert.Equal(t, tc.stderr, stderr, "%q", tc.args)
 	}
 	comp, _ := superblock(t, filepath.Join(tmp, "img"))
 	assert.Equal(t, squashfs.Zstd, comp)

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hpcship/hpcship/internal/testenv"
 	"github.com/hpcship/hpcship/scheduler"
 	"github.com/hpcship/hpcship/scheduler/slurm/internal/squeuegen"
 )
@@ -227,11 +225,7 @@ func TestFileRunner(t *testing.T) {
 
 // TestMain runs the command itself when the test binary is started as it, for TestCommand.
 func TestMain(m *testing.M) {
-	if args, ok := os.LookupEnv("SQUEUEBENCH_ARGS"); ok {
-		os.Args = append([]string{"squeuebench"}, strings.Fields(args)...)
-		main()
-		os.Exit(0)
-	}
+	testenv.RunAsCommand(main)
 	os.Exit(m.Run())
 }
 
@@ -253,20 +247,10 @@ func TestCommand(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.CommandContext(t.Context(), os.Args[0])
-			cmd.Env = append(os.Environ(), "SQUEUEBENCH_ARGS="+tc.args)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			if tc.status == 0 {
-				require.NoError(t, err, stderr.String())
-			} else {
-				var ee *exec.ExitError
-				require.True(t, errors.As(err, &ee), "%v", err)
-				assert.Equal(t, tc.status, ee.ExitCode())
-			}
-			assert.Empty(t, stdout.String())
-			assert.Equal(t, tc.stderr, stderr.String())
+			code, stdout, stderr := testenv.Command(t, strings.Fields(tc.args)...)
+			assert.Equal(t, tc.status, code)
+			assert.Empty(t, stdout)
+			assert.Equal(t, tc.stderr, stderr)
 		})
 	}
 }
